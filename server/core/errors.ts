@@ -1,0 +1,95 @@
+// Every error a client can see, in one place. Services throw these; the Connect
+// router sends them as Connect/gRPC errors and the legacy layer answers them with
+// the HTTP status listed here. A thrown error that is not a FleetbeatError is our
+// bug: it is logged and answered as an internal error (500 on legacy paths).
+import { Code, ConnectError } from "@connectrpc/connect";
+
+interface ErrorDefinition {
+  readonly code: Code;
+  /** Status on the legacy HTTP paths. */
+  readonly httpStatus: number;
+  readonly message: string;
+}
+
+function define(code: Code, httpStatus: number, message: string): ErrorDefinition {
+  return { code, httpStatus, message };
+}
+
+export const errorDefinitions = {
+  // Generic request shape problems.
+  BAD_REQUEST: define(Code.InvalidArgument, 400, "bad request"),
+  UNSUPPORTED_MEDIA_TYPE: define(Code.InvalidArgument, 400, "unsupported content type"),
+  MALFORMED_BODY: define(Code.InvalidArgument, 400, "the body could not be parsed"),
+  MISSING_FIELD: define(Code.InvalidArgument, 400, "a required field is missing"),
+  FIELD_TOO_LONG: define(Code.InvalidArgument, 400, "a field is longer than allowed"),
+  BODY_TOO_LARGE: define(Code.ResourceExhausted, 413, "the request body is larger than allowed"),
+  METHOD_NOT_ALLOWED: define(Code.Unimplemented, 405, "method not allowed"),
+  NOT_FOUND: define(Code.NotFound, 404, "not found"),
+
+  // Authentication and authorisation.
+  UNAUTHENTICATED: define(Code.Unauthenticated, 401, "missing or invalid credentials"),
+  BAD_SIGNATURE: define(Code.Unauthenticated, 401, "missing or wrong request signature"),
+  OPERATOR_KEY_REQUIRED: define(Code.Unauthenticated, 401, "an operator API key is required (Authorization: Bearer …)"),
+  OPERATOR_KEY_INVALID: define(Code.Unauthenticated, 401, "unknown or revoked operator API key"),
+  SCOPE_INSUFFICIENT: define(Code.PermissionDenied, 403, "this API key's scope does not allow the call"),
+
+  // Tracking.
+  SESSION_MISMATCH: define(Code.InvalidArgument, 400, "session does not match md5(device_id:client_id:system_version:product_version)"),
+
+  // Server state.
+  SHUTTING_DOWN: define(Code.Unavailable, 503, "the server is shutting down"),
+  STORAGE_UNAVAILABLE: define(Code.Unavailable, 503, "storage is unavailable"),
+  UNIMPLEMENTED: define(Code.Unimplemented, 501, "not implemented yet"),
+  INTERNAL: define(Code.Internal, 500, "internal error"),
+} as const satisfies Record<string, ErrorDefinition>;
+
+export type ErrorName = keyof typeof errorDefinitions;
+
+/** An error meant for the caller: its name says which row of the table above. */
+export class FleetbeatError extends ConnectError {
+  override name = "FleetbeatError";
+  readonly errorName: ErrorName;
+  readonly httpStatus: number;
+
+  constructor(errorName: ErrorName, detail?: string, options?: { cause?: unknown }) {
+    const definition = errorDefinitions[errorName];
+    super(detail ? `${definition.message}: ${detail}` : definition.message, definition.code, undefined, undefined, options?.cause);
+    this.errorName = errorName;
+    this.httpStatus = definition.httpStatus;
+  }
+}
+
+/** Shorthand for `throw new FleetbeatError(...)` in expressions. */
+export function fail(errorName: ErrorName, detail?: string): never {
+  throw new FleetbeatError(errorName, detail);
+}
+
+// Connect codes raised outside our own table (for example by @connectrpc itself)
+// mapped to the HTTP status the legacy paths answer with.
+const httpStatusByCode: Partial<Record<Code, number>> = {
+  [Code.InvalidArgument]: 400,
+  [Code.FailedPrecondition]: 400,
+  [Code.OutOfRange]: 400,
+  [Code.Unauthenticated]: 401,
+  [Code.PermissionDenied]: 403,
+  [Code.NotFound]: 404,
+  [Code.AlreadyExists]: 409,
+  [Code.Aborted]: 409,
+  [Code.ResourceExhausted]: 429,
+  [Code.Canceled]: 499,
+  [Code.Unimplemented]: 501,
+  [Code.Unavailable]: 503,
+  [Code.DeadlineExceeded]: 504,
+};
+
+/** The legacy HTTP status for anything a service threw. */
+export function httpStatusOf(error: unknown): number {
+  if (error instanceof FleetbeatError) return error.httpStatus;
+  if (error instanceof ConnectError) return httpStatusByCode[error.code] ?? 500;
+  return 500;
+}
+
+/** True when the error is the server's fault (worth logging at error level). */
+export function isServerFault(error: unknown): boolean {
+  return httpStatusOf(error) >= 500 && !(error instanceof FleetbeatError && error.errorName === "SHUTTING_DOWN");
+}
