@@ -1,0 +1,16 @@
+// What every service implementation may use. Built once by server/app.ts.
+import type { Logger } from "pino";
+import type { Batcher } from "../store/batcher.js";
+import type { Store } from "../store/store.js";
+import type { ServerConfig } from "./config.js";
+
+export interface ServiceDeps {
+  readonly config: ServerConfig;
+  /** Reads go to the store directly. */
+  readonly store: Store;
+  /** Writes go through the batcher (group commit). */
+  readonly batcher: Batcher;
+  readonly logger: Logger;
+  /** Epoch milliseconds; injectable so tests can move time. */
+  readonly now: () => number;
+}
