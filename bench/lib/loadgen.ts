@@ -1,0 +1,103 @@
+// The load generator process. Forked by harness.ts (child_process.fork with the
+// tsx loader) so that it never shares an event loop with the server it measures.
+// It receives one LoadJob over IPC, imports the job's request factory, drives
+// `connections` keep-alive HTTP/1.1 connections (one request in flight each),
+// and answers with one LoadResult.
+import { pathToFileURL } from "node:url";
+import { RawConnection, serializeRequest, type BenchRequest } from "./http-client.js";
+import { LatencyRecorder, type LatencySummary } from "./stats.js";
+
+export interface LoadJob {
+  host: string;
+  port: number;
+  connections: number;
+  /** Stop after this long (the clock starts after warm-up) ... */
+  durationMs: number;
+  /** ... or after this many requests, whichever comes first (0: no bound). */
+  maxRequests: number;
+  /** Requests sent before the clock starts and not counted. */
+  warmupRequests: number;
+  /** Absolute path of a module exporting `createRequestFactory(args)`. */
+  factoryModule: string;
+  factoryArgs: unknown;
+}
+
+export interface LoadResult {
+  requests: number;
+  /** Count per HTTP status; "error" for transport failures. */
+  statuses: Record<string, number>;
+  elapsedMs: number;
+  requestsPerSecond: number;
+  /** Microseconds, over every counted request. */
+  latency: LatencySummary;
+}
+
+/** What a request factory module exports. `index` counts from 0 over the whole run, warm-up included. */
+export type RequestFactory = (index: number) => BenchRequest;
+export type CreateRequestFactory = (args: unknown) => RequestFactory | Promise<RequestFactory>;
+
+export async function runJob(job: LoadJob): Promise<LoadResult> {
+  const module = (await import(pathToFileURL(job.factoryModule).href)) as { createRequestFactory: CreateRequestFactory };
+  const factory = await module.createRequestFactory(job.factoryArgs);
+  const hostHeader = `${job.host}:${job.port}`;
+  let next = 0;
+  const take = (): Buffer => serializeRequest(factory(next++), hostHeader);
+
+  const connections = Array.from({ length: job.connections }, () => new RawConnection(job.port, job.host));
+  // Warm-up: connections open, JIT warm, server caches primed.
+  let warmed = 0;
+  await Promise.all(
+    connections.map(async (connection) => {
+      while (warmed < job.warmupRequests) {
+        warmed++;
+        await connection.send(take()).catch(() => undefined);
+      }
+    }),
+  );
+
+  const latencies = new LatencyRecorder(job.maxRequests > 0 ? job.maxRequests : 1 << 16);
+  const statuses: Record<string, number> = {};
+  let counted = 0;
+  let started = 0;
+  const start = performance.now();
+  const deadline = start + job.durationMs;
+  await Promise.all(
+    connections.map(async (connection) => {
+      for (;;) {
+        if (job.maxRequests > 0 && started >= job.maxRequests) return;
+        if (performance.now() >= deadline) return;
+        started++;
+        const request = take();
+        const t0 = performance.now();
+        let key: string;
+        try {
+          const response = await connection.send(request);
+          key = String(response.status);
+        } catch {
+          key = "error";
+        }
+        latencies.record((performance.now() - t0) * 1000);
+        statuses[key] = (statuses[key] ?? 0) + 1;
+        counted++;
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - start;
+  for (const connection of connections) connection.close();
+  return {
+    requests: counted,
+    statuses,
+    elapsedMs,
+    requestsPerSecond: counted / (elapsedMs / 1000),
+    latency: latencies.summary(),
+  };
+}
+
+if (process.send) {
+  process.once("message", (job: LoadJob) => {
+    runJob(job).then(
+      (result) => process.send!({ ok: true, result }, () => process.exit(0)),
+      (error: unknown) => process.send!({ ok: false, error: String((error as Error)?.stack ?? error) }, () => process.exit(1)),
+    );
+  });
+}
