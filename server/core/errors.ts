@@ -47,7 +47,14 @@ export type ErrorName = keyof typeof errorDefinitions;
 
 /** An error meant for the caller: its name says which row of the table above. */
 export class FleetbeatError extends ConnectError {
-  override name = "FleetbeatError";
+  // ConnectError's static Symbol.hasInstance recognises foreign subclasses only by
+  // name === "ConnectError": keep that name, or `instanceof ConnectError` (and so
+  // ConnectError.from in the Connect router) fails and every FleetbeatError
+  // reaches clients as Code.Unknown. Our own instanceof checks the prototype
+  // chain, because the inherited hasInstance would accept any ConnectError.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && Object.prototype.isPrototypeOf.call(FleetbeatError.prototype, value);
+  }
   readonly errorName: ErrorName;
   readonly httpStatus: number;
 
