@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { charLength, checkDeviceId, checkText } from "./limits.js";
+import { judgeRegister } from "../store/agent.js";
 import { hashToken, judgeToken, newToken, sameHash } from "./tokens.js";
 
 describe("tokens", () => {
@@ -21,12 +22,12 @@ describe("tokens", () => {
   it("the seed's cases", () => {
     const cur = hashToken("current");
     const prev = hashToken("previous");
-    const state = { currentHash: cur, currentExpiresAt: 1000, previousHash: prev };
+    const state = { tokenHash: cur, tokenExpiresAt: 1000, previousTokenHash: prev };
     expect(judgeToken(state, cur, 999)).toBe("keep");
     expect(judgeToken(state, cur, 1000)).toBe("rotate-expired");
     expect(judgeToken(state, prev, 10)).toBe("rotate-previous");
     expect(judgeToken(state, hashToken("stranger"), 10)).toBe("reject");
-    expect(judgeToken({ currentHash: cur, currentExpiresAt: 1000, previousHash: null }, hashToken("x"), 10)).toBe("reject");
+    expect(judgeToken({ tokenHash: cur, tokenExpiresAt: 1000, previousTokenHash: null }, hashToken("x"), 10)).toBe("reject");
   });
 });
 
@@ -48,5 +49,24 @@ describe("limits count characters (code points), not bytes", () => {
     expect(() => checkDeviceId(undefined)).toThrow(/required/);
     expect(() => checkDeviceId("a".repeat(65))).toThrow(/longer/);
     expect(() => checkDeviceId("a b")).toThrow(/ASCII/);
+  });
+});
+
+describe("register decisions", () => {
+  const device = { tokenHash: hashToken("current"), previousTokenHash: hashToken("previous") };
+  const closed = { enrolmentSecretValid: false, openEnrolment: false };
+  it("unknown ids: open enrolment or the secret", () => {
+    expect(judgeRegister(undefined, { ...closed, presentedTokenHash: null }).outcome).toBe("rejected");
+    expect(judgeRegister(undefined, { ...closed, openEnrolment: true, presentedTokenHash: null }).outcome).toBe("created");
+    expect(judgeRegister(undefined, { ...closed, enrolmentSecretValid: true, presentedTokenHash: null }).outcome).toBe("created");
+  });
+  it("known ids: only with their current/previous token or the secret, open enrolment or not", () => {
+    for (const openEnrolment of [false, true]) {
+      expect(judgeRegister(device, { ...closed, openEnrolment, presentedTokenHash: null }).outcome).toBe("rejected");
+      expect(judgeRegister(device, { ...closed, openEnrolment, presentedTokenHash: hashToken("stranger") }).outcome).toBe("rejected");
+      expect(judgeRegister(device, { ...closed, openEnrolment, presentedTokenHash: hashToken("current") })).toEqual({ outcome: "renewed", previousHash: hashToken("current") });
+      expect(judgeRegister(device, { ...closed, openEnrolment, presentedTokenHash: hashToken("previous") })).toEqual({ outcome: "renewed", previousHash: hashToken("previous") });
+      expect(judgeRegister(device, { ...closed, openEnrolment, enrolmentSecretValid: true, presentedTokenHash: null })).toEqual({ outcome: "renewed", previousHash: null });
+    }
   });
 });
