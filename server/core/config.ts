@@ -20,6 +20,27 @@ export interface ServerConfig {
   batchMaxOps: number;
   batchMaxDelayMs: number;
   logLevel: string;
+  /** Update heartbeat (server/heartbeat/). */
+  heartbeat: HeartbeatConfig;
+}
+
+/** The update heartbeat's settings (SPEC §2); the README lists what is stored and for how long. */
+export interface HeartbeatConfig {
+  /** Product and channel of a heartbeat that names none (the seed's client never does). */
+  defaultProduct: string;
+  defaultChannel: string;
+  /** The interval answered to clients (intervalSeconds), default 3600. */
+  intervalSeconds: number;
+  /** Raw heartbeat rows are deleted after this many days; 0 keeps none at all. */
+  rawRetentionDays: number;
+  /** Daily rollup rows are deleted after this many days (at least 90, the census series). */
+  dailyRetentionDays: number;
+  /** Installations not seen for this many days are deleted. */
+  installationRetentionDays: number;
+  /** How often the retention job runs (ms). */
+  retentionIntervalMs: number;
+  /** How long a release read from the store is reused before it is read again (ms). */
+  releaseCacheMs: number;
 }
 
 export const defaultConfig: ServerConfig = {
@@ -34,6 +55,16 @@ export const defaultConfig: ServerConfig = {
   batchMaxOps: 512,
   batchMaxDelayMs: 2,
   logLevel: "info",
+  heartbeat: {
+    defaultProduct: "default",
+    defaultChannel: "stable",
+    intervalSeconds: 3600,
+    rawRetentionDays: 30,
+    dailyRetentionDays: 400,
+    installationRetentionDays: 400,
+    retentionIntervalMs: 3_600_000,
+    releaseCacheMs: 1_000,
+  },
 };
 
 export function configWith(overrides: Partial<ServerConfig>): ServerConfig {
