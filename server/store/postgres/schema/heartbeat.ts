@@ -1,0 +1,81 @@
+// Update heartbeat (seed 000): one row per installation, raw heartbeats kept for a
+// retention period, a daily rollup for history, and the newest version per
+// product and channel.
+import { bigint, index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
+
+export const hbInstallations = pgTable(
+  "hb_installations",
+  {
+    machineId: text("machine_id").notNull(),
+    hbId: text("hb_id").notNull(),
+    product: text("product").notNull(),
+    channel: text("channel").notNull(),
+    /** The versionInfo last reported, as text. */
+    version: text("version").notNull(),
+    osType: text("os_type").notNull(),
+    osVersion: text("os_version").notNull(),
+    country: text("country").notNull(),
+    region: text("region").notNull(),
+    firstSeen: bigint("first_seen", { mode: "number" }).notNull(),
+    lastSeen: bigint("last_seen", { mode: "number" }).notNull(),
+    /** Heartbeats received from this installation, ever. */
+    heartbeats: bigint("heartbeats", { mode: "number" }).notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ columns: [t.machineId, t.hbId] }),
+    index("hb_installations_last_seen_idx").on(t.lastSeen),
+    index("hb_installations_product_last_seen_idx").on(t.product, t.lastSeen),
+  ],
+);
+
+export const hbHeartbeats = pgTable(
+  "hb_heartbeats",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
+    machineId: text("machine_id").notNull(),
+    hbId: text("hb_id").notNull(),
+    receivedAt: bigint("received_at", { mode: "number" }).notNull(),
+    version: text("version").notNull(),
+    osType: text("os_type").notNull(),
+    osVersion: text("os_version").notNull(),
+    country: text("country").notNull(),
+    region: text("region").notNull(),
+  },
+  (t) => [index("hb_heartbeats_machine_id_idx").on(t.machineId), index("hb_heartbeats_received_at_idx").on(t.receivedAt)],
+);
+
+export const hbDaily = pgTable(
+  "hb_daily",
+  {
+    /** UTC day, 'YYYY-MM-DD'. */
+    day: text("day").notNull(),
+    machineId: text("machine_id").notNull(),
+    hbId: text("hb_id").notNull(),
+    product: text("product").notNull(),
+    /** The version last reported that day. */
+    version: text("version").notNull(),
+    osType: text("os_type").notNull(),
+    osVersion: text("os_version").notNull(),
+    heartbeats: integer("heartbeats").notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ columns: [t.day, t.machineId, t.hbId] }),
+    index("hb_daily_machine_id_idx").on(t.machineId),
+    index("hb_daily_day_product_idx").on(t.day, t.product),
+  ],
+);
+
+export const hbReleases = pgTable(
+  "hb_releases",
+  {
+    product: text("product").notNull(),
+    channel: text("channel").notNull(),
+    version: text("version").notNull(),
+    /** What installations outside the rollout keep being offered. */
+    previousVersion: text("previous_version"),
+    /** 0-100: share of installations offered `version`, chosen stably by hb_id. */
+    rolloutPercent: integer("rollout_percent").notNull().default(100),
+    updatedAt: bigint("updated_at", { mode: "number" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.product, t.channel] })],
+);

@@ -1,0 +1,47 @@
+// Tracking (seed 001): one row per session with the collection-level fields, one
+// row per event. UNIQUE(session, nr) makes a resent collection idempotent.
+import { bigint, boolean, index, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
+
+export const trackSessions = pgTable(
+  "track_sessions",
+  {
+    /** md5hex(device_id:client_id:system_version:product_version), checked on receipt. */
+    session: text("session").primaryKey(),
+    /** sha256hex of the device's raw id, as the client sends it. */
+    deviceId: text("device_id").notNull(),
+    clientId: text("client_id").notNull(),
+    systemVersion: text("system_version").notNull(),
+    productVersion: text("product_version").notNull(),
+    system: text("system"),
+    productGitHash: text("product_git_hash"),
+    /** Epoch ms of the first collection seen for this session. */
+    firstSeen: bigint("first_seen", { mode: "number" }).notNull(),
+  },
+  (t) => [index("track_sessions_device_id_idx").on(t.deviceId), index("track_sessions_client_id_idx").on(t.clientId)],
+);
+
+export const trackEvents = pgTable(
+  "track_events",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
+    session: text("session").notNull(),
+    /** Per-session serial number from the client (uint32, so bigint here). */
+    nr: bigint("nr", { mode: "number" }).notNull(),
+    /** The client's clock, epoch SECONDS (the Payload's `at`), not ms. */
+    at: bigint("at", { mode: "number" }).notNull(),
+    event: text("event").notNull(),
+    /** uint32 on the wire, so bigint here. */
+    userId: bigint("user_id", { mode: "number" }),
+    ip: text("ip"),
+    parameters: text("parameters"),
+    isTesting: boolean("is_testing").notNull(),
+    /** Server receive time, epoch ms. */
+    receivedAt: bigint("received_at", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    uniqueIndex("track_events_session_nr_uq").on(t.session, t.nr),
+    index("track_events_event_at_idx").on(t.event, t.at),
+    index("track_events_at_idx").on(t.at),
+    index("track_events_received_at_idx").on(t.receivedAt),
+  ],
+);

@@ -1,0 +1,6 @@
+// The SQLite schema, composed from one file per slice. Table and column names
+// match the Postgres schema (../../postgres/schema/) exactly.
+export * from "./agent.js";
+export * from "./heartbeat.js";
+export * from "./operator.js";
+export * from "./track.js";
