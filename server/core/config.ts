@@ -22,6 +22,29 @@ export interface ServerConfig {
   logLevel: string;
   /** Update heartbeat (server/heartbeat/). */
   heartbeat: HeartbeatConfig;
+  /** Endpoint agent, DI (server/agent/). */
+  agent: AgentConfig;
+}
+
+/** The endpoint agent's settings (SPEC §3); the README documents enrolment. */
+export interface AgentConfig {
+  /** Lifetime of a device token (ms); a heartbeat after it gets a new one. */
+  tokenLifetimeMs: number;
+  /** The heartbeat interval and jitter answered to agents (seconds). */
+  intervalSeconds: number;
+  jitterSeconds: number;
+  /** Online while last_seen + interval + grace > now (ms). */
+  onlineGraceMs: number;
+  /** A delivered command without a result rides again after this many intervals. */
+  redeliverAfterIntervals: number;
+  /** Deadline of a command queued without a TTL (ms from queueing). */
+  commandTtlMs: number;
+  /** Most commands in one answer. */
+  maxCommandsPerAnswer: number;
+  /** Closed enrolment: a device id the server does not know registers only with this secret (X-DI-ENROLL-SECRET). Unset: open enrolment. */
+  enrollSecret: string | undefined;
+  /** How often queued/delivered commands past their deadline are marked expired (ms). */
+  expireEveryMs: number;
 }
 
 /** The update heartbeat's settings (SPEC §2); the README lists what is stored and for how long. */
@@ -64,6 +87,17 @@ export const defaultConfig: ServerConfig = {
     installationRetentionDays: 400,
     retentionIntervalMs: 3_600_000,
     releaseCacheMs: 1_000,
+  },
+  agent: {
+    tokenLifetimeMs: 24 * 3_600_000,
+    intervalSeconds: 60,
+    jitterSeconds: 10,
+    onlineGraceMs: 60_000,
+    redeliverAfterIntervals: 3,
+    commandTtlMs: 24 * 3_600_000,
+    maxCommandsPerAnswer: 16,
+    enrollSecret: undefined,
+    expireEveryMs: 10_000,
   },
 };
 
