@@ -36,6 +36,11 @@ export const errorDefinitions = {
   // Tracking.
   SESSION_MISMATCH: define(Code.InvalidArgument, 400, "session does not match md5(device_id:client_id:system_version:product_version)"),
 
+  // Endpoint agent (DI).
+  AGENT_TOKEN_INVALID: define(Code.Unauthenticated, 401, "unknown device or invalid token: register again (POST /online)"),
+  AGENT_ENROLMENT_REFUSED: define(Code.Unauthenticated, 401, "registration refused: a known device id needs its current or previous token, a new one the enrolment secret"),
+  DEVICE_NOT_FOUND: define(Code.NotFound, 404, "no such device"),
+
   // Server state.
   SHUTTING_DOWN: define(Code.Unavailable, 503, "the server is shutting down"),
   STORAGE_UNAVAILABLE: define(Code.Unavailable, 503, "storage is unavailable"),
