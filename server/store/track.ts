@@ -46,4 +46,6 @@ export interface TrackRepository {
   countEvents(): Promise<number>;
   /** Stored events of one session in nr order. */
   eventsOfSession(session: string): Promise<Array<TrackEventRow & { receivedAt: number }>>;
+  /** The session's row as first stored (later collections never change it); undefined when unknown. */
+  findSession(session: string): Promise<(TrackSessionRow & { firstSeen: number }) | undefined>;
 }

@@ -1,0 +1,32 @@
+// Opens the configured store: SQLite in the data directory by default, Postgres
+// when a postgres:// (or postgresql://) URL is given. Migrations are applied
+// before the store is answered.
+import type { Logger } from "pino";
+import { openNodePostgresStore } from "./postgres/node-postgres.js";
+import { openSqliteStore } from "./sqlite/store.js";
+import type { Store } from "./store.js";
+
+export { openPgliteStore, type PgliteStoreOptions } from "./postgres/pglite.js";
+
+export interface OpenStoreOptions {
+  /** Folder of the SQLite database (created when missing); unused with Postgres. */
+  dataDir: string;
+  /** postgres://… or postgresql://… switches to Postgres; empty means SQLite. */
+  databaseUrl?: string | undefined;
+  logger?: Logger | undefined;
+}
+
+/** True when the URL selects Postgres. */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const url = options.databaseUrl?.trim();
+  const logger = options.logger ?? undefined;
+  if (url) {
+    if (!isPostgresUrl(url)) throw new Error("DATABASE_URL must start with postgres:// or postgresql:// (leave it empty for SQLite)");
+    return openNodePostgresStore({ url, ...(logger ? { logger } : {}) });
+  }
+  return openSqliteStore({ dataDir: options.dataDir, ...(logger ? { logger } : {}) });
+}

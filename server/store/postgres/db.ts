@@ -1,0 +1,16 @@
+// The Drizzle database type the Postgres store runs on: any PgDatabase over this
+// schema, so node-postgres (production) and PGlite (test fallback) share the code.
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import type * as schema from "./schema/index.js";
+
+export type PgDb = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+/**
+ * Rows of a raw `execute` result. node-postgres answers a pg QueryResult and PGlite
+ * a Results object; both carry the rows in `rows`.
+ */
+export function rowsOf(result: unknown): Array<Record<string, unknown>> {
+  const rows = (result as { rows?: unknown } | null | undefined)?.rows;
+  if (!Array.isArray(rows)) throw new Error("unexpected result shape from the Postgres driver (no rows array)");
+  return rows as Array<Record<string, unknown>>;
+}

@@ -1,0 +1,137 @@
+// The Store on Postgres, over any Drizzle PgDatabase (node-postgres in production,
+// PGlite as the test fallback).
+//
+// apply runs the batch optimistically in one transaction without savepoints (one
+// round trip per operation). If an operation fails, that transaction rolls back
+// and the batch runs again in one transaction with a savepoint per operation, so
+// only the failing operation fails and the rest commit together. If BEGIN or
+// COMMIT itself fails, apply rejects: nothing of the batch took effect.
+import { fileURLToPath } from "node:url";
+import { sql } from "drizzle-orm";
+import { readMigrationFiles } from "drizzle-orm/migrator";
+import type { Logger } from "pino";
+import type { OpOutcome, Store, WriteOp, WriteResult } from "../store.js";
+import { rowsOf, type PgDb } from "./db.js";
+import { PostgresOperatorKeyRepository } from "./operator.js";
+import { PostgresTrackRepository } from "./track.js";
+
+export const postgresMigrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
+
+/** pg advisory lock key that serialises migrations across processes ("fleetbea" in ASCII). */
+export const migrationLockKey = 7380385375772108129n;
+
+export interface PostgresStoreOptions {
+  /** Releases the driver (pool.end(), pglite.close()); called once by close(). */
+  release: () => Promise<void>;
+  logger?: Logger;
+}
+
+export class PostgresStore implements Store {
+  readonly dialect = "postgres" as const;
+  readonly track: PostgresTrackRepository;
+  readonly operatorKeys: PostgresOperatorKeyRepository;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly db: PgDb,
+    private readonly options: PostgresStoreOptions,
+  ) {
+    this.track = new PostgresTrackRepository(db);
+    this.operatorKeys = new PostgresOperatorKeyRepository(db);
+  }
+
+  /** One handler per kind of write operation; the mapped type makes a missing one a type error. */
+  private readonly handlers: { [K in WriteOp["kind"]]: (tx: PgDb, op: Extract<WriteOp, { kind: K }>) => Promise<WriteResult> } = {
+    insertEvents: (tx, op) => this.track.insertEvents(tx, op),
+  };
+
+  private async dispatch(tx: PgDb, op: WriteOp): Promise<WriteResult> {
+    const handler = this.handlers[op.kind] as ((tx: PgDb, op: WriteOp) => Promise<WriteResult>) | undefined;
+    if (!handler) throw new Error(`unknown write operation ${JSON.stringify(op.kind)}`);
+    return handler(tx, op);
+  }
+
+  async apply(ops: readonly WriteOp[]): Promise<OpOutcome[]> {
+    if (ops.length === 0) return [];
+    let opFailed = false;
+    try {
+      return await this.db.transaction(async (tx) => {
+        const outcomes: OpOutcome[] = [];
+        for (const op of ops) {
+          try {
+            outcomes.push({ ok: true, result: await this.dispatch(tx, op) });
+          } catch (error) {
+            opFailed = true;
+            throw error;
+          }
+        }
+        return outcomes;
+      });
+    } catch (error) {
+      // The transaction itself (BEGIN or COMMIT) failed: nothing took effect.
+      if (!opFailed) throw error;
+    }
+    // Second pass: same batch, one savepoint per operation. A dead connection
+    // shows up here as a failing BEGIN or COMMIT and rejects the whole batch.
+    return this.db.transaction(async (tx) => {
+      const outcomes: OpOutcome[] = [];
+      for (const op of ops) {
+        try {
+          outcomes.push({ ok: true, result: await tx.transaction((savepoint) => this.dispatch(savepoint, op)) });
+        } catch (error) {
+          outcomes.push({ ok: false, error });
+        }
+      }
+      return outcomes;
+    });
+  }
+
+  async sizeBytes(): Promise<number> {
+    const result = await this.db.execute(sql`SELECT pg_database_size(current_database())::bigint AS size`);
+    return Number(rowsOf(result)[0]?.size ?? 0);
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.closing) return false;
+    try {
+      const result = await this.db.execute(sql`SELECT 1 AS one`);
+      return Number(rowsOf(result)[0]?.one) === 1;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.options.release();
+    return this.closing;
+  }
+}
+
+/**
+ * Applies the drizzle-kit migrations the database has not seen yet, keeping the
+ * bookkeeping of drizzle's own migrator (drizzle.__drizzle_migrations), all in one
+ * transaction that first takes a transaction-level advisory lock: several server
+ * processes starting against one database at once apply each migration once, and
+ * the ones that wait find nothing left to do.
+ */
+export async function migratePostgres(db: PgDb, logger?: Logger): Promise<number> {
+  const migrations = readMigrationFiles({ migrationsFolder: postgresMigrationsFolder });
+  const applied = await db.transaction(async (tx) => {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(${sql.raw(migrationLockKey.toString())})`);
+    await tx.execute(sql`CREATE SCHEMA IF NOT EXISTS drizzle`);
+    await tx.execute(sql`CREATE TABLE IF NOT EXISTS drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`);
+    const last = rowsOf(await tx.execute(sql`SELECT created_at FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1`))[0];
+    let count = 0;
+    for (const migration of migrations) {
+      if (last !== undefined && Number(last.created_at) >= migration.folderMillis) continue;
+      for (const statement of migration.sql) {
+        if (statement.trim() !== "") await tx.execute(sql.raw(statement));
+      }
+      await tx.execute(sql`INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES (${migration.hash}, ${migration.folderMillis})`);
+      count++;
+    }
+    return count;
+  });
+  if (applied > 0) logger?.info({ dialect: "postgres", applied }, "applied database migrations");
+  return applied;
+}

@@ -1,0 +1,86 @@
+// Tracking slice on Postgres. insertEvents is the hottest write: one statement per
+// operation whatever its size: the session row and every event go in through one
+// CTE, the events as parallel arrays (unnest), so there is one round trip and no
+// per-row query building.
+import { asc, count, eq, sql } from "drizzle-orm";
+import type { InsertEventsOp, InsertEventsResult, TrackEventRow, TrackRepository, TrackSessionRow } from "../track.js";
+import { rowsOf, type PgDb } from "./db.js";
+import { trackEvents, trackSessions } from "./schema/index.js";
+
+export class PostgresTrackRepository implements TrackRepository {
+  constructor(private readonly db: PgDb) {}
+
+  /**
+   * Stores the session row once and every event whose (session, nr) is new, on
+   * `tx` (the caller's transaction). Rows that conflict, with stored rows or with
+   * rows inserted earlier in the same transaction or statement, are duplicates:
+   * ON CONFLICT DO NOTHING leaves them out of RETURNING.
+   */
+  async insertEvents(tx: PgDb, op: InsertEventsOp): Promise<InsertEventsResult> {
+    const s = op.session;
+    const n = op.events.length;
+    const nr = new Array<number>(n);
+    const at = new Array<number>(n);
+    const event = new Array<string>(n);
+    const userId = new Array<number | null>(n);
+    const ip = new Array<string | null>(n);
+    const parameters = new Array<string | null>(n);
+    const isTesting = new Array<boolean>(n);
+    for (let i = 0; i < n; i++) {
+      const e = op.events[i] as TrackEventRow;
+      nr[i] = e.nr;
+      at[i] = e.at;
+      event[i] = e.event;
+      userId[i] = e.userId;
+      ip[i] = e.ip;
+      parameters[i] = e.parameters;
+      isTesting[i] = e.isTesting;
+    }
+    const result = await tx.execute(sql`
+      WITH new_session AS (
+        INSERT INTO track_sessions (session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
+        VALUES (${s.session}::text, ${s.deviceId}::text, ${s.clientId}::text, ${s.systemVersion}::text, ${s.productVersion}::text,
+                ${s.system}::text, ${s.productGitHash}::text, ${op.receivedAt}::bigint)
+        ON CONFLICT (session) DO NOTHING
+      ), inserted AS (
+        INSERT INTO track_events (session, nr, at, event, user_id, ip, parameters, is_testing, received_at)
+        SELECT ${s.session}::text, u.nr, u.at, u.event, u.user_id, u.ip, u.parameters, u.is_testing, ${op.receivedAt}::bigint
+        FROM unnest(${sql.param(nr)}::bigint[], ${sql.param(at)}::bigint[], ${sql.param(event)}::text[], ${sql.param(userId)}::bigint[],
+                    ${sql.param(ip)}::text[], ${sql.param(parameters)}::text[], ${sql.param(isTesting)}::boolean[])
+             AS u(nr, at, event, user_id, ip, parameters, is_testing)
+        ON CONFLICT (session, nr) DO NOTHING
+        RETURNING 1
+      )
+      SELECT count(*)::int AS inserted FROM inserted`);
+    const inserted = Number(rowsOf(result)[0]?.inserted ?? Number.NaN);
+    if (!Number.isInteger(inserted)) throw new Error("insertEvents: the database did not report the inserted count");
+    return { kind: "insertEvents", inserted, duplicates: n - inserted };
+  }
+
+  async countEvents(): Promise<number> {
+    const [row] = await this.db.select({ n: count() }).from(trackEvents);
+    return row?.n ?? 0;
+  }
+
+  async eventsOfSession(session: string): Promise<Array<TrackEventRow & { receivedAt: number }>> {
+    return this.db
+      .select({
+        at: trackEvents.at,
+        event: trackEvents.event,
+        nr: trackEvents.nr,
+        userId: trackEvents.userId,
+        ip: trackEvents.ip,
+        parameters: trackEvents.parameters,
+        isTesting: trackEvents.isTesting,
+        receivedAt: trackEvents.receivedAt,
+      })
+      .from(trackEvents)
+      .where(eq(trackEvents.session, session))
+      .orderBy(asc(trackEvents.nr));
+  }
+
+  async findSession(session: string): Promise<(TrackSessionRow & { firstSeen: number }) | undefined> {
+    const [row] = await this.db.select().from(trackSessions).where(eq(trackSessions.session, session)).limit(1);
+    return row;
+  }
+}

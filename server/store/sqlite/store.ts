@@ -1,0 +1,150 @@
+// The Store on SQLite (better-sqlite3, WAL). better-sqlite3 is synchronous: a
+// batch runs start to commit without yielding, so `apply` needs no locking of its
+// own. Every operation of a batch runs in a savepoint inside one IMMEDIATE
+// transaction, so a failing operation rolls back alone.
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
+import { readMigrationFiles } from "drizzle-orm/migrator";
+import type { Logger } from "pino";
+import type { OpOutcome, Store, WriteOp, WriteResult } from "../store.js";
+import { SqliteOperatorKeyRepository } from "./operator.js";
+import * as schema from "./schema/index.js";
+import { SqliteTrackRepository } from "./track.js";
+
+export const sqliteMigrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
+
+/** The database file inside the data directory. */
+export const sqliteFileName = "fleetbeat.sqlite";
+
+export interface SqliteStoreOptions {
+  /** Folder of the database file; created when missing. */
+  dataDir: string;
+  logger?: Logger;
+  /** How long a statement waits for another process's lock before failing (ms). */
+  busyTimeoutMs?: number;
+}
+
+export class SqliteStore implements Store {
+  readonly dialect = "sqlite" as const;
+  readonly db: BetterSQLite3Database<typeof schema>;
+  readonly track: SqliteTrackRepository;
+  readonly operatorKeys: SqliteOperatorKeyRepository;
+  private closed = false;
+  private readonly applyOne: (op: WriteOp) => WriteResult;
+  private readonly applyBatch: (ops: readonly WriteOp[]) => OpOutcome[];
+
+  constructor(readonly sqlite: Database.Database) {
+    this.db = drizzle({ client: sqlite, schema });
+    this.track = new SqliteTrackRepository(sqlite, this.db);
+    this.operatorKeys = new SqliteOperatorKeyRepository(this.db);
+
+    // Called inside the batch transaction, better-sqlite3 turns this into
+    // SAVEPOINT … RELEASE, or ROLLBACK TO when the operation throws.
+    this.applyOne = sqlite.transaction((op: WriteOp): WriteResult => this.dispatch(op));
+    const batch = sqlite.transaction((ops: readonly WriteOp[]): OpOutcome[] => {
+      const outcomes: OpOutcome[] = [];
+      for (const op of ops) {
+        try {
+          outcomes.push({ ok: true, result: this.applyOne(op) });
+        } catch (error) {
+          // Some errors (disk full, I/O) make SQLite roll back the whole
+          // transaction; then nothing of this batch can commit.
+          if (!sqlite.inTransaction) throw error;
+          outcomes.push({ ok: false, error });
+        }
+      }
+      return outcomes;
+    });
+    this.applyBatch = (ops) => batch.immediate(ops);
+  }
+
+  /** One handler per kind of write operation; the mapped type makes a missing one a type error. */
+  private readonly handlers: { [K in WriteOp["kind"]]: (op: Extract<WriteOp, { kind: K }>) => WriteResult } = {
+    insertEvents: (op) => this.track.insertEvents(op),
+  };
+
+  private dispatch(op: WriteOp): WriteResult {
+    const handler = this.handlers[op.kind] as ((op: WriteOp) => WriteResult) | undefined;
+    if (!handler) throw new Error(`unknown write operation ${JSON.stringify(op.kind)}`);
+    return handler(op);
+  }
+
+  async apply(ops: readonly WriteOp[]): Promise<OpOutcome[]> {
+    if (ops.length === 0) return [];
+    return this.applyBatch(ops);
+  }
+
+  async sizeBytes(): Promise<number> {
+    const pageCount = this.sqlite.pragma("page_count", { simple: true });
+    const pageSize = this.sqlite.pragma("page_size", { simple: true });
+    return Number(pageCount) * Number(pageSize);
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.closed) return false;
+    try {
+      return this.sqlite.prepare("SELECT 1 AS one").pluck().get() === 1;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.sqlite.close();
+  }
+}
+
+/**
+ * Applies the drizzle-kit migrations that this database has not seen yet, in the
+ * bookkeeping table drizzle's own migrator uses (`__drizzle_migrations`). Unlike
+ * that migrator it reads and applies inside one IMMEDIATE transaction, so two
+ * processes opening the same file at once apply each migration exactly once.
+ */
+export function migrateSqlite(sqlite: Database.Database, logger?: Logger): number {
+  const migrations = readMigrationFiles({ migrationsFolder: sqliteMigrationsFolder });
+  sqlite.exec(`CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`);
+  const run = sqlite.transaction((): number => {
+    const last = sqlite.prepare(`SELECT created_at FROM "__drizzle_migrations" ORDER BY created_at DESC LIMIT 1`).pluck().get();
+    let applied = 0;
+    for (const migration of migrations) {
+      if (last !== undefined && Number(last) >= migration.folderMillis) continue;
+      for (const statement of migration.sql) {
+        if (statement.trim() !== "") sqlite.exec(statement);
+      }
+      sqlite.prepare(`INSERT INTO "__drizzle_migrations" (hash, created_at) VALUES (?, ?)`).run(migration.hash, migration.folderMillis);
+      applied++;
+    }
+    return applied;
+  });
+  const applied = run.immediate();
+  if (applied > 0) logger?.info({ dialect: "sqlite", applied }, "applied database migrations");
+  return applied;
+}
+
+/** Opens (creating when needed) `<dataDir>/fleetbeat.sqlite` and brings its schema up to date. */
+export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  mkdirSync(options.dataDir, { recursive: true });
+  const file = path.join(options.dataDir, sqliteFileName);
+  const sqlite = new Database(file);
+  try {
+    // Wait for another process's lock rather than failing at once.
+    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    const mode = sqlite.pragma("journal_mode = WAL", { simple: true });
+    if (mode !== "wal") throw new Error(`SQLite refused WAL mode (journal_mode is ${String(mode)})`);
+    // A 200 promises durability: every commit syncs the WAL (group commit amortises it).
+    sqlite.pragma("synchronous = FULL");
+    // No foreign keys in the schema; keep the check off so it costs nothing.
+    sqlite.pragma("foreign_keys = OFF");
+    migrateSqlite(sqlite, options.logger);
+  } catch (error) {
+    sqlite.close();
+    throw error;
+  }
+  options.logger?.info({ dialect: "sqlite", file }, "database open");
+  return new SqliteStore(sqlite);
+}
