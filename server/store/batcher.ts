@@ -1,0 +1,219 @@
+// Group commit: requests hand their write operations to the Batcher, which commits
+// the operations of many requests in one transaction (`store.apply`) and resolves
+// each request only after the transaction holding its operation committed.
+//
+// - At most one transaction is in flight. Operations that arrive while it commits
+//   queue up and form the next batch.
+// - A batch closes when its weight reaches maxOps (an operation weighs its row
+//   count, e.g. the events of insertEvents) or maxDelayMs after its first
+//   operation arrived, whichever comes first. One operation heavier than maxOps
+//   forms a batch on its own.
+// - If the transaction cannot commit, exactly the callers of that batch are
+//   rejected with STORAGE_UNAVAILABLE (the cause attached); later batches carry
+//   on. An operation that fails on its own rejects only its caller, with its error.
+import type { Logger } from "pino";
+import { FleetbeatError } from "../core/errors.js";
+import type { OpOutcome, Store, WriteOp, WriteResult, WriteResultOf } from "./store.js";
+
+export interface BatchInfo {
+  /** Operations in the batch. */
+  ops: number;
+  /** Their total weight (rows). */
+  rows: number;
+  /** From handing the batch to the store until it answered. */
+  durationMs: number;
+  /** False when the transaction could not commit. */
+  ok: boolean;
+}
+
+export interface BatcherOptions {
+  /** Largest batch weight (operations weighed by their rows). At least 1. */
+  maxOps: number;
+  /** Longest a batch waits for more operations after its first one (ms). */
+  maxDelayMs: number;
+  logger?: Logger | undefined;
+  /** Called after every batch, committed or not (metrics). Must not throw; if it does, the error is logged. */
+  onBatch?: ((info: BatchInfo) => void) | undefined;
+}
+
+/** Weight of an operation in a batch: the rows it writes, at least 1. */
+export function opWeight(op: WriteOp): number {
+  switch (op.kind) {
+    case "insertEvents":
+      return Math.max(1, op.events.length);
+    default:
+      return 1;
+  }
+}
+
+interface Pending {
+  op: WriteOp;
+  weight: number;
+  /** Submission order, 1-based; batches settle in this order. */
+  seq: number;
+  /** performance.now() when submitted. */
+  arrivedAt: number;
+  resolve: (result: WriteResult) => void;
+  reject: (error: unknown) => void;
+}
+
+interface FlushWaiter {
+  seq: number;
+  resolve: () => void;
+}
+
+export class Batcher {
+  /** Transactions run (store.apply calls) and operations handed to them. */
+  readonly stats = { batches: 0, ops: 0 };
+
+  private readonly maxOps: number;
+  private readonly maxDelayMs: number;
+  private queue: Pending[] = [];
+  private queuedWeight = 0;
+  private lastSeq = 0;
+  /** Every operation with seq ≤ this has settled (committed, failed or rejected). */
+  private settledSeq = 0;
+  /** Operations with seq ≤ this go out without waiting for maxDelayMs (flush). */
+  private urgentSeq = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** The delay of the queue's current first operation ran out. */
+  private due = false;
+  private inFlight: Promise<void> | undefined;
+  private flushWaiters: FlushWaiter[] = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: BatcherOptions,
+  ) {
+    if (!(options.maxOps >= 1)) throw new RangeError("Batcher: maxOps must be at least 1");
+    if (!(options.maxDelayMs >= 0)) throw new RangeError("Batcher: maxDelayMs must be 0 or more");
+    this.maxOps = options.maxOps;
+    this.maxDelayMs = options.maxDelayMs;
+  }
+
+  /** Commits the operation with others; resolves with its result once its transaction committed. */
+  submit<Op extends WriteOp>(op: Op): Promise<WriteResultOf<Op>> {
+    if (this.closing) return Promise.reject(new FleetbeatError("SHUTTING_DOWN"));
+    return new Promise<WriteResultOf<Op>>((resolve, reject) => {
+      const weight = opWeight(op);
+      this.queue.push({
+        op,
+        weight,
+        seq: ++this.lastSeq,
+        arrivedAt: performance.now(),
+        resolve: resolve as (result: WriteResult) => void,
+        reject,
+      });
+      this.queuedWeight += weight;
+      this.pump();
+    });
+  }
+
+  /** Commits everything submitted so far without waiting for maxDelayMs; resolves when all of it has settled. */
+  flush(): Promise<void> {
+    const target = this.lastSeq;
+    if (this.settledSeq >= target) return Promise.resolve();
+    this.urgentSeq = Math.max(this.urgentSeq, target);
+    return new Promise<void>((resolve) => {
+      this.flushWaiters.push({ seq: target, resolve });
+      this.pump();
+    });
+  }
+
+  /** Rejects new submissions with SHUTTING_DOWN from now on, and flushes what is pending. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.flush();
+    return this.closing;
+  }
+
+  /** Operations waiting for a batch (not counting the one in flight). */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  private pump(): void {
+    if (this.inFlight || this.queue.length === 0) return;
+    const head = this.queue[0] as Pending;
+    const dueAt = head.arrivedAt + this.maxDelayMs;
+    if (this.due || this.queuedWeight >= this.maxOps || head.seq <= this.urgentSeq || performance.now() >= dueAt) {
+      this.startBatch();
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.due = true;
+      this.pump();
+    }, dueAt - performance.now());
+  }
+
+  private startBatch(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.due = false;
+    let count = 0;
+    let weight = 0;
+    for (const p of this.queue) {
+      if (count > 0 && weight + p.weight > this.maxOps) break;
+      count++;
+      weight += p.weight;
+    }
+    const batch = this.queue.splice(0, count);
+    this.queuedWeight -= weight;
+    this.inFlight = this.run(batch, weight).finally(() => {
+      this.inFlight = undefined;
+      this.settledSeq = (batch[batch.length - 1] as Pending).seq;
+      this.wakeFlushWaiters();
+      this.pump();
+    });
+  }
+
+  private async run(batch: Pending[], rows: number): Promise<void> {
+    this.stats.batches++;
+    this.stats.ops += batch.length;
+    const started = performance.now();
+    let outcomes: OpOutcome[];
+    try {
+      outcomes = await this.store.apply(batch.map((p) => p.op));
+      if (outcomes.length !== batch.length) {
+        throw new Error(`store.apply answered ${outcomes.length} outcomes for ${batch.length} operations`);
+      }
+    } catch (cause) {
+      const durationMs = performance.now() - started;
+      this.options.logger?.error({ err: cause, ops: batch.length, rows, durationMs }, "write batch failed to commit");
+      const error = new FleetbeatError("STORAGE_UNAVAILABLE", undefined, { cause });
+      for (const p of batch) p.reject(error);
+      this.report({ ops: batch.length, rows, durationMs, ok: false });
+      return;
+    }
+    const durationMs = performance.now() - started;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as Pending;
+      const outcome = outcomes[i] as OpOutcome;
+      if (outcome.ok) p.resolve(outcome.result);
+      else p.reject(outcome.error);
+    }
+    this.report({ ops: batch.length, rows, durationMs, ok: true });
+  }
+
+  private report(info: BatchInfo): void {
+    if (!this.options.onBatch) return;
+    try {
+      this.options.onBatch(info);
+    } catch (error) {
+      this.options.logger?.error({ err: error }, "Batcher onBatch callback threw");
+    }
+  }
+
+  private wakeFlushWaiters(): void {
+    if (this.flushWaiters.length === 0) return;
+    const still: FlushWaiter[] = [];
+    for (const w of this.flushWaiters) {
+      if (w.seq <= this.settledSeq) w.resolve();
+      else still.push(w);
+    }
+    this.flushWaiters = still;
+  }
+}
