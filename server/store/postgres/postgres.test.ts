@@ -1,0 +1,124 @@
+// The shared store suite on real Postgres (FLEETBEAT_TEST_POSTGRES_URL, a fresh
+// database for this file), or on PGlite when the variable is not set outside CI.
+// Under CI=true a missing variable fails this file (testPostgresUrl throws), and an
+// unreachable server fails it in createFreshPostgresDatabase.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { drizzle } from "drizzle-orm/node-postgres";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createFreshPostgresDatabase, testPostgresUrl, type FreshPostgresDatabase } from "../../../test/support/postgres.js";
+import { openStore } from "../open.js";
+import { describeStoreSuite } from "../store.suite.js";
+import { openNodePostgresStore } from "./node-postgres.js";
+import { openPgliteStore } from "./pglite.js";
+import * as schema from "./schema/index.js";
+import { migratePostgres, PostgresStore } from "./store.js";
+
+const adminUrl = testPostgresUrl();
+
+/** Runs the migrator over a short-lived pool and answers how many migrations it applied. */
+async function migrateUrl(url: string): Promise<number> {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  try {
+    return await migratePostgres(drizzle({ client: pool, schema }));
+  } finally {
+    await pool.end();
+  }
+}
+
+if (adminUrl) {
+  describeStoreSuite("postgres", async () => {
+    const database = await createFreshPostgresDatabase(adminUrl);
+    return {
+      open: () => openNodePostgresStore({ url: database.url }),
+      migrate: () => migrateUrl(database.url),
+      dispose: () => database.drop(),
+    };
+  });
+
+  describe("postgres specifics", () => {
+    let database: FreshPostgresDatabase;
+    beforeAll(async () => {
+      database = await createFreshPostgresDatabase(adminUrl);
+    });
+    afterAll(async () => {
+      await database?.drop();
+    });
+
+    it("applies each migration once when several processes open one empty database at once", async () => {
+      const stores = await Promise.all(Array.from({ length: 5 }, () => openStore({ dataDir: "unused", databaseUrl: database.url })));
+      try {
+        for (const store of stores) {
+          expect(store.dialect).toBe("postgres");
+          expect(await store.ping()).toBe(true);
+        }
+        const pool = new pg.Pool({ connectionString: database.url, max: 1 });
+        try {
+          const journal = await pool.query<{ hash: string }>("SELECT hash FROM drizzle.__drizzle_migrations");
+          expect(journal.rows.length).toBeGreaterThan(0);
+          expect(new Set(journal.rows.map((r) => r.hash)).size).toBe(journal.rows.length);
+          const tables = await pool.query<{ table_name: string }>(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+          );
+          expect(tables.rows.map((r) => r.table_name)).toEqual([
+            "agent_commands",
+            "agent_device_labels",
+            "agent_devices",
+            "hb_daily",
+            "hb_heartbeats",
+            "hb_installations",
+            "hb_releases",
+            "operator_keys",
+            "track_events",
+            "track_sessions",
+          ]);
+        } finally {
+          await pool.end();
+        }
+        expect(await migrateUrl(database.url)).toBe(0);
+      } finally {
+        await Promise.all(stores.map((s) => s.close()));
+      }
+    });
+
+    it("openStore accepts postgresql:// as well", async () => {
+      const store = await openStore({ dataDir: "unused", databaseUrl: database.url.replace(/^postgres:/, "postgresql:") });
+      try {
+        expect(store).toBeInstanceOf(PostgresStore);
+        expect(await store.ping()).toBe(true);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it("fails to open when the server cannot be reached", async () => {
+      const unreachable = new URL(database.url);
+      unreachable.port = "1";
+      await expect(openStore({ dataDir: "unused", databaseUrl: unreachable.toString() })).rejects.toThrow();
+    });
+  });
+} else {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  describeStoreSuite("postgres on PGlite (FLEETBEAT_TEST_POSTGRES_URL is not set)", async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "fleetbeat-pglite-"));
+    dirs.push(dataDir);
+    return {
+      open: () => openPgliteStore({ dataDir }),
+      migrate: async () => {
+        const store = await openPgliteStore({ dataDir });
+        try {
+          return await migratePostgres(store.db);
+        } finally {
+          await store.close();
+        }
+      },
+      dispose: async () => rmSync(dataDir, { recursive: true, force: true }),
+    };
+  });
+}
