@@ -1,0 +1,187 @@
+// The server: the four protocol slices behind one guard, on one port.
+//
+//   slices (server/<part>/slice.ts) ─► guard (server/core/guard.ts), once per service
+//        ├─► Connect router (server/http/connect.ts): Connect, gRPC, gRPC-Web
+//        └─► legacy routes (server/http/legacy.ts): the seeds' HTTP paths
+//   request router (server/http/routes.ts): /metrics, legacy paths, else Connect
+//   listener (server/http/listener.ts): one port, h2c sniffing or TLS + ALPN
+import { readFile } from "node:fs/promises";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { createAgentSlice } from "./agent/slice.js";
+import type { ServerConfig } from "./core/config.js";
+import type { ServiceDeps } from "./core/deps.js";
+import { FleetbeatError } from "./core/errors.js";
+import { guardService } from "./core/guard.js";
+import { createLogger } from "./core/logger.js";
+import { createMetrics } from "./core/metrics.js";
+import type { Slice } from "./core/slice.js";
+import { createHeartbeatSlice } from "./heartbeat/slice.js";
+import { createConnectHandler, proceduresOf } from "./http/connect.js";
+import { createLegacyHandler } from "./http/legacy.js";
+import { listen, type Listener } from "./http/listener.js";
+import { createRequestRouter, healthRoute } from "./http/routes.js";
+import { createOperatorAuth } from "./operator/auth.js";
+import { createOperatorSlice } from "./operator/slice.js";
+import { Batcher } from "./store/batcher.js";
+import { openStore } from "./store/open.js";
+import type { Store } from "./store/store.js";
+import { createTrackSlice } from "./track/slice.js";
+
+export interface StartServerOptions {
+  /** Use this store instead of opening the configured one. The caller keeps it: stop() does not close it. */
+  store?: Store;
+  logger?: Logger;
+  /** Epoch milliseconds (tests move time). */
+  now?: () => number;
+}
+
+export interface RunningServer {
+  readonly port: number;
+  /** Base URL for clients on this machine, e.g. "http://127.0.0.1:6011". */
+  readonly url: string;
+  readonly store: Store;
+  readonly batcher: Batcher;
+  readonly logger: Logger;
+  /** This server's own Prometheus registry (what GET /metrics serves). */
+  readonly metrics: Registry;
+  /**
+   * Graceful shutdown: new requests get 503 / Unavailable, no new connections,
+   * idle connections closed, GOAWAY on HTTP/2; in-flight requests finish (up to
+   * config.shutdownTimeoutMs, then they are cut); then the slices' background
+   * jobs stop, pending writes are committed and the store (if the server opened
+   * it) is closed. Idempotent: every call returns the same promise.
+   */
+  stop(): Promise<void>;
+}
+
+export async function startServer(config: ServerConfig, options: StartServerOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config);
+  const now = options.now ?? Date.now;
+  const tls = await readTls(config);
+  const metrics = createMetrics();
+  const ownsStore = options.store === undefined;
+  const store = options.store ?? (await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, logger }));
+
+  const batcher = new Batcher(store, {
+    maxOps: config.batchMaxOps,
+    maxDelayMs: config.batchMaxDelayMs,
+    logger,
+    onBatch: (info) => metrics.observeBatch(info),
+  });
+  const deps: ServiceDeps = { config, store, batcher, logger, now };
+  const auth = createOperatorAuth({ store, logger, now });
+
+  // stop() began: the guard refuses new calls, other paths answer 503.
+  const stopping = new AbortController();
+  // The grace period ran out: in-flight calls' signals are aborted before their connections are cut.
+  const cut = new AbortController();
+
+  let slices: Slice[] = [];
+  let listener: Listener | undefined;
+  const started: Slice[] = [];
+  try {
+    slices = [createTrackSlice(deps), createHeartbeatSlice(deps), createAgentSlice(deps), createOperatorSlice(deps)];
+    const guarded = slices.flatMap((slice) =>
+      slice.services.map((registration) => guardService(registration, { auth, metrics, logger, shutdown: stopping.signal })),
+    );
+    const legacy = createLegacyHandler({
+      routes: [healthRoute, ...slices.flatMap((slice) => slice.legacyRoutes ?? [])],
+      services: guarded,
+      maxBodyBytes: config.maxBodyBytes,
+      logger,
+      cutSignal: cut.signal,
+    });
+    const connect = createConnectHandler(guarded, { maxBodyBytes: config.maxBodyBytes, cutSignal: cut.signal });
+    const handler = createRequestRouter({
+      connect,
+      legacy,
+      procedures: proceduresOf(guarded),
+      metrics,
+      logger,
+      isStopping: () => stopping.signal.aborted,
+    });
+    listener = await listen({ host: config.host, port: config.port, ...(tls ? { tls } : {}), handler, logger });
+    for (const slice of slices) {
+      slice.start?.();
+      started.push(slice);
+    }
+  } catch (error) {
+    stopping.abort();
+    if (listener) await listener.close();
+    await stopSlices(started, logger);
+    await batcher.close().catch(() => {});
+    await auth.settle();
+    if (ownsStore) await store.close().catch(() => {});
+    throw error;
+  }
+  const running = listener;
+
+  let stopped: Promise<void> | undefined;
+  async function stopNow(): Promise<void> {
+    logger.info({ inFlight: running.inFlight }, "stopping");
+    stopping.abort(new FleetbeatError("SHUTTING_DOWN"));
+    running.drain();
+    const finished = await running.waitIdle(config.shutdownTimeoutMs);
+    if (!finished) {
+      logger.warn({ inFlight: running.inFlight, timeoutMs: config.shutdownTimeoutMs }, "shutdown grace period over: cutting in-flight requests");
+      cut.abort(new FleetbeatError("SHUTTING_DOWN"));
+    }
+    await running.close();
+    const failures: unknown[] = [];
+    failures.push(...(await stopSlices(started, logger)));
+    try {
+      await batcher.close();
+    } catch (error) {
+      logger.error({ err: error }, "pending writes could not be committed");
+      failures.push(error);
+    }
+    await auth.settle();
+    if (ownsStore) {
+      try {
+        await store.close();
+      } catch (error) {
+        logger.error({ err: error }, "closing the store failed");
+        failures.push(error);
+      }
+    }
+    if (failures.length > 0) throw failures[0];
+    logger.info("stopped");
+  }
+
+  return {
+    port: running.port,
+    url: running.url,
+    store,
+    batcher,
+    logger,
+    metrics: metrics.registry,
+    stop() {
+      stopped ??= stopNow();
+      return stopped;
+    },
+  };
+}
+
+async function readTls(config: ServerConfig): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  if (config.tlsCert === undefined && config.tlsKey === undefined) return undefined;
+  if (config.tlsCert === undefined || config.tlsKey === undefined) {
+    throw new Error("TLS needs both a certificate (tlsCert) and a key (tlsKey)");
+  }
+  const [cert, key] = await Promise.all([readFile(config.tlsCert), readFile(config.tlsKey)]);
+  return { cert, key };
+}
+
+/** Stops the slices' background jobs, last started first; returns the failures (logged). */
+async function stopSlices(slices: readonly Slice[], logger: Logger): Promise<unknown[]> {
+  const failures: unknown[] = [];
+  for (const slice of [...slices].reverse()) {
+    try {
+      await slice.stop?.();
+    } catch (error) {
+      logger.error({ err: error }, "a background job did not stop cleanly");
+      failures.push(error);
+    }
+  }
+  return failures;
+}

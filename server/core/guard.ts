@@ -1,0 +1,183 @@
+// The guard: every service implementation is wrapped once, here, and the wrapped
+// object is the only one the server exposes. The Connect router serves it
+// (server/http/connect.ts) and legacy routes call it (LegacyRequest.call in
+// server/http/legacy.ts), so what the guard enforces holds on both surfaces.
+// (Connect interceptors would not: connectNodeAdapter's fallback, where legacy
+// paths live, skips them.)
+//
+// For each call the guard:
+//   - refuses it with SHUTTING_DOWN once stop() began;
+//   - for operator services, requires an operator key with the method's scope;
+//   - runs the implementation (a method the slice left out answers UNIMPLEMENTED);
+//   - counts the outcome by method, protocol and code;
+//   - logs server faults and answers an error that is not ours as INTERNAL,
+//     without its message, so no internals reach the caller.
+// Unary and server-streaming methods are supported; a service with another
+// kind of method is refused at start-up rather than served unguarded.
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
+import type { Logger } from "pino";
+import type { OperatorAuth } from "../operator/auth.js";
+import type { OperatorKeyScope } from "../store/operator.js";
+import { operatorKeyKey } from "./context.js";
+import { FleetbeatError, isServerFault } from "./errors.js";
+import type { ServerMetrics } from "./metrics.js";
+import type { ServiceRegistration } from "./slice.js";
+
+export type GuardedUnary = (request: unknown, context: HandlerContext) => Promise<unknown>;
+export type GuardedServerStreaming = (request: unknown, context: HandlerContext) => AsyncIterable<unknown>;
+
+export interface GuardedService {
+  readonly service: DescService;
+  /** Every method of the service by its localName. */
+  readonly implementation: Readonly<Record<string, GuardedUnary | GuardedServerStreaming>>;
+}
+
+export interface GuardOptions {
+  readonly auth: OperatorAuth;
+  readonly metrics: Pick<ServerMetrics, "observeRpc">;
+  readonly logger: Logger;
+  /**
+   * Aborted when stop() begins. New calls are refused; a running server stream
+   * ends with Unavailable (SHUTTING_DOWN) at once, since a stream such as
+   * FollowEvents never finishes by itself and its client should reconnect.
+   */
+  readonly shutdown: AbortSignal;
+}
+
+/** "/fleetbeat.operator.v1.KeyService/CreateKey": the Connect/gRPC request path of a method. */
+export function procedureOf(method: DescMethod): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+type AnyMethod = (request: unknown, context: HandlerContext) => unknown;
+
+export function guardService(registration: ServiceRegistration, options: GuardOptions): GuardedService {
+  const { service, access } = registration;
+  const given = registration.implementation as Readonly<Record<string, unknown>>;
+  const scopes = (access.kind === "operator" ? access.scopes : undefined) as
+    | Readonly<Record<string, OperatorKeyScope | undefined>>
+    | undefined;
+
+  const known = new Set(service.methods.map((method) => method.localName));
+  for (const name of Object.keys(given)) {
+    if (!known.has(name)) throw new Error(`${service.typeName} has no method "${name}" (implementation keys are localNames, e.g. "createKey")`);
+  }
+
+  const implementation: Record<string, GuardedUnary | GuardedServerStreaming> = {};
+  for (const method of service.methods) {
+    const provided = given[method.localName];
+    const run: AnyMethod =
+      typeof provided === "function"
+        ? (provided as AnyMethod).bind(given)
+        : () => {
+            throw new FleetbeatError("UNIMPLEMENTED", `${service.typeName}.${method.name}`);
+          };
+    const required: OperatorKeyScope | undefined = access.kind === "operator" ? (scopes?.[method.localName] ?? "admin") : undefined;
+    const call = new GuardedCall(method, required, options);
+    switch (method.methodKind) {
+      case "unary":
+        implementation[method.localName] = (request, context) => call.unary(run, request, context);
+        break;
+      case "server_streaming":
+        implementation[method.localName] = (request, context) => call.serverStreaming(run, request, context);
+        break;
+      default:
+        throw new Error(`${procedureOf(method)}: ${method.methodKind} methods are not supported by the guard`);
+    }
+  }
+  return { service, implementation };
+}
+
+class GuardedCall {
+  private readonly procedure: string;
+
+  constructor(
+    private readonly method: DescMethod,
+    private readonly requiredScope: OperatorKeyScope | undefined,
+    private readonly options: GuardOptions,
+  ) {
+    this.procedure = procedureOf(method);
+  }
+
+  async unary(run: AnyMethod, request: unknown, context: HandlerContext): Promise<unknown> {
+    try {
+      await this.admit(context);
+      const response = await run(request, context);
+      this.count(context, "ok");
+      return response;
+    } catch (error) {
+      throw this.fail(error, context);
+    }
+  }
+
+  serverStreaming(run: AnyMethod, request: unknown, context: HandlerContext): AsyncIterable<unknown> {
+    const self = this;
+    return (async function* guardedStream() {
+      const shutdown = self.options.shutdown;
+      let removeListener = (): void => {};
+      const stopped = new Promise<never>((_, reject) => {
+        const onAbort = (): void => reject(new FleetbeatError("SHUTTING_DOWN"));
+        shutdown.addEventListener("abort", onAbort, { once: true });
+        removeListener = () => shutdown.removeEventListener("abort", onAbort);
+      });
+      stopped.catch(() => {});
+      let iterator: AsyncIterator<unknown> | undefined;
+      try {
+        await self.admit(context);
+        iterator = (run(request, context) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+        for (;;) {
+          const next = await Promise.race([iterator.next(), stopped]);
+          if (next.done === true) break;
+          yield next.value;
+        }
+        iterator = undefined;
+        self.count(context, "ok");
+      } catch (error) {
+        throw self.fail(error, context);
+      } finally {
+        removeListener();
+        // Ended early (shutdown, error, or the caller went away): let the
+        // implementation clean up. Not awaited: a generator still waiting inside
+        // next() only returns after that wait, which context.signal ends.
+        iterator?.return?.().catch(() => {});
+      }
+    })();
+  }
+
+  private async admit(context: HandlerContext): Promise<void> {
+    if (this.options.shutdown.aborted) throw new FleetbeatError("SHUTTING_DOWN");
+    if (this.requiredScope !== undefined) {
+      const key = await this.options.auth.authorize(context.requestHeader, this.requiredScope);
+      context.values.set(operatorKeyKey, key);
+    }
+  }
+
+  private count(context: HandlerContext, code: string): void {
+    this.options.metrics.observeRpc(this.procedure, context.protocolName, code);
+  }
+
+  /** The error the caller sees; logs server faults. */
+  private fail(error: unknown, context: HandlerContext): ConnectError {
+    const answered = callerError(error);
+    if (isServerFault(answered)) {
+      this.options.logger.error(
+        { err: error, procedure: this.procedure, protocol: context.protocolName },
+        `${this.method.parent.name}.${this.method.name} failed`,
+      );
+    }
+    this.count(context, codeToString(answered.code));
+    return answered;
+  }
+}
+
+// Codes whose message may carry internals (a driver's text, a stack): never
+// passed on unless a service chose the text itself (FleetbeatError).
+const opaqueCodes = new Set<Code>([Code.Unknown, Code.Internal, Code.DataLoss]);
+
+function callerError(error: unknown): ConnectError {
+  if (error instanceof FleetbeatError) return error;
+  if (error instanceof ConnectError && !opaqueCodes.has(error.code)) return error;
+  return new FleetbeatError("INTERNAL");
+}

@@ -1,0 +1,87 @@
+// Prometheus metrics of one server. Each server has its own Registry (not
+// prom-client's global one), so several servers can run in one process (tests).
+import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import type { BatchInfo } from "../store/batcher.js";
+
+/** Request protocols as labelled on the HTTP metrics. */
+export type HttpProtocol = "connect" | "grpc" | "grpc-web" | "legacy" | "http";
+
+export interface ServerMetrics {
+  readonly registry: Registry;
+  /** One finished HTTP request (any protocol); `route` is a bounded label (procedure path, legacy path, or "other"). */
+  observeHttp(route: string, protocol: HttpProtocol, status: number, seconds: number): void;
+  /** One finished RPC, counted by the guard; `code` is "ok" or a Connect code name ("unauthenticated"). */
+  observeRpc(procedure: string, protocol: string, code: string): void;
+  /** One batcher transaction (the batcher's onBatch). */
+  observeBatch(info: BatchInfo): void;
+}
+
+const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const commitBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export function createMetrics(): ServerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const httpRequests = new Counter({
+    name: "fleetbeat_http_requests_total",
+    help: "HTTP requests answered, by route, protocol and HTTP status.",
+    labelNames: ["route", "protocol", "status"] as const,
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: "fleetbeat_http_request_duration_seconds",
+    help: "Time from request to the end of the response, by route and protocol.",
+    labelNames: ["route", "protocol"] as const,
+    buckets: latencyBuckets,
+    registers: [registry],
+  });
+  const rpcHandled = new Counter({
+    name: "fleetbeat_rpc_handled_total",
+    help: "RPCs finished by the service layer (Connect, gRPC, gRPC-Web and legacy paths alike), by method, protocol and code.",
+    labelNames: ["method", "protocol", "code"] as const,
+    registers: [registry],
+  });
+  const batches = new Counter({
+    name: "fleetbeat_batcher_batches_total",
+    help: "Group-commit transactions, by outcome.",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const batchOps = new Counter({
+    name: "fleetbeat_batcher_ops_total",
+    help: "Write operations handed to group-commit transactions, by outcome of their transaction.",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+  const batchRows = new Counter({
+    name: "fleetbeat_batcher_rows_total",
+    help: "Rows written by committed group-commit transactions.",
+    registers: [registry],
+  });
+  const commitDuration = new Histogram({
+    name: "fleetbeat_batcher_commit_duration_seconds",
+    help: "Duration of group-commit transactions.",
+    labelNames: ["outcome"] as const,
+    buckets: commitBuckets,
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    observeHttp(route, protocol, status, seconds) {
+      httpRequests.inc({ route, protocol, status: String(status) });
+      httpDuration.observe({ route, protocol }, seconds);
+    },
+    observeRpc(procedure, protocol, code) {
+      rpcHandled.inc({ method: procedure, protocol, code });
+    },
+    observeBatch(info) {
+      const outcome = info.ok ? "committed" : "failed";
+      batches.inc({ outcome });
+      batchOps.inc({ outcome }, info.ops);
+      if (info.ok) batchRows.inc(info.rows);
+      commitDuration.observe({ outcome }, info.durationMs / 1000);
+    },
+  };
+}

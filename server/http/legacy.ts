@@ -1,0 +1,284 @@
+// The legacy HTTP layer: the seeds' paths (/api/v1/track, /hb/newHb, /online, …)
+// on the same port as Connect. It does the HTTP chores once for every route:
+// the body limit (413), 405 with Allow, the request's headers, content type,
+// peer address and abort signal, and the mapping of thrown errors to the legacy
+// statuses of server/core/errors.ts. A route (server/<part>/legacy.ts) only
+// translates bytes into a generated message, calls the service through
+// `request.call` (the guarded implementation the Connect router serves, with a
+// HandlerContext like the router's) and translates the answer back.
+import type { IncomingMessage } from "node:http";
+import type { Http2ServerRequest } from "node:http2";
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  type DescMethodUnary,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
+import { ConnectError, createContextValues, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
+import type { Logger } from "pino";
+import { peerAddressKey } from "../core/context.js";
+import { errorDefinitions, FleetbeatError, httpStatusOf } from "../core/errors.js";
+import type { GuardedService, GuardedUnary } from "../core/guard.js";
+import { isHttp1, peerAddressOf, type NodeResponse } from "./peer.js";
+
+export interface LegacyRequest {
+  readonly method: "GET" | "POST";
+  /** The path without the query string. */
+  readonly path: string;
+  /** The full request URL as the server saw it. */
+  readonly url: string;
+  readonly headers: Headers;
+  /** Media type in lower case without parameters ("application/json"); "" when the request has none. */
+  readonly contentType: string;
+  /** The raw body, never longer than the server's maxBodyBytes. */
+  readonly body: Uint8Array;
+  readonly peerAddress: string;
+  /** Aborted when the client goes away or the server cuts in-flight requests at the end of its grace period. */
+  readonly signal: AbortSignal;
+  /**
+   * Calls a unary method through its guarded implementation, the object the
+   * Connect router serves, with a HandlerContext built by
+   * createLegacyHandlerContext (pass your own to read its responseHeader
+   * afterwards). Errors are the service's; let them propagate and the layer
+   * answers the legacy status of server/core/errors.ts.
+   */
+  call<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodUnary<I, O>,
+    input: MessageInitShape<I>,
+    context?: HandlerContext,
+  ): Promise<MessageShape<O>>;
+}
+
+export interface LegacyResponse {
+  status: number;
+  headers?: Readonly<Record<string, string>>;
+  body?: Uint8Array | string;
+}
+
+export interface LegacyRoute {
+  /** Exact path, e.g. "/api/v1/track". */
+  readonly path: string;
+  readonly method: "POST" | "GET";
+  handle(request: LegacyRequest): Promise<LegacyResponse>;
+}
+
+/** A JSON answer: `JSON.stringify(value)` with `Content-Type: application/json`. */
+export function jsonResponse(status: number, value: unknown, headers?: Readonly<Record<string, string>>): LegacyResponse {
+  return { status, headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(value) };
+}
+
+/**
+ * The HandlerContext of a legacy call, as the Connect router would build it:
+ * protocolName "legacy", the request headers copied into requestHeader (that is
+ * how identity reaches a service), the peer address in values.
+ */
+export function createLegacyHandlerContext(
+  method: DescMethod,
+  request: Pick<LegacyRequest, "method" | "url" | "headers" | "peerAddress" | "signal">,
+): HandlerContext {
+  return createHandlerContext({
+    service: method.parent,
+    method,
+    protocolName: "legacy",
+    requestMethod: request.method,
+    url: request.url,
+    requestHeader: request.headers,
+    requestSignal: request.signal,
+    contextValues: createContextValues().set(peerAddressKey, request.peerAddress),
+  });
+}
+
+export interface LegacyHandlerOptions {
+  readonly routes: readonly LegacyRoute[];
+  /** The guarded services of the server (server/core/guard.ts); `call` reaches nothing else. */
+  readonly services: readonly GuardedService[];
+  readonly maxBodyBytes: number;
+  readonly logger: Logger;
+  /** Aborted when the server cuts in-flight requests at the end of its grace period. */
+  readonly cutSignal?: AbortSignal;
+}
+
+export interface LegacyHandler {
+  /** True when `path` (without query) is a legacy path. */
+  has(path: string): boolean;
+  /** Answers a request whose path `has` accepted. Never rejects. */
+  handle(request: IncomingMessage | Http2ServerRequest, response: NodeResponse): Promise<void>;
+}
+
+export function createLegacyHandler(options: LegacyHandlerOptions): LegacyHandler {
+  const { maxBodyBytes, logger } = options;
+  const table = new Map<string, Map<string, LegacyRoute>>();
+  for (const route of options.routes) {
+    const methods = table.get(route.path) ?? new Map<string, LegacyRoute>();
+    if (methods.has(route.method)) throw new Error(`two legacy routes for ${route.method} ${route.path}`);
+    methods.set(route.method, route);
+    table.set(route.path, methods);
+  }
+  const services = new Map<string, GuardedService>();
+  for (const guarded of options.services) services.set(guarded.service.typeName, guarded);
+
+  function guardedUnary(method: DescMethod): GuardedUnary {
+    const guarded = services.get(method.parent.typeName);
+    const implementation = guarded?.implementation[method.localName];
+    if (implementation === undefined || method.methodKind !== "unary") {
+      throw new Error(`legacy call to ${method.parent.typeName}.${method.name}: not a unary method of a registered service`);
+    }
+    return implementation as GuardedUnary;
+  }
+
+  return {
+    has: (path) => table.has(path),
+
+    async handle(request, response) {
+      const path = pathOf(request.url);
+      const methods = table.get(path);
+      if (methods === undefined) throw new Error(`not a legacy path: ${path}`);
+      const route = methods.get(request.method ?? "");
+      if (route === undefined) {
+        const allow = [...methods.keys()].join(", ");
+        send(response, errorResponse(new FleetbeatError("METHOD_NOT_ALLOWED", `use ${allow}`), { allow }));
+        return;
+      }
+
+      const client = new AbortController();
+      response.once("close", () => {
+        if (!response.writableFinished) client.abort(new FleetbeatError("BAD_REQUEST", "the client went away"));
+      });
+      const signal = options.cutSignal ? AbortSignal.any([client.signal, options.cutSignal]) : client.signal;
+
+      let answer: LegacyResponse;
+      try {
+        const body = await readBody(request, maxBodyBytes);
+        const headers = headersOf(request);
+        const legacyRequest: LegacyRequest = {
+          method: route.method,
+          path,
+          url: urlOf(request),
+          headers,
+          contentType: mediaType(headers.get("content-type")),
+          body,
+          peerAddress: peerAddressOf(request),
+          signal,
+          async call<I extends DescMessage, O extends DescMessage>(
+            method: DescMethodUnary<I, O>,
+            input: MessageInitShape<I>,
+            context?: HandlerContext,
+          ): Promise<MessageShape<O>> {
+            const implementation = guardedUnary(method);
+            const output = await implementation(create(method.input, input), context ?? createLegacyHandlerContext(method, legacyRequest));
+            return create(method.output, output as MessageInitShape<O>);
+          },
+        };
+        answer = await route.handle(legacyRequest);
+      } catch (error) {
+        // Errors that went through the guard were logged there; what is left is
+        // a fault of the route's own translation code.
+        if (!(error instanceof ConnectError) && httpStatusOf(error) >= 500) {
+          logger.error({ err: error, path }, "legacy route failed");
+        }
+        const extra: Record<string, string> = {};
+        // A body we did not read: close the connection after the answer instead
+        // of reading the rest of an oversized upload.
+        if (error instanceof FleetbeatError && error.errorName === "BODY_TOO_LARGE" && isHttp1(request)) extra.connection = "close";
+        answer = errorResponse(error, extra);
+      }
+      send(response, answer);
+    },
+  };
+}
+
+/** A small JSON error body; internals (500s not of our making) are not described. */
+function errorResponse(error: unknown, headers: Record<string, string> = {}): LegacyResponse {
+  const status = httpStatusOf(error);
+  if (error instanceof FleetbeatError) {
+    return jsonResponse(status, { error: error.errorName, message: error.rawMessage }, headers);
+  }
+  if (error instanceof ConnectError && status < 500) {
+    return jsonResponse(status, { error: codeToString(error.code), message: error.rawMessage }, headers);
+  }
+  return jsonResponse(status, { error: "INTERNAL", message: errorDefinitions.INTERNAL.message }, headers);
+}
+
+function send(response: NodeResponse, answer: LegacyResponse): void {
+  if (response.headersSent || response.destroyed) return;
+  const body = answer.body === undefined ? undefined : typeof answer.body === "string" ? Buffer.from(answer.body, "utf8") : answer.body;
+  for (const [name, value] of Object.entries(answer.headers ?? {})) response.setHeader(name, value);
+  response.setHeader("content-length", String(body?.byteLength ?? 0));
+  response.writeHead(answer.status);
+  if (body === undefined) response.end();
+  else response.end(body);
+}
+
+/**
+ * Reads the whole body, refusing more than `limit` bytes: at once when
+ * Content-Length says so, else as chunks arrive. Over the limit, the stream is
+ * paused (not destroyed, which would reset the connection before the 413).
+ */
+function readBody(request: IncomingMessage | Http2ServerRequest, limit: number): Promise<Uint8Array> {
+  const declared = request.headers["content-length"];
+  if (typeof declared === "string" && /^\d+$/.test(declared.trim()) && Number(declared) > limit) {
+    return Promise.reject(new FleetbeatError("BODY_TOO_LARGE", `${declared} bytes, at most ${limit}`));
+  }
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      request.off("data", onData);
+      request.off("end", onEnd);
+      request.off("error", onError);
+      request.off("aborted", onAborted);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.byteLength;
+      if (size > limit) {
+        cleanup();
+        request.pause();
+        reject(new FleetbeatError("BODY_TOO_LARGE", `more than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(new FleetbeatError("BAD_REQUEST", "the request body could not be read", { cause: error }));
+    };
+    const onAborted = (): void => onError(new Error("request aborted"));
+    request.on("data", onData);
+    request.on("end", onEnd);
+    request.on("error", onError);
+    request.on("aborted", onAborted);
+  });
+}
+
+function headersOf(request: IncomingMessage | Http2ServerRequest): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    // HTTP/2 pseudo-headers (":path", …) are not request headers.
+    if (name.startsWith(":") || value === undefined) continue;
+    if (Array.isArray(value)) for (const item of value) headers.append(name, item);
+    else headers.append(name, value);
+  }
+  return headers;
+}
+
+function mediaType(value: string | null): string {
+  if (value === null) return "";
+  return (value.split(";", 1)[0] ?? "").trim().toLowerCase();
+}
+
+export function pathOf(url: string | undefined): string {
+  return (url ?? "").split("?", 1)[0] ?? "";
+}
+
+function urlOf(request: IncomingMessage | Http2ServerRequest): string {
+  const encrypted = "encrypted" in request.socket && request.socket.encrypted === true;
+  const host = request.headers[":authority"] ?? request.headers.host ?? "localhost";
+  return `${encrypted ? "https" : "http"}://${String(host)}${request.url ?? "/"}`;
+}

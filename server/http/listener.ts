@@ -1,0 +1,277 @@
+// One port for every protocol.
+//
+// Plain text: Node cannot serve HTTP/1.1 and cleartext HTTP/2 (h2c) from one
+// server, so a net.Server accepts each connection and looks at its first bytes.
+// The HTTP/2 client connection preface ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+// which may arrive split over several packets) sends the socket to an http2
+// server (gRPC); anything else to an http server (HTTP/1.1: Connect, gRPC-Web,
+// legacy paths). The bytes read are put back before the hand-over.
+//
+// TLS: one http2 secure server with allowHTTP1, where ALPN chooses h2 or
+// http/1.1.
+//
+// The listener also owns the connections' lifecycle for graceful shutdown: it
+// counts in-flight requests, closes idle keep-alive connections, sends GOAWAY on
+// HTTP/2 sessions and, at the end, destroys whatever is left.
+import { once } from "node:events";
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import type { Logger } from "pino";
+import type { RequestHandler } from "./connect.js";
+import { isHttp1, type NodeRequest, type NodeResponse } from "./peer.js";
+
+const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+/** Connection timeouts (milliseconds). */
+export const httpTimeouts = {
+  /** An idle HTTP/1.1 keep-alive connection is closed after this. */
+  keepAliveMs: 5_000,
+  /** The request line and headers must arrive within this (408 otherwise). */
+  headersMs: 20_000,
+  /** The whole request, body included, must arrive within this (408 otherwise). */
+  requestMs: 120_000,
+  /** How often Node checks the two limits above. */
+  checkIntervalMs: 1_000,
+  /** A new plain-text connection must send its first bytes within this. */
+  firstBytesMs: 20_000,
+  /** An HTTP/2 session without any traffic is closed after this. */
+  sessionIdleMs: 300_000,
+} as const;
+
+export interface ListenOptions {
+  readonly host: string;
+  readonly port: number;
+  /** PEM certificate and key: TLS with ALPN (h2, http/1.1). */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  readonly handler: RequestHandler;
+  readonly logger: Logger;
+}
+
+export interface Listener {
+  readonly port: number;
+  /** Base URL for clients on this machine ("http://127.0.0.1:6011"). */
+  readonly url: string;
+  /** Requests being answered right now. */
+  readonly inFlight: number;
+  /** True once drain() was called. */
+  readonly draining: boolean;
+  /**
+   * Stops accepting connections, closes idle ones, sends GOAWAY on HTTP/2
+   * sessions, and makes every further HTTP/1.1 answer close its connection.
+   */
+  drain(): void;
+  /** Resolves true once no request is in flight, false if `timeoutMs` passes first. */
+  waitIdle(timeoutMs: number): Promise<boolean>;
+  /** Destroys every remaining connection and resolves once the server is closed. */
+  close(): Promise<void>;
+}
+
+export async function listen(options: ListenOptions): Promise<Listener> {
+  const { logger } = options;
+  const sockets = new Set<net.Socket>();
+  const sniffing = new Set<net.Socket>();
+  const sessions = new Set<http2.Http2Session>();
+  const http1Responses = new Set<NodeResponse>();
+  let inFlight = 0;
+  let draining = false;
+  let idleWaiters: Array<() => void> = [];
+
+  function onRequest(request: NodeRequest, response: NodeResponse): void {
+    inFlight += 1;
+    const http1 = isHttp1(request);
+    if (http1) {
+      if (draining) response.setHeader("connection", "close");
+      http1Responses.add(response);
+    }
+    response.once("close", () => {
+      inFlight -= 1;
+      http1Responses.delete(response);
+      if (inFlight === 0) {
+        const waiters = idleWaiters;
+        idleWaiters = [];
+        for (const wake of waiters) wake();
+      }
+    });
+    options.handler(request, response);
+  }
+
+  function trackSocket(socket: net.Socket): void {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  }
+
+  function trackSession(session: http2.Http2Session): void {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    session.on("error", (error) => logger.debug({ err: error }, "http2 session error"));
+    // Idle: no frame either way (open streams wait: close() lets them finish).
+    session.setTimeout(httpTimeouts.sessionIdleMs, () => session.close());
+    if (draining) session.close();
+  }
+
+  let server: net.Server;
+  let closeHttp1Idle: () => void;
+  let stopHttp1Checks: () => void = () => {};
+
+  if (options.tls) {
+    const secure = http2.createSecureServer({
+      cert: options.tls.cert,
+      key: options.tls.key,
+      allowHTTP1: true,
+      ALPNProtocols: ["h2", "http/1.1"],
+    });
+    // With allowHTTP1, HTTP/1.1 connections are served by node:http's code, which
+    // reads these limits from this server (Node 20 sets them up; @types/node
+    // does not declare them).
+    const http1 = secure as unknown as Http1ServerLimits;
+    http1.keepAliveTimeout = httpTimeouts.keepAliveMs;
+    http1.headersTimeout = httpTimeouts.headersMs;
+    http1.requestTimeout = httpTimeouts.requestMs;
+    http1.connectionsCheckingInterval = httpTimeouts.checkIntervalMs;
+    secure.on("request", onRequest);
+    secure.on("session", trackSession);
+    secure.on("connection", trackSocket);
+    secure.on("tlsClientError", (error) => logger.debug({ err: error }, "TLS handshake failed"));
+    server = secure;
+    closeHttp1Idle = () => http1.closeIdleConnections();
+  } else {
+    const h1 = http.createServer({
+      keepAliveTimeout: httpTimeouts.keepAliveMs,
+      headersTimeout: httpTimeouts.headersMs,
+      requestTimeout: httpTimeouts.requestMs,
+      connectionsCheckingInterval: httpTimeouts.checkIntervalMs,
+    });
+    h1.on("request", onRequest);
+    const h2 = http2.createServer();
+    h2.on("request", onRequest);
+    h2.on("session", trackSession);
+    h2.on("sessionError", (error) => logger.debug({ err: error }, "http2 session error"));
+    // h1 never listens itself (the net.Server below does), but Node starts its
+    // header/request timeout checks and its connection list when an http.Server
+    // emits "listening": do that, and stop them again on close.
+    h1.emit("listening");
+    stopHttp1Checks = () => h1.close(() => {});
+    closeHttp1Idle = () => h1.closeIdleConnections();
+
+    server = net.createServer({ noDelay: true }, (socket) => {
+      trackSocket(socket);
+      sniff(socket, sniffing, (socket, isHttp2) => (isHttp2 ? h2 : h1).emit("connection", socket));
+    });
+  }
+
+  server.listen(options.port, options.host);
+  await Promise.race([
+    once(server, "listening"),
+    once(server, "error").then(([error]) => {
+      stopHttp1Checks();
+      throw error;
+    }),
+  ]);
+  server.on("error", (error) => logger.error({ err: error }, "listener error"));
+
+  const address = server.address() as net.AddressInfo;
+  const scheme = options.tls ? "https" : "http";
+  const url = `${scheme}://${clientHost(options.host)}:${address.port}`;
+  const closed = new Promise<void>((resolve) => server.once("close", () => resolve()));
+
+  const listener: Listener = {
+    port: address.port,
+    url,
+    get inFlight() {
+      return inFlight;
+    },
+    get draining() {
+      return draining;
+    },
+    drain() {
+      if (draining) return;
+      draining = true;
+      server.close();
+      for (const socket of sniffing) socket.destroy();
+      closeHttp1Idle();
+      for (const session of sessions) session.close();
+      for (const response of http1Responses) {
+        if (!response.headersSent) response.setHeader("connection", "close");
+      }
+    },
+    waitIdle(timeoutMs) {
+      if (inFlight === 0) return Promise.resolve(true);
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          idleWaiters = idleWaiters.filter((waiter) => waiter !== wake);
+          resolve(false);
+        }, timeoutMs);
+        const wake = (): void => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        idleWaiters.push(wake);
+      });
+    },
+    async close() {
+      listener.drain();
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+      stopHttp1Checks();
+      await closed;
+    },
+  };
+  return listener;
+}
+
+/** The HTTP/1.1 side of an http2 secure server with allowHTTP1. */
+interface Http1ServerLimits {
+  keepAliveTimeout: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  connectionsCheckingInterval: number;
+  closeIdleConnections(): void;
+}
+
+/**
+ * Reads the first bytes of a plain-text connection until they either are the
+ * whole HTTP/2 preface or stop being a prefix of it, puts them back, and hands
+ * the socket over.
+ */
+function sniff(socket: net.Socket, sniffing: Set<net.Socket>, handOver: (socket: net.Socket, isHttp2: boolean) => void): void {
+  sniffing.add(socket);
+  let received: Buffer = Buffer.alloc(0);
+  const onTimeout = (): void => {
+    socket.destroy();
+  };
+  const onError = (): void => {
+    socket.destroy();
+  };
+  const onClose = (): void => {
+    sniffing.delete(socket);
+  };
+  const onData = (chunk: Buffer): void => {
+    received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+    const compared = Math.min(received.length, preface.length);
+    const isPrefix = received.subarray(0, compared).equals(preface.subarray(0, compared));
+    if (isPrefix && received.length < preface.length) return;
+    socket.off("data", onData);
+    socket.off("timeout", onTimeout);
+    socket.off("error", onError);
+    socket.off("close", onClose);
+    socket.setTimeout(0);
+    sniffing.delete(socket);
+    socket.pause();
+    socket.unshift(received);
+    handOver(socket, isPrefix);
+    // The new owner attached its listeners during the hand-over; let the bytes flow.
+    process.nextTick(() => socket.resume());
+  };
+  socket.setTimeout(httpTimeouts.firstBytesMs);
+  socket.on("timeout", onTimeout);
+  socket.on("error", onError);
+  socket.on("close", onClose);
+  socket.on("data", onData);
+}
+
+function clientHost(host: string): string {
+  if (host === "0.0.0.0" || host === "") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return net.isIPv6(host) ? `[${host}]` : host;
+}

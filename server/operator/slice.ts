@@ -1,0 +1,61 @@
+// The operator API (SPEC §4): every service here needs an operator key
+// (Authorization: Bearer …); the scope of each method is declared below, and
+// methods not listed need "admin". KeyService and StatsService are implemented;
+// the other services answer Unimplemented until their issues fill in the
+// implementation objects.
+import { CensusService } from "../../gen/fleetbeat/operator/v1/census_pb.js";
+import { CommandService } from "../../gen/fleetbeat/operator/v1/commands_pb.js";
+import { DeviceService } from "../../gen/fleetbeat/operator/v1/devices_pb.js";
+import { EventService } from "../../gen/fleetbeat/operator/v1/events_pb.js";
+import { KeyService } from "../../gen/fleetbeat/operator/v1/keys_pb.js";
+import { MachineService } from "../../gen/fleetbeat/operator/v1/machines_pb.js";
+import { ReleaseService } from "../../gen/fleetbeat/operator/v1/releases_pb.js";
+import { StatsService } from "../../gen/fleetbeat/operator/v1/stats_pb.js";
+import type { ServiceDeps } from "../core/deps.js";
+import { registerService, type Slice } from "../core/slice.js";
+import { createKeyService } from "./key-service.js";
+import { createStatsService } from "./stats-service.js";
+
+export function createOperatorSlice(deps: ServiceDeps): Slice {
+  const startedAt = deps.now();
+  return {
+    services: [
+      registerService({ service: KeyService, implementation: createKeyService(deps), access: { kind: "operator" } }),
+      registerService({
+        service: StatsService,
+        implementation: createStatsService(deps, { startedAt }),
+        access: { kind: "operator", scopes: { getStats: "read" } },
+      }),
+      registerService({
+        service: DeviceService,
+        implementation: {},
+        access: { kind: "operator", scopes: { listDevices: "read", getDevice: "read" } },
+      }),
+      registerService({
+        service: CommandService,
+        implementation: {},
+        access: { kind: "operator", scopes: { listCommands: "read", waitCommands: "read" } },
+      }),
+      registerService({
+        service: ReleaseService,
+        implementation: {},
+        access: { kind: "operator", scopes: { listReleases: "read" } },
+      }),
+      registerService({
+        service: CensusService,
+        implementation: {},
+        access: { kind: "operator", scopes: { getCensus: "read", getCensusSeries: "read" } },
+      }),
+      registerService({
+        service: EventService,
+        implementation: {},
+        access: { kind: "operator", scopes: { listEvents: "read", exportEvents: "read", followEvents: "read" } },
+      }),
+      registerService({
+        service: MachineService,
+        implementation: {},
+        access: { kind: "operator", scopes: { exportMachine: "read" } },
+      }),
+    ],
+  };
+}
