@@ -1,6 +1,8 @@
 // Server configuration: one plain object, built by the CLI from flags and
 // environment variables (server/cli.ts) or by tests directly.
 
+import type { TrackSecretsConfig } from "../track/secrets.js";
+
 export interface ServerConfig {
   /** TCP port for every protocol (Connect, gRPC, gRPC-Web, legacy). */
   port: number;
@@ -24,6 +26,26 @@ export interface ServerConfig {
   heartbeat: HeartbeatConfig;
   /** Endpoint agent, DI (server/agent/). */
   agent: AgentConfig;
+  /** Tracking collector (server/track/). */
+  track: TrackConfig;
+}
+
+/** The tracking collector's settings (SPEC §1); the README documents secrets and rotation. */
+export interface TrackConfig {
+  /** Shared secrets, global and/or per client_id (server/track/secrets.ts). Unset: every tracking request is refused with 401. */
+  secrets: TrackSecretsConfig | undefined;
+  /** How long a rotated-out secret (`previous`) stays valid after its `rotatedAt` (ms). */
+  secretGraceMs: number;
+  /** Peers whose X-Forwarded-For / X-Real-IP are believed: addresses and CIDR blocks. */
+  trustedProxies: string[];
+  /** Store IPv4 addresses as /24 (last octet 0) and IPv6 as /48. */
+  maskIp: boolean;
+  /** Events received more than this many days ago are deleted; 0 keeps them forever. */
+  retentionDays: number;
+  /** Most events one retention step deletes (one short transaction each). */
+  retentionBatchSize: number;
+  /** How often the retention job runs (ms). */
+  retentionIntervalMs: number;
 }
 
 /** The endpoint agent's settings (SPEC §3); the README documents enrolment. */
@@ -98,6 +120,15 @@ export const defaultConfig: ServerConfig = {
     maxCommandsPerAnswer: 16,
     enrollSecret: undefined,
     expireEveryMs: 10_000,
+  },
+  track: {
+    secrets: undefined,
+    secretGraceMs: 7 * 24 * 3_600_000,
+    trustedProxies: [],
+    maskIp: false,
+    retentionDays: 0,
+    retentionBatchSize: 1_000,
+    retentionIntervalMs: 60_000,
   },
 };
 
