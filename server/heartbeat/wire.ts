@@ -149,8 +149,3 @@ export function encodeNewHbResponse(response: NewHbResponse): Uint8Array {
     }),
   );
 }
-
-/** Error answers on the legacy path: `{"error": "<message>"}`; the seed's client only reads 200s. */
-export function encodeErrorBody(message: string): Uint8Array {
-  return encoder.encode(JSON.stringify({ error: message }));
-}
