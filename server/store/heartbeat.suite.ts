@@ -1,0 +1,255 @@
+// The heartbeat slice's store behaviour, as one suite run against every dialect
+// (sqlite/heartbeat.test.ts, postgres/heartbeat.test.ts). Tests share one database
+// per file, so each test works under its own machine ids and product names.
+import { randomUUID } from "node:crypto";
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { HeartbeatRow, HeartbeatWriteOp, HeartbeatWriteResult } from "./heartbeat.js";
+import type { PostgresStore } from "./postgres/store.js";
+import type { SqliteStore } from "./sqlite/store.js";
+import type { Store, WriteOp } from "./store.js";
+
+const DAY = 86_400_000;
+const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
+
+/** Every row of every table (all dialects) that has `text` in some text column, as "table: row". */
+export async function rowsMentioning(store: Store, text: string): Promise<string[]> {
+  const found: string[] = [];
+  if (store.dialect === "sqlite") {
+    const sqlite = (store as SqliteStore).sqlite;
+    const tables = sqlite.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).pluck().all() as string[];
+    for (const table of tables) {
+      const columns = (sqlite.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(table) as string[]).map((c) => `"${c}"`);
+      const where = columns.map((c) => `instr(CAST(${c} AS TEXT), ?) > 0`).join(" OR ");
+      const rows = sqlite.prepare(`SELECT * FROM "${table}" WHERE ${where}`).all(...columns.map(() => text));
+      for (const row of rows) found.push(`${table}: ${JSON.stringify(row)}`);
+    }
+  } else {
+    const db = (store as PostgresStore).db;
+    const result = await db.execute(
+      sql`SELECT table_schema, table_name, column_name FROM information_schema.columns WHERE table_schema NOT IN ('pg_catalog', 'information_schema')`,
+    );
+    const byTable = new Map<string, string[]>();
+    for (const row of (result as unknown as { rows: Array<Record<string, string>> }).rows) {
+      const key = `"${row.table_schema}"."${row.table_name}"`;
+      byTable.set(key, [...(byTable.get(key) ?? []), `"${row.column_name}"`]);
+    }
+    for (const [table, columns] of byTable) {
+      const where = columns.map((c) => `strpos(${c}::text, $1) > 0`).join(" OR ");
+      const rows = await db.execute(sql.raw(`SELECT * FROM ${table} WHERE ${where.replaceAll("$1", `'${text.replaceAll("'", "''")}'`)}`));
+      for (const row of (rows as unknown as { rows: unknown[] }).rows) found.push(`${table}: ${JSON.stringify(row)}`);
+    }
+  }
+  return found;
+}
+
+function heartbeat(overrides: Partial<HeartbeatRow> & Pick<HeartbeatRow, "machineId" | "hbId">): HeartbeatRow {
+  return {
+    product: "default",
+    channel: "stable",
+    version: "2.0",
+    osType: "Linux",
+    osVersion: "5.10.17-v7l+",
+    country: "notSet",
+    region: "notSet",
+    receivedAt: T0,
+    ...overrides,
+  };
+}
+
+export function describeHeartbeatStoreSuite(label: string, openStore: () => Promise<Store>, dispose: () => Promise<void>): void {
+  describe(`heartbeat store: ${label}`, () => {
+    let store: Store;
+
+    beforeAll(async () => {
+      store = await openStore();
+    });
+    afterAll(async () => {
+      await store?.close();
+      await dispose();
+    });
+
+    async function apply<Op extends HeartbeatWriteOp>(op: Op): Promise<Extract<HeartbeatWriteResult, { kind: Op["kind"] }>> {
+      const [outcome] = await store.apply([op as WriteOp]);
+      if (!outcome?.ok) throw outcome?.error ?? new Error("no outcome");
+      return outcome.result as Extract<HeartbeatWriteResult, { kind: Op["kind"] }>;
+    }
+
+    it("upserts installations, merging heartbeats of one installation within and across operations", async () => {
+      const machineId = randomUUID();
+      const result = await apply({
+        kind: "recordHeartbeats",
+        keepRaw: true,
+        heartbeats: [
+          heartbeat({ machineId, hbId: "a", version: "1.9", receivedAt: T0 }),
+          heartbeat({ machineId, hbId: "a", version: "2.0", receivedAt: T0 + 1000 }),
+          heartbeat({ machineId, hbId: "b", version: "2.0", osType: "Windows", osVersion: "10", receivedAt: T0 + 500 }),
+        ],
+      });
+      expect(result).toEqual({ kind: "recordHeartbeats", installations: 2 });
+      await apply({ kind: "recordHeartbeats", keepRaw: true, heartbeats: [heartbeat({ machineId, hbId: "a", version: "2.1", country: "DE", receivedAt: T0 + 3 * DAY })] });
+      // An older heartbeat arriving late counts but does not overwrite newer fields.
+      await apply({ kind: "recordHeartbeats", keepRaw: true, heartbeats: [heartbeat({ machineId, hbId: "a", version: "1.0", receivedAt: T0 - DAY })] });
+
+      const data = await store.heartbeat.machineData(machineId);
+      expect(data.installations).toEqual([
+        {
+          machineId,
+          hbId: "a",
+          product: "default",
+          channel: "stable",
+          version: "2.1",
+          osType: "Linux",
+          osVersion: "5.10.17-v7l+",
+          country: "DE",
+          region: "notSet",
+          firstSeen: T0 - DAY,
+          lastSeen: T0 + 3 * DAY,
+          heartbeats: 4,
+        },
+        expect.objectContaining({ hbId: "b", osType: "Windows", osVersion: "10", firstSeen: T0 + 500, lastSeen: T0 + 500, heartbeats: 1 }),
+      ]);
+      expect(data.heartbeats.map((h) => [h.hbId, h.version, h.receivedAt])).toEqual([
+        ["a", "1.0", T0 - DAY],
+        ["a", "1.9", T0],
+        ["b", "2.0", T0 + 500],
+        ["a", "2.0", T0 + 1000],
+        ["a", "2.1", T0 + 3 * DAY],
+      ]);
+      expect(data.daily.map((d) => [d.day, d.hbId, d.version, d.heartbeats])).toEqual([
+        ["2026-11-19", "a", "1.0", 1],
+        ["2026-11-20", "a", "2.0", 2],
+        ["2026-11-20", "b", "2.0", 1],
+        ["2026-11-23", "a", "2.1", 1],
+      ]);
+    });
+
+    it("keeps no raw rows when told not to", async () => {
+      const machineId = randomUUID();
+      await apply({ kind: "recordHeartbeats", keepRaw: false, heartbeats: [heartbeat({ machineId, hbId: "x" })] });
+      const data = await store.heartbeat.machineData(machineId);
+      expect(data.installations).toHaveLength(1);
+      expect(data.daily).toHaveLength(1);
+      expect(data.heartbeats).toEqual([]);
+    });
+
+    it("writes large groups (more rows than one statement takes)", async () => {
+      const machineId = randomUUID();
+      const heartbeats = Array.from({ length: 700 }, (_, i) => heartbeat({ machineId, hbId: `i${i % 350}`, receivedAt: T0 + i }));
+      expect(await apply({ kind: "recordHeartbeats", keepRaw: true, heartbeats })).toEqual({ kind: "recordHeartbeats", installations: 350 });
+      const data = await store.heartbeat.machineData(machineId);
+      expect(data.installations).toHaveLength(350);
+      expect(data.installations.every((row) => row.heartbeats === 2)).toBe(true);
+      expect(data.heartbeats).toHaveLength(700);
+    });
+
+    it("sets releases, remembering the previous version only when the version changes", async () => {
+      const product = `p-${randomUUID()}`;
+      const first = await apply({ kind: "setRelease", product, channel: "stable", version: "2.0", rolloutPercent: 100, at: T0 });
+      expect(first.release).toEqual({ product, channel: "stable", version: "2.0", previousVersion: "", rolloutPercent: 100, updatedAt: T0 });
+      await apply({ kind: "setRelease", product, channel: "stable", version: "2.1", rolloutPercent: 10, at: T0 + 1 });
+      const third = await apply({ kind: "setRelease", product, channel: "stable", version: "2.1", rolloutPercent: 50, at: T0 + 2 });
+      expect(third.release).toMatchObject({ version: "2.1", previousVersion: "2.0", rolloutPercent: 50 });
+      await apply({ kind: "setRelease", product, channel: "beta", version: "3.0-rc.1", rolloutPercent: 100, at: T0 + 3 });
+      expect(await store.heartbeat.getRelease(product, "stable")).toEqual({
+        product,
+        channel: "stable",
+        version: "2.1",
+        previousVersion: "2.0",
+        rolloutPercent: 50,
+        updatedAt: T0 + 2,
+      });
+      expect((await store.heartbeat.listReleases(product)).map((r) => r.channel)).toEqual(["beta", "stable"]);
+      expect(await apply({ kind: "deleteRelease", product, channel: "beta" })).toEqual({ kind: "deleteRelease", deleted: true });
+      expect(await apply({ kind: "deleteRelease", product, channel: "beta" })).toEqual({ kind: "deleteRelease", deleted: false });
+      expect(await store.heartbeat.getRelease(product, "beta")).toBeUndefined();
+    });
+
+    it("counts the census by version and OS within a window, per product", async () => {
+      const product = `p-${randomUUID()}`;
+      const other = `p-${randomUUID()}`;
+      const m1 = randomUUID();
+      const m2 = randomUUID();
+      await apply({
+        kind: "recordHeartbeats",
+        keepRaw: false,
+        heartbeats: [
+          heartbeat({ machineId: m1, hbId: "1", product, version: "2.0", receivedAt: T0 }),
+          heartbeat({ machineId: m1, hbId: "2", product, version: "2.10", osVersion: "6.1.21-v8+", receivedAt: T0 }),
+          heartbeat({ machineId: m2, hbId: "1", product, version: "2.10", osType: "Windows", osVersion: "10", receivedAt: T0 - DAY / 2 }),
+          heartbeat({ machineId: m2, hbId: "old", product, version: "1.0", receivedAt: T0 - 10 * DAY }),
+          heartbeat({ machineId: m2, hbId: "elsewhere", product: other, receivedAt: T0 }),
+        ],
+      });
+      const census = await store.heartbeat.census(T0 - DAY, product);
+      const sorted = (counts: Array<{ key: string; installations: number }>) => [...counts].sort((a, b) => a.key.localeCompare(b.key));
+      expect(census.installations).toBe(3);
+      expect(census.machines).toBe(2);
+      expect(sorted(census.byVersion)).toEqual([
+        { key: "2.0", installations: 1 },
+        { key: "2.10", installations: 2 },
+      ]);
+      expect(sorted(census.byOs)).toEqual([
+        { key: "Linux 5.10.17-v7l+", installations: 1 },
+        { key: "Linux 6.1.21-v8+", installations: 1 },
+        { key: "Windows 10", installations: 1 },
+      ]);
+      expect(sorted(census.byOsType)).toEqual([
+        { key: "Linux", installations: 2 },
+        { key: "Windows", installations: 1 },
+      ]);
+      expect((await store.heartbeat.census(T0 - 30 * DAY, product)).installations).toBe(4);
+      // Without a product, every product counts.
+      expect((await store.heartbeat.census(T0 - DAY)).installations).toBeGreaterThanOrEqual(4);
+
+      const series = await store.heartbeat.censusSeries("2026-11-10", "2026-11-20", product);
+      expect(series).toEqual([
+        { day: "2026-11-10", version: "1.0", installations: 1 },
+        { day: "2026-11-20", version: "2.0", installations: 1 },
+        { day: "2026-11-20", version: "2.10", installations: 2 },
+      ]);
+    });
+
+    it("erases every row of one machine and nothing else", async () => {
+      const machineId = `erase-${randomUUID()}`;
+      const neighbour = `keep-${randomUUID()}`;
+      await apply({
+        kind: "recordHeartbeats",
+        keepRaw: true,
+        heartbeats: [
+          heartbeat({ machineId, hbId: "1", receivedAt: T0 }),
+          heartbeat({ machineId, hbId: "2", receivedAt: T0 + DAY }),
+          heartbeat({ machineId: neighbour, hbId: "1", receivedAt: T0 }),
+        ],
+      });
+      expect((await rowsMentioning(store, machineId)).length).toBe(2 + 2 + 2);
+      expect(await apply({ kind: "eraseMachine", machineId })).toEqual({ kind: "eraseMachine", installations: 2, heartbeats: 2, daily: 2 });
+      expect(await rowsMentioning(store, machineId)).toEqual([]);
+      expect(await store.heartbeat.machineData(machineId)).toEqual({ installations: [], heartbeats: [], daily: [] });
+      expect((await store.heartbeat.machineData(neighbour)).installations).toHaveLength(1);
+    });
+
+    it("prunes expired rows in slices", async () => {
+      const machineId = randomUUID();
+      const old = T0 - 1000 * DAY;
+      await apply({
+        kind: "recordHeartbeats",
+        keepRaw: true,
+        heartbeats: [
+          ...Array.from({ length: 5 }, (_, i) => heartbeat({ machineId, hbId: `old${i}`, receivedAt: old + i })),
+          heartbeat({ machineId, hbId: "new", receivedAt: T0 }),
+        ],
+      });
+      const first = await apply({ kind: "pruneHeartbeatData", heartbeatsBefore: old + 100, dailyBefore: "2024-02-25", installationsBefore: old + 100, limit: 3 });
+      expect(first).toEqual({ kind: "pruneHeartbeatData", heartbeats: 3, daily: 3, installations: 3 });
+      const second = await apply({ kind: "pruneHeartbeatData", heartbeatsBefore: old + 100, dailyBefore: "2024-02-25", installationsBefore: old + 100, limit: 3 });
+      expect(second).toEqual({ kind: "pruneHeartbeatData", heartbeats: 2, daily: 2, installations: 2 });
+      const data = await store.heartbeat.machineData(machineId);
+      expect(data.installations.map((r) => r.hbId)).toEqual(["new"]);
+      expect(data.heartbeats.map((r) => r.hbId)).toEqual(["new"]);
+      expect(data.daily.map((r) => r.hbId)).toEqual(["new"]);
+      // Only the bounds given apply.
+      expect(await apply({ kind: "pruneHeartbeatData", limit: 10 })).toEqual({ kind: "pruneHeartbeatData", heartbeats: 0, daily: 0, installations: 0 });
+    });
+  });
+}

@@ -1,0 +1,227 @@
+// Storage contract of the update-heartbeat slice: installations, raw heartbeats,
+// the daily rollup and releases. Every time is epoch ms, UTC; days are UTC
+// 'YYYY-MM-DD' strings.
+
+/** One received heartbeat, as the service accepted it. */
+export interface HeartbeatRow {
+  machineId: string;
+  hbId: string;
+  product: string;
+  channel: string;
+  version: string;
+  osType: string;
+  osVersion: string;
+  country: string;
+  region: string;
+  receivedAt: number;
+}
+
+/**
+ * Records heartbeats of many requests at once (the heartbeat service groups the
+ * ones that arrive together): upserts each installation (first seen kept, the
+ * rest from its latest heartbeat, `heartbeats` counted up), adds to the daily
+ * rollup row of its day, and stores the raw rows when `keepRaw`. Heartbeats of
+ * one installation are merged before they are written.
+ */
+export interface RecordHeartbeatsOp {
+  kind: "recordHeartbeats";
+  heartbeats: HeartbeatRow[];
+  keepRaw: boolean;
+}
+
+export interface RecordHeartbeatsResult {
+  kind: "recordHeartbeats";
+  /** Installations written (after merging). */
+  installations: number;
+}
+
+export interface ReleaseRow {
+  product: string;
+  channel: string;
+  version: string;
+  /** Offered to installations outside the rollout; "" when none. */
+  previousVersion: string;
+  /** 1–100. */
+  rolloutPercent: number;
+  updatedAt: number;
+}
+
+/**
+ * Sets the newest version of a product and channel. When the version changes,
+ * the old one becomes `previousVersion`; setting the same version again only
+ * changes the rollout share (and keeps the previous version).
+ */
+export interface SetReleaseOp {
+  kind: "setRelease";
+  product: string;
+  channel: string;
+  version: string;
+  rolloutPercent: number;
+  at: number;
+}
+
+export interface SetReleaseResult {
+  kind: "setRelease";
+  release: ReleaseRow;
+}
+
+export interface DeleteReleaseOp {
+  kind: "deleteRelease";
+  product: string;
+  channel: string;
+}
+
+export interface DeleteReleaseResult {
+  kind: "deleteRelease";
+  deleted: boolean;
+}
+
+/** Deletes every row about one machine id, in every heartbeat table. */
+export interface EraseMachineOp {
+  kind: "eraseMachine";
+  machineId: string;
+}
+
+export interface EraseMachineResult {
+  kind: "eraseMachine";
+  installations: number;
+  heartbeats: number;
+  daily: number;
+}
+
+/** Retention: deletes rows older than the given bounds (each optional). */
+export interface PruneHeartbeatDataOp {
+  kind: "pruneHeartbeatData";
+  /** Raw heartbeats received before this time. */
+  heartbeatsBefore?: number;
+  /** Daily rows of days before this day ('YYYY-MM-DD'). */
+  dailyBefore?: string;
+  /** Installations last seen before this time. */
+  installationsBefore?: number;
+  /** Most rows deleted per table by one operation, so a large purge never holds the writer long. */
+  limit: number;
+}
+
+export interface PruneHeartbeatDataResult {
+  kind: "pruneHeartbeatData";
+  heartbeats: number;
+  daily: number;
+  installations: number;
+}
+
+export type HeartbeatWriteOp = RecordHeartbeatsOp | SetReleaseOp | DeleteReleaseOp | EraseMachineOp | PruneHeartbeatDataOp;
+export type HeartbeatWriteResult =
+  | RecordHeartbeatsResult
+  | SetReleaseResult
+  | DeleteReleaseResult
+  | EraseMachineResult
+  | PruneHeartbeatDataResult;
+
+export interface InstallationRow {
+  machineId: string;
+  hbId: string;
+  product: string;
+  channel: string;
+  version: string;
+  osType: string;
+  osVersion: string;
+  country: string;
+  region: string;
+  firstSeen: number;
+  lastSeen: number;
+  heartbeats: number;
+}
+
+export interface StoredHeartbeatRow {
+  machineId: string;
+  hbId: string;
+  receivedAt: number;
+  version: string;
+  osType: string;
+  osVersion: string;
+  country: string;
+  region: string;
+}
+
+export interface DailyRow {
+  day: string;
+  machineId: string;
+  hbId: string;
+  product: string;
+  version: string;
+  osType: string;
+  osVersion: string;
+  heartbeats: number;
+}
+
+export interface CensusCount {
+  key: string;
+  installations: number;
+}
+
+export interface CensusCounts {
+  installations: number;
+  machines: number;
+  byVersion: CensusCount[];
+  /** Keyed "osType osVersion". */
+  byOs: CensusCount[];
+  byOsType: CensusCount[];
+}
+
+export interface CensusSeriesRow {
+  day: string;
+  version: string;
+  installations: number;
+}
+
+export interface MachineData {
+  installations: InstallationRow[];
+  heartbeats: StoredHeartbeatRow[];
+  daily: DailyRow[];
+}
+
+export interface HeartbeatRepository {
+  getRelease(product: string, channel: string): Promise<ReleaseRow | undefined>;
+  /** Every release, or those of one product; ordered by product, channel. */
+  listReleases(product?: string): Promise<ReleaseRow[]>;
+  /** Installations with last_seen ≥ since (of one product when given). */
+  census(since: number, product?: string): Promise<CensusCounts>;
+  /** Installations per day and version for fromDay ≤ day ≤ toDay (of one product when given). */
+  censusSeries(fromDay: string, toDay: string, product?: string): Promise<CensusSeriesRow[]>;
+  /** Everything stored about one machine id, ordered by time. */
+  machineData(machineId: string): Promise<MachineData>;
+}
+
+/** UTC day of an epoch-ms time, 'YYYY-MM-DD'. */
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+export interface MergedHeartbeats {
+  /** One per installation: the latest heartbeat's fields, firstSeen/lastSeen over the group, and the count. */
+  installations: Array<HeartbeatRow & { firstSeen: number; count: number }>;
+  /** One per installation and UTC day: the day's latest heartbeat's fields and the count. */
+  daily: Array<HeartbeatRow & { day: string; count: number }>;
+}
+
+/** Merges heartbeats of the same installation (and day), for one write per row. */
+export function mergeHeartbeats(rows: readonly HeartbeatRow[]): MergedHeartbeats {
+  const installations = new Map<string, HeartbeatRow & { firstSeen: number; count: number }>();
+  const daily = new Map<string, HeartbeatRow & { day: string; count: number }>();
+  for (const row of rows) {
+    const key = `${row.machineId}\u0000${row.hbId}`;
+    const seen = installations.get(key);
+    if (!seen) installations.set(key, { ...row, firstSeen: row.receivedAt, count: 1 });
+    else {
+      const firstSeen = Math.min(seen.firstSeen, row.receivedAt);
+      const count = seen.count + 1;
+      installations.set(key, row.receivedAt >= seen.receivedAt ? { ...row, firstSeen, count } : { ...seen, firstSeen, count });
+    }
+    const day = utcDay(row.receivedAt);
+    const dayKey = `${day}\u0000${key}`;
+    const today = daily.get(dayKey);
+    if (!today) daily.set(dayKey, { ...row, day, count: 1 });
+    else daily.set(dayKey, row.receivedAt >= today.receivedAt ? { ...row, day, count: today.count + 1 } : { ...today, count: today.count + 1 });
+  }
+  return { installations: [...installations.values()], daily: [...daily.values()] };
+}

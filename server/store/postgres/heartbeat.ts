@@ -1,0 +1,250 @@
+// Update-heartbeat slice on Postgres. recordHeartbeats writes every heartbeat the
+// service grouped, merged per installation and day, in three statements whatever
+// the group's size (rows as parallel arrays through unnest), sorted by key so that
+// several server processes sharing the database take row locks in one order.
+import { sql } from "drizzle-orm";
+import {
+  mergeHeartbeats,
+  type CensusCount,
+  type CensusCounts,
+  type CensusSeriesRow,
+  type DailyRow,
+  type DeleteReleaseOp,
+  type DeleteReleaseResult,
+  type EraseMachineOp,
+  type EraseMachineResult,
+  type HeartbeatRepository,
+  type InstallationRow,
+  type MachineData,
+  type PruneHeartbeatDataOp,
+  type PruneHeartbeatDataResult,
+  type RecordHeartbeatsOp,
+  type RecordHeartbeatsResult,
+  type ReleaseRow,
+  type SetReleaseOp,
+  type SetReleaseResult,
+  type StoredHeartbeatRow,
+} from "../heartbeat.js";
+import { rowsOf, type PgDb } from "./db.js";
+
+function column<T, V>(rows: readonly T[], pick: (row: T) => V): V[] {
+  return rows.map(pick);
+}
+
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function releaseOf(row: Record<string, unknown>): ReleaseRow {
+  return {
+    product: String(row.product),
+    channel: String(row.channel),
+    version: String(row.version),
+    previousVersion: row.previous_version === null || row.previous_version === undefined ? "" : String(row.previous_version),
+    rolloutPercent: Number(row.rollout_percent),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+const productFilter = (product: string | undefined) => (product === undefined ? sql`` : sql` AND product = ${product}`);
+
+export class PostgresHeartbeatRepository implements HeartbeatRepository {
+  constructor(private readonly db: PgDb) {}
+
+  // ---- writes (on the caller's transaction) ----
+
+  async recordHeartbeats(tx: PgDb, op: RecordHeartbeatsOp): Promise<RecordHeartbeatsResult> {
+    const merged = mergeHeartbeats(op.heartbeats);
+    const installations = merged.installations.sort((a, b) => compareKeys(a.machineId, b.machineId) || compareKeys(a.hbId, b.hbId));
+    const daily = merged.daily.sort(
+      (a, b) => compareKeys(a.day, b.day) || compareKeys(a.machineId, b.machineId) || compareKeys(a.hbId, b.hbId),
+    );
+    const i = installations;
+    await tx.execute(sql`
+      INSERT INTO hb_installations (machine_id, hb_id, product, channel, version, os_type, os_version, country, region, first_seen, last_seen, heartbeats)
+      SELECT * FROM unnest(
+        ${sql.param(column(i, (r) => r.machineId))}::text[], ${sql.param(column(i, (r) => r.hbId))}::text[],
+        ${sql.param(column(i, (r) => r.product))}::text[], ${sql.param(column(i, (r) => r.channel))}::text[],
+        ${sql.param(column(i, (r) => r.version))}::text[], ${sql.param(column(i, (r) => r.osType))}::text[],
+        ${sql.param(column(i, (r) => r.osVersion))}::text[], ${sql.param(column(i, (r) => r.country))}::text[],
+        ${sql.param(column(i, (r) => r.region))}::text[], ${sql.param(column(i, (r) => r.firstSeen))}::bigint[],
+        ${sql.param(column(i, (r) => r.receivedAt))}::bigint[], ${sql.param(column(i, (r) => r.count))}::bigint[])
+      ON CONFLICT (machine_id, hb_id) DO UPDATE SET
+        product    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.product    ELSE hb_installations.product    END,
+        channel    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.channel    ELSE hb_installations.channel    END,
+        version    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.version    ELSE hb_installations.version    END,
+        os_type    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.os_type    ELSE hb_installations.os_type    END,
+        os_version = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.os_version ELSE hb_installations.os_version END,
+        country    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.country    ELSE hb_installations.country    END,
+        region     = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.region     ELSE hb_installations.region     END,
+        first_seen = LEAST(hb_installations.first_seen, excluded.first_seen),
+        last_seen  = GREATEST(hb_installations.last_seen, excluded.last_seen),
+        heartbeats = hb_installations.heartbeats + excluded.heartbeats`);
+    const d = daily;
+    await tx.execute(sql`
+      INSERT INTO hb_daily (day, machine_id, hb_id, product, version, os_type, os_version, heartbeats)
+      SELECT * FROM unnest(
+        ${sql.param(column(d, (r) => r.day))}::text[], ${sql.param(column(d, (r) => r.machineId))}::text[],
+        ${sql.param(column(d, (r) => r.hbId))}::text[], ${sql.param(column(d, (r) => r.product))}::text[],
+        ${sql.param(column(d, (r) => r.version))}::text[], ${sql.param(column(d, (r) => r.osType))}::text[],
+        ${sql.param(column(d, (r) => r.osVersion))}::text[], ${sql.param(column(d, (r) => r.count))}::int[])
+      ON CONFLICT (day, machine_id, hb_id) DO UPDATE SET
+        product = excluded.product, version = excluded.version, os_type = excluded.os_type, os_version = excluded.os_version,
+        heartbeats = hb_daily.heartbeats + excluded.heartbeats`);
+    if (op.keepRaw && op.heartbeats.length > 0) {
+      const h = op.heartbeats;
+      await tx.execute(sql`
+        INSERT INTO hb_heartbeats (machine_id, hb_id, received_at, version, os_type, os_version, country, region)
+        SELECT * FROM unnest(
+          ${sql.param(column(h, (r) => r.machineId))}::text[], ${sql.param(column(h, (r) => r.hbId))}::text[],
+          ${sql.param(column(h, (r) => r.receivedAt))}::bigint[], ${sql.param(column(h, (r) => r.version))}::text[],
+          ${sql.param(column(h, (r) => r.osType))}::text[], ${sql.param(column(h, (r) => r.osVersion))}::text[],
+          ${sql.param(column(h, (r) => r.country))}::text[], ${sql.param(column(h, (r) => r.region))}::text[])`);
+    }
+    return { kind: "recordHeartbeats", installations: installations.length };
+  }
+
+  async setRelease(tx: PgDb, op: SetReleaseOp): Promise<SetReleaseResult> {
+    // The row lock keeps two concurrent SetRelease calls (several processes) from both reading the old version.
+    const current = rowsOf(
+      await tx.execute(sql`SELECT version, previous_version FROM hb_releases WHERE product = ${op.product} AND channel = ${op.channel} FOR UPDATE`),
+    )[0];
+    let previousVersion = current?.previous_version == null ? "" : String(current.previous_version);
+    if (current && String(current.version) !== op.version) previousVersion = String(current.version);
+    await tx.execute(sql`
+      INSERT INTO hb_releases (product, channel, version, previous_version, rollout_percent, updated_at)
+      VALUES (${op.product}, ${op.channel}, ${op.version}, ${previousVersion === "" ? null : previousVersion}, ${op.rolloutPercent}, ${op.at})
+      ON CONFLICT (product, channel) DO UPDATE SET version = excluded.version, previous_version = excluded.previous_version,
+        rollout_percent = excluded.rollout_percent, updated_at = excluded.updated_at`);
+    return {
+      kind: "setRelease",
+      release: { product: op.product, channel: op.channel, version: op.version, previousVersion, rolloutPercent: op.rolloutPercent, updatedAt: op.at },
+    };
+  }
+
+  async deleteRelease(tx: PgDb, op: DeleteReleaseOp): Promise<DeleteReleaseResult> {
+    const rows = rowsOf(await tx.execute(sql`DELETE FROM hb_releases WHERE product = ${op.product} AND channel = ${op.channel} RETURNING 1 AS one`));
+    return { kind: "deleteRelease", deleted: rows.length > 0 };
+  }
+
+  async eraseMachine(tx: PgDb, op: EraseMachineOp): Promise<EraseMachineResult> {
+    const counted = async (query: ReturnType<typeof sql>) => Number(rowsOf(await tx.execute(query))[0]?.n ?? 0);
+    return {
+      kind: "eraseMachine",
+      installations: await counted(sql`WITH d AS (DELETE FROM hb_installations WHERE machine_id = ${op.machineId} RETURNING 1) SELECT count(*)::int AS n FROM d`),
+      heartbeats: await counted(sql`WITH d AS (DELETE FROM hb_heartbeats WHERE machine_id = ${op.machineId} RETURNING 1) SELECT count(*)::int AS n FROM d`),
+      daily: await counted(sql`WITH d AS (DELETE FROM hb_daily WHERE machine_id = ${op.machineId} RETURNING 1) SELECT count(*)::int AS n FROM d`),
+    };
+  }
+
+  async pruneHeartbeatData(tx: PgDb, op: PruneHeartbeatDataOp): Promise<PruneHeartbeatDataResult> {
+    const counted = async (query: ReturnType<typeof sql>) => Number(rowsOf(await tx.execute(query))[0]?.n ?? 0);
+    return {
+      kind: "pruneHeartbeatData",
+      heartbeats:
+        op.heartbeatsBefore === undefined
+          ? 0
+          : await counted(sql`WITH d AS (DELETE FROM hb_heartbeats WHERE id IN (SELECT id FROM hb_heartbeats WHERE received_at < ${op.heartbeatsBefore} LIMIT ${op.limit}) RETURNING 1)
+                              SELECT count(*)::int AS n FROM d`),
+      daily:
+        op.dailyBefore === undefined
+          ? 0
+          : await counted(sql`WITH d AS (DELETE FROM hb_daily WHERE ctid IN (SELECT ctid FROM hb_daily WHERE day < ${op.dailyBefore} LIMIT ${op.limit}) RETURNING 1)
+                              SELECT count(*)::int AS n FROM d`),
+      installations:
+        op.installationsBefore === undefined
+          ? 0
+          : await counted(sql`WITH d AS (DELETE FROM hb_installations WHERE ctid IN (SELECT ctid FROM hb_installations WHERE last_seen < ${op.installationsBefore} LIMIT ${op.limit}) RETURNING 1)
+                              SELECT count(*)::int AS n FROM d`),
+    };
+  }
+
+  // ---- reads ----
+
+  async getRelease(product: string, channel: string): Promise<ReleaseRow | undefined> {
+    const row = rowsOf(await this.db.execute(sql`SELECT * FROM hb_releases WHERE product = ${product} AND channel = ${channel}`))[0];
+    return row ? releaseOf(row) : undefined;
+  }
+
+  async listReleases(product?: string): Promise<ReleaseRow[]> {
+    const where = product === undefined ? sql`` : sql` WHERE product = ${product}`;
+    return rowsOf(await this.db.execute(sql`SELECT * FROM hb_releases${where} ORDER BY product, channel`)).map(releaseOf);
+  }
+
+  async census(since: number, product?: string): Promise<CensusCounts> {
+    const filter = productFilter(product);
+    const counts = async (key: ReturnType<typeof sql>, groupBy: ReturnType<typeof sql>): Promise<CensusCount[]> =>
+      rowsOf(
+        await this.db.execute(sql`SELECT ${key} AS key, count(*)::bigint AS installations FROM hb_installations
+                                  WHERE last_seen >= ${since}${filter} GROUP BY ${groupBy}`),
+      ).map((row) => ({ key: String(row.key), installations: Number(row.installations) }));
+    const totals = rowsOf(
+      await this.db.execute(sql`SELECT count(*)::bigint AS installations, count(DISTINCT machine_id)::bigint AS machines
+                                FROM hb_installations WHERE last_seen >= ${since}${filter}`),
+    )[0];
+    return {
+      installations: Number(totals?.installations ?? 0),
+      machines: Number(totals?.machines ?? 0),
+      byVersion: await counts(sql`version`, sql`version`),
+      byOs: await counts(sql`os_type || ' ' || os_version`, sql`os_type, os_version`),
+      byOsType: await counts(sql`os_type`, sql`os_type`),
+    };
+  }
+
+  async censusSeries(fromDay: string, toDay: string, product?: string): Promise<CensusSeriesRow[]> {
+    const rows = rowsOf(
+      await this.db.execute(sql`SELECT day, version, count(*)::bigint AS installations FROM hb_daily
+                                WHERE day >= ${fromDay} AND day <= ${toDay}${productFilter(product)}
+                                GROUP BY day, version ORDER BY day, version`),
+    );
+    return rows.map((row) => ({ day: String(row.day), version: String(row.version), installations: Number(row.installations) }));
+  }
+
+  async machineData(machineId: string): Promise<MachineData> {
+    const installations = rowsOf(
+      await this.db.execute(sql`SELECT * FROM hb_installations WHERE machine_id = ${machineId} ORDER BY first_seen, hb_id`),
+    ).map(
+      (r): InstallationRow => ({
+        machineId: String(r.machine_id),
+        hbId: String(r.hb_id),
+        product: String(r.product),
+        channel: String(r.channel),
+        version: String(r.version),
+        osType: String(r.os_type),
+        osVersion: String(r.os_version),
+        country: String(r.country),
+        region: String(r.region),
+        firstSeen: Number(r.first_seen),
+        lastSeen: Number(r.last_seen),
+        heartbeats: Number(r.heartbeats),
+      }),
+    );
+    const heartbeats = rowsOf(
+      await this.db.execute(sql`SELECT * FROM hb_heartbeats WHERE machine_id = ${machineId} ORDER BY received_at, id`),
+    ).map(
+      (r): StoredHeartbeatRow => ({
+        machineId: String(r.machine_id),
+        hbId: String(r.hb_id),
+        receivedAt: Number(r.received_at),
+        version: String(r.version),
+        osType: String(r.os_type),
+        osVersion: String(r.os_version),
+        country: String(r.country),
+        region: String(r.region),
+      }),
+    );
+    const daily = rowsOf(await this.db.execute(sql`SELECT * FROM hb_daily WHERE machine_id = ${machineId} ORDER BY day, hb_id`)).map(
+      (r): DailyRow => ({
+        day: String(r.day),
+        machineId: String(r.machine_id),
+        hbId: String(r.hb_id),
+        product: String(r.product),
+        version: String(r.version),
+        osType: String(r.os_type),
+        osVersion: String(r.os_version),
+        heartbeats: Number(r.heartbeats),
+      }),
+    );
+    return { installations, heartbeats, daily };
+  }
+}

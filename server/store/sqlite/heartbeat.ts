@@ -1,0 +1,251 @@
+// Update-heartbeat slice on SQLite. recordHeartbeats is the hot write: the service
+// hands over every heartbeat that arrived together, merged here per installation
+// and day, and written with prepared multi-row statements (cached per row count).
+// Writes run synchronously inside the batch transaction; reads are prepared too.
+import type { Database, Statement } from "better-sqlite3";
+import {
+  mergeHeartbeats,
+  type CensusCount,
+  type CensusCounts,
+  type CensusSeriesRow,
+  type DailyRow,
+  type DeleteReleaseOp,
+  type DeleteReleaseResult,
+  type EraseMachineOp,
+  type EraseMachineResult,
+  type HeartbeatRepository,
+  type InstallationRow,
+  type MachineData,
+  type PruneHeartbeatDataOp,
+  type PruneHeartbeatDataResult,
+  type RecordHeartbeatsOp,
+  type RecordHeartbeatsResult,
+  type ReleaseRow,
+  type SetReleaseOp,
+  type SetReleaseResult,
+  type StoredHeartbeatRow,
+} from "../heartbeat.js";
+
+/** Rows per statement: 64 × 12 parameters stays far below SQLite's variable limit. */
+const MAX_ROWS = 64;
+
+const installationUpsert = (rows: number) => `
+  INSERT INTO hb_installations (machine_id, hb_id, product, channel, version, os_type, os_version, country, region, first_seen, last_seen, heartbeats)
+  VALUES ${new Array<string>(rows).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}
+  ON CONFLICT (machine_id, hb_id) DO UPDATE SET
+    product    = CASE WHEN excluded.last_seen >= last_seen THEN excluded.product    ELSE product    END,
+    channel    = CASE WHEN excluded.last_seen >= last_seen THEN excluded.channel    ELSE channel    END,
+    version    = CASE WHEN excluded.last_seen >= last_seen THEN excluded.version    ELSE version    END,
+    os_type    = CASE WHEN excluded.last_seen >= last_seen THEN excluded.os_type    ELSE os_type    END,
+    os_version = CASE WHEN excluded.last_seen >= last_seen THEN excluded.os_version ELSE os_version END,
+    country    = CASE WHEN excluded.last_seen >= last_seen THEN excluded.country    ELSE country    END,
+    region     = CASE WHEN excluded.last_seen >= last_seen THEN excluded.region     ELSE region     END,
+    first_seen = min(first_seen, excluded.first_seen),
+    last_seen  = max(last_seen, excluded.last_seen),
+    heartbeats = heartbeats + excluded.heartbeats`;
+
+const dailyUpsert = (rows: number) => `
+  INSERT INTO hb_daily (day, machine_id, hb_id, product, version, os_type, os_version, heartbeats)
+  VALUES ${new Array<string>(rows).fill("(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}
+  ON CONFLICT (day, machine_id, hb_id) DO UPDATE SET
+    product = excluded.product, version = excluded.version, os_type = excluded.os_type, os_version = excluded.os_version,
+    heartbeats = heartbeats + excluded.heartbeats`;
+
+const rawInsert = (rows: number) => `
+  INSERT INTO hb_heartbeats (machine_id, hb_id, received_at, version, os_type, os_version, country, region)
+  VALUES ${new Array<string>(rows).fill("(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`;
+
+interface ReleaseDbRow {
+  product: string;
+  channel: string;
+  version: string;
+  previous_version: string | null;
+  rollout_percent: number;
+  updated_at: number;
+}
+
+function releaseOf(row: ReleaseDbRow): ReleaseRow {
+  return {
+    product: row.product,
+    channel: row.channel,
+    version: row.version,
+    previousVersion: row.previous_version ?? "",
+    rolloutPercent: row.rollout_percent,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Runs `write(rows, params)` in chunks of MAX_ROWS with statements cached per chunk size. */
+class ChunkedStatement {
+  private readonly byRows: Array<Statement | undefined> = [];
+  constructor(
+    private readonly sqlite: Database,
+    private readonly text: (rows: number) => string,
+  ) {}
+
+  run<T>(items: readonly T[], params: (item: T, out: unknown[]) => void): void {
+    for (let start = 0; start < items.length; start += MAX_ROWS) {
+      const end = Math.min(items.length, start + MAX_ROWS);
+      const values: unknown[] = [];
+      for (let i = start; i < end; i++) params(items[i] as T, values);
+      let statement = this.byRows[end - start];
+      if (!statement) {
+        statement = this.sqlite.prepare(this.text(end - start));
+        this.byRows[end - start] = statement;
+      }
+      statement.run(values);
+    }
+  }
+}
+
+export class SqliteHeartbeatRepository implements HeartbeatRepository {
+  private readonly installations: ChunkedStatement;
+  private readonly daily: ChunkedStatement;
+  private readonly raw: ChunkedStatement;
+  private readonly statements;
+
+  constructor(private readonly sqlite: Database) {
+    this.installations = new ChunkedStatement(sqlite, installationUpsert);
+    this.daily = new ChunkedStatement(sqlite, dailyUpsert);
+    this.raw = new ChunkedStatement(sqlite, rawInsert);
+    const product = (clause: string) => [sqlite.prepare(clause.replace("%P", "")), sqlite.prepare(clause.replace("%P", "AND product = @product"))] as const;
+    this.statements = {
+      getRelease: sqlite.prepare(`SELECT * FROM hb_releases WHERE product = ? AND channel = ?`),
+      listReleases: sqlite.prepare(`SELECT * FROM hb_releases ORDER BY product, channel`),
+      listReleasesOf: sqlite.prepare(`SELECT * FROM hb_releases WHERE product = ? ORDER BY product, channel`),
+      upsertRelease: sqlite.prepare(
+        `INSERT INTO hb_releases (product, channel, version, previous_version, rollout_percent, updated_at)
+         VALUES (@product, @channel, @version, @previousVersion, @rolloutPercent, @updatedAt)
+         ON CONFLICT (product, channel) DO UPDATE SET version = excluded.version, previous_version = excluded.previous_version,
+           rollout_percent = excluded.rollout_percent, updated_at = excluded.updated_at`,
+      ),
+      deleteRelease: sqlite.prepare(`DELETE FROM hb_releases WHERE product = ? AND channel = ?`),
+      eraseInstallations: sqlite.prepare(`DELETE FROM hb_installations WHERE machine_id = ?`),
+      eraseHeartbeats: sqlite.prepare(`DELETE FROM hb_heartbeats WHERE machine_id = ?`),
+      eraseDaily: sqlite.prepare(`DELETE FROM hb_daily WHERE machine_id = ?`),
+      pruneHeartbeats: sqlite.prepare(`DELETE FROM hb_heartbeats WHERE id IN (SELECT id FROM hb_heartbeats WHERE received_at < ? LIMIT ?)`),
+      pruneDaily: sqlite.prepare(`DELETE FROM hb_daily WHERE rowid IN (SELECT rowid FROM hb_daily WHERE day < ? LIMIT ?)`),
+      pruneInstallations: sqlite.prepare(`DELETE FROM hb_installations WHERE rowid IN (SELECT rowid FROM hb_installations WHERE last_seen < ? LIMIT ?)`),
+      censusTotals: product(`SELECT count(*) AS installations, count(DISTINCT machine_id) AS machines FROM hb_installations WHERE last_seen >= @since %P`),
+      censusByVersion: product(`SELECT version AS key, count(*) AS installations FROM hb_installations WHERE last_seen >= @since %P GROUP BY version`),
+      censusByOs: product(
+        `SELECT os_type || ' ' || os_version AS key, count(*) AS installations FROM hb_installations WHERE last_seen >= @since %P GROUP BY os_type, os_version`,
+      ),
+      censusByOsType: product(`SELECT os_type AS key, count(*) AS installations FROM hb_installations WHERE last_seen >= @since %P GROUP BY os_type`),
+      series: product(
+        `SELECT day, version, count(*) AS installations FROM hb_daily WHERE day >= @from AND day <= @to %P GROUP BY day, version ORDER BY day, version`,
+      ),
+      machineInstallations: sqlite.prepare(
+        `SELECT machine_id AS machineId, hb_id AS hbId, product, channel, version, os_type AS osType, os_version AS osVersion, country, region,
+                first_seen AS firstSeen, last_seen AS lastSeen, heartbeats
+         FROM hb_installations WHERE machine_id = ? ORDER BY first_seen, hb_id`,
+      ),
+      machineHeartbeats: sqlite.prepare(
+        `SELECT machine_id AS machineId, hb_id AS hbId, received_at AS receivedAt, version, os_type AS osType, os_version AS osVersion, country, region
+         FROM hb_heartbeats WHERE machine_id = ? ORDER BY received_at, id`,
+      ),
+      machineDaily: sqlite.prepare(
+        `SELECT day, machine_id AS machineId, hb_id AS hbId, product, version, os_type AS osType, os_version AS osVersion, heartbeats
+         FROM hb_daily WHERE machine_id = ? ORDER BY day, hb_id`,
+      ),
+    };
+  }
+
+  // ---- writes (inside the batch transaction) ----
+
+  recordHeartbeats(op: RecordHeartbeatsOp): RecordHeartbeatsResult {
+    const merged = mergeHeartbeats(op.heartbeats);
+    this.installations.run(merged.installations, (r, out) => {
+      out.push(r.machineId, r.hbId, r.product, r.channel, r.version, r.osType, r.osVersion, r.country, r.region, r.firstSeen, r.receivedAt, r.count);
+    });
+    this.daily.run(merged.daily, (r, out) => {
+      out.push(r.day, r.machineId, r.hbId, r.product, r.version, r.osType, r.osVersion, r.count);
+    });
+    if (op.keepRaw) {
+      this.raw.run(op.heartbeats, (r, out) => {
+        out.push(r.machineId, r.hbId, r.receivedAt, r.version, r.osType, r.osVersion, r.country, r.region);
+      });
+    }
+    return { kind: "recordHeartbeats", installations: merged.installations.length };
+  }
+
+  setRelease(op: SetReleaseOp): SetReleaseResult {
+    const current = this.statements.getRelease.get(op.product, op.channel) as ReleaseDbRow | undefined;
+    let previousVersion = current?.previous_version ?? "";
+    if (current && current.version !== op.version) previousVersion = current.version;
+    const release: ReleaseRow = {
+      product: op.product,
+      channel: op.channel,
+      version: op.version,
+      previousVersion,
+      rolloutPercent: op.rolloutPercent,
+      updatedAt: op.at,
+    };
+    this.statements.upsertRelease.run({ ...release, previousVersion: previousVersion === "" ? null : previousVersion });
+    return { kind: "setRelease", release };
+  }
+
+  deleteRelease(op: DeleteReleaseOp): DeleteReleaseResult {
+    return { kind: "deleteRelease", deleted: this.statements.deleteRelease.run(op.product, op.channel).changes > 0 };
+  }
+
+  eraseMachine(op: EraseMachineOp): EraseMachineResult {
+    return {
+      kind: "eraseMachine",
+      installations: this.statements.eraseInstallations.run(op.machineId).changes,
+      heartbeats: this.statements.eraseHeartbeats.run(op.machineId).changes,
+      daily: this.statements.eraseDaily.run(op.machineId).changes,
+    };
+  }
+
+  pruneHeartbeatData(op: PruneHeartbeatDataOp): PruneHeartbeatDataResult {
+    const s = this.statements;
+    return {
+      kind: "pruneHeartbeatData",
+      heartbeats: op.heartbeatsBefore === undefined ? 0 : s.pruneHeartbeats.run(op.heartbeatsBefore, op.limit).changes,
+      daily: op.dailyBefore === undefined ? 0 : s.pruneDaily.run(op.dailyBefore, op.limit).changes,
+      installations: op.installationsBefore === undefined ? 0 : s.pruneInstallations.run(op.installationsBefore, op.limit).changes,
+    };
+  }
+
+  // ---- reads ----
+
+  async getRelease(product: string, channel: string): Promise<ReleaseRow | undefined> {
+    const row = this.statements.getRelease.get(product, channel) as ReleaseDbRow | undefined;
+    return row ? releaseOf(row) : undefined;
+  }
+
+  async listReleases(product?: string): Promise<ReleaseRow[]> {
+    const rows = (product === undefined ? this.statements.listReleases.all() : this.statements.listReleasesOf.all(product)) as ReleaseDbRow[];
+    return rows.map(releaseOf);
+  }
+
+  async census(since: number, product?: string): Promise<CensusCounts> {
+    const s = this.statements;
+    const which = product === undefined ? 0 : 1;
+    const params = product === undefined ? { since } : { since, product };
+    const totals = s.censusTotals[which].get(params) as { installations: number; machines: number };
+    const counts = (statement: readonly [Statement, Statement]) => statement[which].all(params) as CensusCount[];
+    return {
+      installations: totals.installations,
+      machines: totals.machines,
+      byVersion: counts(s.censusByVersion),
+      byOs: counts(s.censusByOs),
+      byOsType: counts(s.censusByOsType),
+    };
+  }
+
+  async censusSeries(fromDay: string, toDay: string, product?: string): Promise<CensusSeriesRow[]> {
+    const params = product === undefined ? { from: fromDay, to: toDay } : { from: fromDay, to: toDay, product };
+    return this.statements.series[product === undefined ? 0 : 1].all(params) as CensusSeriesRow[];
+  }
+
+  async machineData(machineId: string): Promise<MachineData> {
+    const s = this.statements;
+    return {
+      installations: s.machineInstallations.all(machineId) as InstallationRow[],
+      heartbeats: s.machineHeartbeats.all(machineId) as StoredHeartbeatRow[],
+      daily: s.machineDaily.all(machineId) as DailyRow[],
+    };
+  }
+}
