@@ -41,6 +41,8 @@ export function opWeight(op: WriteOp): number {
   switch (op.kind) {
     case "insertEvents":
       return Math.max(1, op.events.length);
+    case "recordHeartbeats":
+      return Math.max(1, op.heartbeats.length);
     default:
       return 1;
   }

@@ -9,17 +9,19 @@
 // Reads are plain async methods. Every time is epoch milliseconds, UTC, unless a
 // field's comment says otherwise.
 
+import type { HeartbeatRepository, HeartbeatWriteOp, HeartbeatWriteResult } from "./heartbeat.js";
 import type { OperatorKeyRepository } from "./operator.js";
 import type { TrackRepository, TrackWriteOp, TrackWriteResult } from "./track.js";
 
+export type * from "./heartbeat.js";
 export type * from "./operator.js";
 export type * from "./track.js";
 
 export type Dialect = "sqlite" | "postgres";
 
 /** Every write operation: data, so the batcher stays dialect-free and a dialect can merge operations of one batch. */
-export type WriteOp = TrackWriteOp;
-export type WriteResult = TrackWriteResult;
+export type WriteOp = TrackWriteOp | HeartbeatWriteOp;
+export type WriteResult = TrackWriteResult | HeartbeatWriteResult;
 export type WriteResultOf<Op extends WriteOp> = Extract<WriteResult, { kind: Op["kind"] }>;
 
 /** Per-operation outcome of one `apply` call: one slot per operation, in order. */
@@ -28,6 +30,7 @@ export type OpOutcome = { ok: true; result: WriteResult } | { ok: false; error: 
 export interface Store {
   readonly dialect: Dialect;
   readonly operatorKeys: OperatorKeyRepository;
+  readonly heartbeat: HeartbeatRepository;
   readonly track: TrackRepository;
 
   /**

@@ -12,6 +12,7 @@ import { readMigrationFiles } from "drizzle-orm/migrator";
 import type { Logger } from "pino";
 import type { OpOutcome, Store, WriteOp, WriteResult } from "../store.js";
 import { rowsOf, type PgDb } from "./db.js";
+import { PostgresHeartbeatRepository } from "./heartbeat.js";
 import { PostgresOperatorKeyRepository } from "./operator.js";
 import { PostgresTrackRepository } from "./track.js";
 
@@ -30,6 +31,7 @@ export class PostgresStore implements Store {
   readonly dialect = "postgres" as const;
   readonly track: PostgresTrackRepository;
   readonly operatorKeys: PostgresOperatorKeyRepository;
+  readonly heartbeat: PostgresHeartbeatRepository;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -38,11 +40,17 @@ export class PostgresStore implements Store {
   ) {
     this.track = new PostgresTrackRepository(db);
     this.operatorKeys = new PostgresOperatorKeyRepository(db);
+    this.heartbeat = new PostgresHeartbeatRepository(db);
   }
 
   /** One handler per kind of write operation; the mapped type makes a missing one a type error. */
   private readonly handlers: { [K in WriteOp["kind"]]: (tx: PgDb, op: Extract<WriteOp, { kind: K }>) => Promise<WriteResult> } = {
     insertEvents: (tx, op) => this.track.insertEvents(tx, op),
+    recordHeartbeats: (tx, op) => this.heartbeat.recordHeartbeats(tx, op),
+    setRelease: (tx, op) => this.heartbeat.setRelease(tx, op),
+    deleteRelease: (tx, op) => this.heartbeat.deleteRelease(tx, op),
+    eraseMachine: (tx, op) => this.heartbeat.eraseMachine(tx, op),
+    pruneHeartbeatData: (tx, op) => this.heartbeat.pruneHeartbeatData(tx, op),
   };
 
   private async dispatch(tx: PgDb, op: WriteOp): Promise<WriteResult> {

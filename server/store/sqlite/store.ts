@@ -10,6 +10,7 @@ import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3"
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import type { Logger } from "pino";
 import type { OpOutcome, Store, WriteOp, WriteResult } from "../store.js";
+import { SqliteHeartbeatRepository } from "./heartbeat.js";
 import { SqliteOperatorKeyRepository } from "./operator.js";
 import * as schema from "./schema/index.js";
 import { SqliteTrackRepository } from "./track.js";
@@ -32,6 +33,7 @@ export class SqliteStore implements Store {
   readonly db: BetterSQLite3Database<typeof schema>;
   readonly track: SqliteTrackRepository;
   readonly operatorKeys: SqliteOperatorKeyRepository;
+  readonly heartbeat: SqliteHeartbeatRepository;
   private closed = false;
   private readonly applyOne: (op: WriteOp) => WriteResult;
   private readonly applyBatch: (ops: readonly WriteOp[]) => OpOutcome[];
@@ -40,6 +42,7 @@ export class SqliteStore implements Store {
     this.db = drizzle({ client: sqlite, schema });
     this.track = new SqliteTrackRepository(sqlite, this.db);
     this.operatorKeys = new SqliteOperatorKeyRepository(this.db);
+    this.heartbeat = new SqliteHeartbeatRepository(sqlite);
 
     // Called inside the batch transaction, better-sqlite3 turns this into
     // SAVEPOINT … RELEASE, or ROLLBACK TO when the operation throws.
@@ -64,6 +67,11 @@ export class SqliteStore implements Store {
   /** One handler per kind of write operation; the mapped type makes a missing one a type error. */
   private readonly handlers: { [K in WriteOp["kind"]]: (op: Extract<WriteOp, { kind: K }>) => WriteResult } = {
     insertEvents: (op) => this.track.insertEvents(op),
+    recordHeartbeats: (op) => this.heartbeat.recordHeartbeats(op),
+    setRelease: (op) => this.heartbeat.setRelease(op),
+    deleteRelease: (op) => this.heartbeat.deleteRelease(op),
+    eraseMachine: (op) => this.heartbeat.eraseMachine(op),
+    pruneHeartbeatData: (op) => this.heartbeat.pruneHeartbeatData(op),
   };
 
   private dispatch(op: WriteOp): WriteResult {
