@@ -1,0 +1,371 @@
+// The server's own commands: `serve`, `migrate` and `keys create`.
+//
+// Every setting of `serve` is one row of `serveSettings`: its flag, its
+// environment variable, the ServerConfig field it fills and the parser that
+// validates it. `--help` lists them with their defaults (from defaultConfig);
+// the README's configuration table lists the same rows. A new server setting is
+// a new row here and a new field in server/core/config.ts.
+import { accessSync, constants as fsConstants } from "node:fs";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { pino, type Logger } from "pino";
+import type { RunningServer } from "./app.js";
+import { defaultConfig, type ServerConfig } from "./core/config.js";
+import { createLogger } from "./core/logger.js";
+import { maxKeyNameLength } from "./operator/keys.js";
+import type { OperatorKeyScope, Store } from "./store/store.js";
+
+// The server, the store and the key module are imported when a command runs, not
+// when the program starts: `--help`, usage errors and the client command groups
+// stay quick and never load the database drivers.
+
+/** A usage error raised by an action (exit code 2), as in cli/program.ts. */
+const usageError = { exitCode: 2, code: "fleetbeat.usage" } as const;
+
+const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+interface SettingOf<K extends keyof ServerConfig> {
+  readonly key: K;
+  /** Commander flags, e.g. "--port <port>". */
+  readonly flags: string;
+  readonly env: string;
+  readonly description: string;
+  /** Validates a value from the command line or the environment; throws InvalidArgumentError. */
+  readonly parse: (raw: string) => ServerConfig[K];
+  /** Shown instead of the raw default in --help. */
+  readonly defaultText?: string;
+  readonly choices?: readonly string[];
+}
+
+type Setting = { [K in keyof ServerConfig]: SettingOf<K> }[keyof ServerConfig];
+
+function setting<K extends keyof ServerConfig>(row: SettingOf<K>): Setting {
+  return row as unknown as Setting;
+}
+
+// ---- value parsers: each returns the typed value or throws InvalidArgumentError.
+
+function integerIn(min: number, max: number, what: string): (raw: string) => number {
+  return (raw) => {
+    const text = raw.trim();
+    const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new InvalidArgumentError(`expected ${what}: a whole number from ${min} to ${max}.`);
+    }
+    return value;
+  };
+}
+
+function nonEmpty(what: string): (raw: string) => string {
+  return (raw) => {
+    if (raw.trim() === "") throw new InvalidArgumentError(`expected ${what}, got an empty value.`);
+    return raw;
+  };
+}
+
+/** An empty value means "not set", so `FLEETBEAT_TLS_CERT=` turns TLS off again. */
+function optionalPath(raw: string): string | undefined {
+  return raw.trim() === "" ? undefined : raw;
+}
+
+function databaseUrl(raw: string): string | undefined {
+  const text = raw.trim();
+  if (text === "") return undefined;
+  if (!/^postgres(ql)?:\/\//i.test(text)) {
+    throw new InvalidArgumentError("expected a postgres://… or postgresql://… URL (leave it unset for SQLite in --data-dir).");
+  }
+  return text;
+}
+
+function logLevel(raw: string): string {
+  if (!(logLevels as readonly string[]).includes(raw)) {
+    throw new InvalidArgumentError(`expected one of ${logLevels.join(", ")}.`);
+  }
+  return raw;
+}
+
+function keyName(raw: string): string {
+  const name = raw.trim();
+  if (name === "" || name.length > maxKeyNameLength) {
+    throw new InvalidArgumentError(`expected a name of 1 to ${maxKeyNameLength} characters.`);
+  }
+  return name;
+}
+
+const MiB = 1024 * 1024;
+
+const dataDirSetting = setting({
+  key: "dataDir",
+  flags: "--data-dir <dir>",
+  env: "FLEETBEAT_DATA_DIR",
+  description: "folder of the SQLite database (created if missing)",
+  parse: nonEmpty("a folder"),
+});
+
+const databaseUrlSetting = setting({
+  key: "databaseUrl",
+  flags: "--database-url <url>",
+  env: "DATABASE_URL",
+  description: "postgres://… to store everything in Postgres instead of SQLite in --data-dir",
+  parse: databaseUrl,
+});
+
+/** Every `serve` setting, in --help order. */
+export const serveSettings: readonly Setting[] = [
+  setting({
+    key: "port",
+    flags: "-p, --port <port>",
+    env: "FLEETBEAT_PORT",
+    description: "TCP port for every protocol (Connect, gRPC, gRPC-Web, legacy paths); 0 picks a free one",
+    parse: integerIn(0, 65_535, "a TCP port"),
+  }),
+  setting({
+    key: "host",
+    flags: "--host <host>",
+    env: "FLEETBEAT_HOST",
+    description: "address to listen on",
+    parse: nonEmpty("a host name or address"),
+  }),
+  dataDirSetting,
+  databaseUrlSetting,
+  setting({
+    key: "tlsCert",
+    flags: "--tls-cert <file>",
+    env: "FLEETBEAT_TLS_CERT",
+    description: "PEM certificate (chain); with --tls-key, serves everything over TLS (ALPN h2 and http/1.1) instead of plain text",
+    parse: optionalPath,
+  }),
+  setting({
+    key: "tlsKey",
+    flags: "--tls-key <file>",
+    env: "FLEETBEAT_TLS_KEY",
+    description: "PEM private key for --tls-cert",
+    parse: optionalPath,
+  }),
+  setting({
+    key: "maxBodyBytes",
+    flags: "--max-body-bytes <bytes>",
+    env: "FLEETBEAT_MAX_BODY_BYTES",
+    description: "largest request body accepted (413 on legacy paths, resource_exhausted on Connect/gRPC)",
+    parse: integerIn(1, 1024 * MiB, "a size in bytes"),
+    defaultText: `${defaultConfig.maxBodyBytes} (${defaultConfig.maxBodyBytes / MiB} MiB)`,
+  }),
+  setting({
+    key: "logLevel",
+    flags: "--log-level <level>",
+    env: "FLEETBEAT_LOG_LEVEL",
+    description: "log level of the JSON log on stdout",
+    parse: logLevel,
+    choices: logLevels,
+  }),
+  setting({
+    key: "shutdownTimeoutMs",
+    flags: "--shutdown-timeout <ms>",
+    env: "FLEETBEAT_SHUTDOWN_TIMEOUT_MS",
+    description: "on SIGTERM/SIGINT, how long to wait for in-flight requests before cutting them",
+    parse: integerIn(0, 3_600_000, "milliseconds"),
+  }),
+  setting({
+    key: "batchMaxOps",
+    flags: "--batch-max-ops <n>",
+    env: "FLEETBEAT_BATCH_MAX_OPS",
+    description: "group commit: most write operations in one transaction",
+    parse: integerIn(1, 1_000_000, "a count"),
+  }),
+  setting({
+    key: "batchMaxDelayMs",
+    flags: "--batch-max-delay <ms>",
+    env: "FLEETBEAT_BATCH_MAX_DELAY_MS",
+    description: "group commit: longest wait for more writes before committing",
+    parse: integerIn(0, 10_000, "milliseconds"),
+  }),
+];
+
+/** The settings that say where the database is (serve, migrate, keys create). */
+const storeSettings: readonly Setting[] = [dataDirSetting, databaseUrlSetting];
+
+function optionOf(row: Setting): Option {
+  const option = new Option(row.flags, row.description).env(row.env);
+  if (row.choices) option.choices(row.choices);
+  else option.argParser((raw: string) => row.parse(raw));
+  const fallback = defaultConfig[row.key];
+  if (fallback !== undefined) option.default(fallback, row.defaultText);
+  return option;
+}
+
+function addSettings(command: Command, rows: readonly Setting[]): Command {
+  for (const row of rows) command.addOption(optionOf(row));
+  return command;
+}
+
+/** The ServerConfig that parsed options describe; unset settings keep their defaults. */
+function configFrom(command: Command, rows: readonly Setting[]): ServerConfig {
+  const config: Record<string, unknown> = { ...defaultConfig };
+  for (const row of rows) {
+    const attribute = optionOf(row).attributeName();
+    const value: unknown = command.getOptionValue(attribute);
+    if (value !== undefined) config[row.key] = value;
+    else if (command.getOptionValueSource(attribute) !== undefined) config[row.key] = undefined;
+  }
+  return config as unknown as ServerConfig;
+}
+
+function checkReadable(command: Command, file: string, flag: string): void {
+  try {
+    accessSync(file, fsConstants.R_OK);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    command.error(`error: cannot read the ${flag} file ${JSON.stringify(file)}: ${reason}`, usageError);
+  }
+}
+
+/** Checks that involve more than one setting, or the file system. Usage errors exit 2. */
+function validateServeConfig(command: Command, config: ServerConfig): void {
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+    command.error(
+      "error: --tls-cert (FLEETBEAT_TLS_CERT) and --tls-key (FLEETBEAT_TLS_KEY) go together: give both for TLS, or neither for plain text.",
+      usageError,
+    );
+  }
+  if (config.tlsCert !== undefined) checkReadable(command, config.tlsCert, "--tls-cert");
+  if (config.tlsKey !== undefined) checkReadable(command, config.tlsKey, "--tls-key");
+}
+
+// ---- serve
+
+/**
+ * Resolves once a first SIGTERM/SIGINT has stopped the server gracefully. A
+ * second signal while stopping exits at once with code 1. Signals that arrive
+ * while the server is still starting are honoured as soon as it is up.
+ */
+function stopOnSignals(server: Promise<RunningServer>, config: ServerConfig, logger: Logger): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        logger.warn({ signal }, "second signal: exiting without waiting for in-flight requests");
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, `${signal}: stopping gracefully (a second signal exits at once)`);
+      // stop() honours shutdownTimeoutMs itself; this guard only catches a stop that hangs.
+      const guard = setTimeout(() => {
+        logger.error("graceful stop did not finish in time: exiting");
+        process.exit(1);
+      }, config.shutdownTimeoutMs + 15_000);
+      guard.unref();
+      server
+        .then((running) => running.stop())
+        .then(() => {
+          clearTimeout(guard);
+          resolve();
+        }, (error: unknown) => {
+          clearTimeout(guard);
+          reject(error);
+        });
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    // A server that fails to start ends the command without waiting for a signal.
+    server.catch(reject);
+  });
+}
+
+async function serve(command: Command): Promise<void> {
+  const config = configFrom(command, serveSettings);
+  validateServeConfig(command, config);
+  const logger = createLogger(config);
+  const { startServer } = await import("./app.js");
+  const starting = startServer(config, { logger });
+  const stopped = stopOnSignals(starting, config, logger);
+  const running = await starting;
+  logger.info(
+    { url: running.url, port: running.port, storage: running.store.dialect },
+    `fleetbeat listening on ${running.url}`,
+  );
+  await stopped;
+}
+
+// ---- migrate
+
+function commandLogger(): Logger {
+  // stdout belongs to the command's result (a key, JSON); logs go to stderr.
+  const requested = process.env.FLEETBEAT_LOG_LEVEL;
+  const level = requested !== undefined && (logLevels as readonly string[]).includes(requested) ? requested : "warn";
+  return pino({ level, base: { service: "fleetbeat" } }, pino.destination(2));
+}
+
+function describeStorage(config: ServerConfig): string {
+  if (config.databaseUrl === undefined) return `SQLite in ${config.dataDir}`;
+  const url = new URL(config.databaseUrl);
+  return `Postgres at ${url.host}${url.pathname}`;
+}
+
+async function openConfiguredStore(config: ServerConfig): Promise<Store> {
+  const { openStore } = await import("./store/open.js");
+  return openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, logger: commandLogger() });
+}
+
+async function migrate(command: Command): Promise<void> {
+  const config = configFrom(command, storeSettings);
+  const store = await openConfiguredStore(config);
+  await store.close();
+  process.stdout.write(`migrations applied: ${describeStorage(config)} is up to date\n`);
+}
+
+// ---- keys create
+
+interface KeysCreateOptions {
+  name: string;
+  scope: OperatorKeyScope;
+  json?: boolean;
+}
+
+async function keysCreate(command: Command): Promise<void> {
+  const options = command.opts<KeysCreateOptions>();
+  const config = configFrom(command, storeSettings);
+  const { createOperatorKey } = await import("./operator/keys.js");
+  const store = await openConfiguredStore(config);
+  let created: Awaited<ReturnType<typeof createOperatorKey>>;
+  try {
+    created = await createOperatorKey(store, { name: options.name, scope: options.scope });
+  } finally {
+    await store.close();
+  }
+  const { row, secret } = created;
+  if (options.json) {
+    const output = { id: row.id, name: row.name, scope: row.scope, createdAt: new Date(row.createdAt).toISOString(), secret };
+    process.stdout.write(`${JSON.stringify(output)}\n`);
+    return;
+  }
+  // The secret alone on stdout, so `KEY=$(fleetbeat keys create …)` works; the rest on stderr.
+  process.stderr.write(
+    `Created operator key ${JSON.stringify(row.name)} (id ${row.id}, scope ${row.scope}) in ${describeStorage(config)}.\n` +
+      "This is the only time the key is shown: only its hash is stored. Use it as 'Authorization: Bearer <key>'.\n",
+  );
+  process.stdout.write(`${secret}\n`);
+}
+
+// ---- registration
+
+/** The server's command group (see cli/program.ts for the contract). */
+export function registerServerCommands(program: Command, kit: { group(name: string, description: string): Command }): void {
+  const serveCommand = program
+    .command("serve")
+    .description("serve every protocol on one port; migrations run first; SIGTERM/SIGINT stop it gracefully")
+    .addHelpText("after", "\nEvery option can also come from the environment variable shown; a flag wins over the environment.");
+  addSettings(serveCommand, serveSettings).action(async (_options: unknown, command: Command) => serve(command));
+
+  const migrateCommand = program
+    .command("migrate")
+    .description("apply the database migrations and exit (serve also applies them at start)");
+  addSettings(migrateCommand, storeSettings).action(async (_options: unknown, command: Command) => migrate(command));
+
+  const keys = kit.group("keys", "operator API keys");
+  const create = keys
+    .command("create")
+    .description("create an operator API key directly in the database and print it once (only its hash is stored)")
+    .requiredOption("--name <name>", `a name to recognise the key by (at most ${maxKeyNameLength} characters)`, keyName)
+    .addOption(new Option("--scope <scope>", "what the key may do: read (every read method) or admin (everything)").choices(["read", "admin"]).makeOptionMandatory())
+    .option("--json", "print {id, name, scope, createdAt, secret} as one JSON line");
+  addSettings(create, storeSettings).action(async (_options: unknown, command: Command) => keysCreate(command));
+}

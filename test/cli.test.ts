@@ -1,0 +1,346 @@
+// The `fleetbeat` command as users run it: `node bin/fleetbeat.js …` in a child
+// process, real files, a real database and real HTTP.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import Database from "better-sqlite3";
+import { afterAll, describe, expect, it } from "vitest";
+import { KeyScope, KeyService } from "../gen/fleetbeat/operator/v1/keys_pb.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = join(root, "bin", "fleetbeat.js");
+
+/** What the issue and the README promise `serve` takes, flag by flag. */
+const serveOptions = [
+  ["--port", "FLEETBEAT_PORT"],
+  ["--host", "FLEETBEAT_HOST"],
+  ["--data-dir", "FLEETBEAT_DATA_DIR"],
+  ["--database-url", "DATABASE_URL"],
+  ["--tls-cert", "FLEETBEAT_TLS_CERT"],
+  ["--tls-key", "FLEETBEAT_TLS_KEY"],
+  ["--max-body-bytes", "FLEETBEAT_MAX_BODY_BYTES"],
+  ["--log-level", "FLEETBEAT_LOG_LEVEL"],
+  ["--shutdown-timeout", "FLEETBEAT_SHUTDOWN_TIMEOUT_MS"],
+] as const;
+
+const temporaryDirs: string[] = [];
+function temporaryDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "fleetbeat-cli-"));
+  temporaryDirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of temporaryDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The environment of a user who set nothing: none of ours leaks in from the test runner. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (name.startsWith("FLEETBEAT_") || name === "DATABASE_URL") continue;
+    env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [bin, ...args], { cwd: root, env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+}
+
+function finished(child: ChildProcess): Promise<Finished> {
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+function fleetbeat(args: readonly string[], env: Record<string, string> = {}): Promise<Finished> {
+  return finished(start(args, env));
+}
+
+/** Every file of a SQLite data dir (database, WAL, shared memory) as one byte string. */
+function bytesOfDataDir(dir: string): Buffer {
+  const files = readdirSync(dir).map((name) => join(dir, name)).filter((path) => statSync(path).isFile());
+  return Buffer.concat(files.map((path) => readFileSync(path)));
+}
+
+function sqliteFileIn(dir: string): string {
+  const candidates = readdirSync(dir).filter((name) => !/-(wal|shm|journal)$/.test(name) && statSync(join(dir, name)).isFile());
+  expect(candidates, `one database file in ${dir}`).toHaveLength(1);
+  return join(dir, candidates[0] as string);
+}
+
+/** Every text value in every table of the database. */
+function allTextValues(file: string): string[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    const tables = db.prepare("select name from sqlite_master where type = 'table'").all() as { name: string }[];
+    const values: string[] = [];
+    for (const { name } of tables) {
+      for (const row of db.prepare(`select * from "${name.replaceAll('"', '""')}"`).all() as Record<string, unknown>[]) {
+        for (const value of Object.values(row)) if (typeof value === "string") values.push(value);
+      }
+    }
+    return values;
+  } finally {
+    db.close();
+  }
+}
+
+describe("fleetbeat --help", () => {
+  it("lists the commands", async () => {
+    const result = await fleetbeat(["--help"]);
+    expect(result.code).toBe(0);
+    for (const command of ["serve", "migrate", "keys"]) expect(result.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, "m"));
+  });
+
+  it("lists every serve option with its environment variable and default", async () => {
+    const result = await fleetbeat(["serve", "--help"]);
+    expect(result.code).toBe(0);
+    const help = result.stdout.replace(/\s+/g, " ");
+    for (const [flag, env] of serveOptions) {
+      expect(help).toContain(flag);
+      expect(help).toContain(`env: ${env})`);
+    }
+    expect(help).toContain("default: 6011, env: FLEETBEAT_PORT");
+    expect(help).toContain('default: "./data", env: FLEETBEAT_DATA_DIR');
+    expect(help).toContain("default: 10000, env: FLEETBEAT_SHUTDOWN_TIMEOUT_MS");
+  });
+
+  it("documents in the README every environment variable that serve --help lists", async () => {
+    const result = await fleetbeat(["serve", "--help"]);
+    const listed = [...result.stdout.replace(/\s+/g, " ").matchAll(/env: ([A-Z0-9_]+)\)/g)].map((match) => match[1]);
+    expect(listed.length).toBeGreaterThanOrEqual(serveOptions.length);
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    for (const env of listed) expect(readme).toContain(`\`${env}\``);
+  });
+
+  it("prints the version", async () => {
+    const result = await fleetbeat(["--version"]);
+    expect(result.code).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+    expect(result.stdout.trim()).toBe(manifest.version);
+  });
+});
+
+describe("usage errors exit 2 with a message", () => {
+  it("rejects a port that is not a number", async () => {
+    const result = await fleetbeat(["serve", "--port", "abc"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("--port");
+    expect(result.stderr).toContain("TCP port");
+  });
+
+  it("rejects an out-of-range port from the environment, naming the variable", async () => {
+    const result = await fleetbeat(["serve"], { FLEETBEAT_PORT: "70000" });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("FLEETBEAT_PORT");
+  });
+
+  it("rejects a certificate without a key", async () => {
+    const result = await fleetbeat(["serve", "--port", "0", "--tls-cert", join(root, "package.json")]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("--tls-key");
+  });
+
+  it("rejects an unknown command and a bad key scope", async () => {
+    const unknown = await fleetbeat(["servr"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("unknown command");
+    const scope = await fleetbeat(["keys", "create", "--name", "x", "--scope", "root", "--data-dir", temporaryDir()]);
+    expect(scope.code).toBe(2);
+    expect(scope.stderr).toContain("--scope");
+  });
+});
+
+describe("migrate and keys create", () => {
+  it("migrate creates the database in --data-dir", async () => {
+    const dataDir = join(temporaryDir(), "nested", "data");
+    const result = await fleetbeat(["migrate", "--data-dir", dataDir]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    const db = new Database(sqliteFileIn(dataDir), { readonly: true });
+    try {
+      const tables = db.prepare("select count(*) as n from sqlite_master where type = 'table'").get() as { n: number };
+      expect(tables.n).toBeGreaterThan(1);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("keys create prints the key once; the database keeps only its hash", async () => {
+    const dataDir = temporaryDir();
+    const result = await fleetbeat(["keys", "create", "--name", "ops", "--scope", "admin"], { FLEETBEAT_DATA_DIR: dataDir });
+    expect(result.code).toBe(0);
+    const secret = result.stdout.trim();
+    expect(secret).toMatch(/^\S{24,}$/);
+    expect(result.stdout).toBe(`${secret}\n`);
+    expect(result.stderr).not.toContain(secret);
+    expect(result.stderr).toContain("only its hash is stored");
+
+    const values = allTextValues(sqliteFileIn(dataDir));
+    expect(values).toContain("ops");
+    expect(values).toContain(createHash("sha256").update(secret).digest("hex"));
+    expect(values.some((value) => value.includes(secret))).toBe(false);
+    expect(bytesOfDataDir(dataDir).includes(Buffer.from(secret))).toBe(false);
+  });
+
+  it("keys create --json prints one JSON line", async () => {
+    const dataDir = temporaryDir();
+    const result = await fleetbeat(["keys", "create", "--name", "reader", "--scope", "read", "--json", "--data-dir", dataDir]);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    const created = JSON.parse(lines[0] as string) as Record<string, unknown>;
+    expect(created).toMatchObject({ name: "reader", scope: "read" });
+    expect(typeof created.id).toBe("string");
+    expect(typeof created.secret).toBe("string");
+    expect(Number.isNaN(Date.parse(String(created.createdAt)))).toBe(false);
+  });
+});
+
+describe("serve", () => {
+  /** Resolves with the URL from the "listening" log line. */
+  function listeningUrl(child: ChildProcess): Promise<string> {
+    return new Promise((resolve, reject) => {
+      let buffered = "";
+      const onData = (chunk: Buffer | string): void => {
+        buffered += String(chunk);
+        for (const line of buffered.split("\n")) {
+          if (!line.startsWith("{")) continue;
+          try {
+            const entry = JSON.parse(line) as { msg?: string; url?: string };
+            if (entry.url && entry.msg?.includes("listening")) {
+              child.stdout?.off("data", onData);
+              resolve(entry.url);
+              return;
+            }
+          } catch {
+            // a line still being written
+          }
+        }
+      };
+      child.stdout?.on("data", onData);
+      child.on("exit", (code) => reject(new Error(`fleetbeat serve exited with ${code} before listening`)));
+    });
+  }
+
+  it("serves health and operator calls, requires the key, and exits 0 on SIGTERM", async () => {
+    const dataDir = temporaryDir();
+    const created = await fleetbeat(["keys", "create", "--name", "ops", "--scope", "admin", "--data-dir", dataDir]);
+    expect(created.code).toBe(0);
+    const secret = created.stdout.trim();
+
+    // Settings from the environment; a flag wins over its variable (FLEETBEAT_PORT=abc is never parsed).
+    const child = start(["serve", "--port", "0"], {
+      FLEETBEAT_PORT: "abc",
+      FLEETBEAT_HOST: "127.0.0.1",
+      FLEETBEAT_DATA_DIR: dataDir,
+      FLEETBEAT_LOG_LEVEL: "info",
+    });
+    const done = finished(child);
+    try {
+      const url = await listeningUrl(child);
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const base = url.replace(/\/$/, "");
+
+      const health = await fetch(`${base}/api/health`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ up: true });
+
+      const listKeys = `${base}/fleetbeat.operator.v1.KeyService/ListKeys`;
+      const json = { "Content-Type": "application/json" };
+      const withKey = await fetch(listKeys, { method: "POST", headers: { ...json, Authorization: `Bearer ${secret}` }, body: "{}" });
+      expect(withKey.status).toBe(200);
+      const listed = (await withKey.json()) as { keys?: { name: string; scope: string }[] };
+      expect(listed.keys?.map((key) => [key.name, key.scope])).toEqual([["ops", "KEY_SCOPE_ADMIN"]]);
+
+      const withoutKey = await fetch(listKeys, { method: "POST", headers: json, body: "{}" });
+      expect(withoutKey.status).toBe(401);
+      expect(((await withoutKey.json()) as { code?: string }).code).toBe("unauthenticated");
+
+      // The generated client, binary Connect protocol.
+      const transport = createConnectTransport({ baseUrl: base, httpVersion: "1.1", useBinaryFormat: true });
+      const keys = createClient(KeyService, transport);
+      const response = await keys.listKeys({}, { headers: { Authorization: `Bearer ${secret}` } });
+      expect(response.keys.map((key) => [key.name, key.scope])).toEqual([["ops", KeyScope.ADMIN]]);
+      const refused = await keys.listKeys({}).then(
+        () => undefined,
+        (error: unknown) => ConnectError.from(error),
+      );
+      expect(refused?.code).toBe(Code.Unauthenticated);
+
+      const wrongKey = await fetch(listKeys, { method: "POST", headers: { ...json, Authorization: `Bearer ${secret}x` }, body: "{}" });
+      expect(wrongKey.status).toBe(401);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    const result = await done;
+    expect(result.signal).toBeNull();
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("stopped");
+  });
+
+  it("stops gracefully on SIGINT too", async () => {
+    const child = start(["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", temporaryDir(), "--log-level", "info"]);
+    const done = finished(child);
+    await listeningUrl(child);
+    child.kill("SIGINT");
+    const result = await done;
+    expect(result.code).toBe(0);
+  });
+
+  it("waits for an in-flight request after the first signal; a second signal exits 1 at once", async () => {
+    const child = start(["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", temporaryDir(), "--log-level", "info"]);
+    const done = finished(child);
+    const url = new URL(await listeningUrl(child));
+    // A Connect call whose body never completes stays in flight until the grace period ends.
+    const socket = connect(Number(url.port), "127.0.0.1");
+    socket.on("error", () => {});
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    socket.write(
+      "POST /fleetbeat.operator.v1.StatsService/GetStats HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    child.kill("SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(child.exitCode).toBeNull();
+    child.kill("SIGTERM");
+    const result = await done;
+    socket.destroy();
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain("second signal");
+  });
+
+  it("exits 1 with a message when the port is taken", async () => {
+    const first = start(["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", temporaryDir()]);
+    const firstDone = finished(first);
+    try {
+      const port = new URL(await listeningUrl(first)).port;
+      const second = await fleetbeat(["serve", "--port", port, "--host", "127.0.0.1", "--data-dir", temporaryDir()]);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain("fleetbeat: error:");
+    } finally {
+      first.kill("SIGTERM");
+    }
+    expect((await firstDone).code).toBe(0);
+  });
+});
