@@ -1,13 +1,22 @@
-// Update heartbeat (seed 000): HeartbeatService, and later the legacy POST /hb/newHb.
-// Stub until the heartbeat issue lands: no method is implemented, so every call
-// answers Unimplemented. To implement: pass the service object (server/heartbeat/
-// service.ts) as `implementation` and add the legacy routes (server/heartbeat/legacy.ts).
+// Update heartbeat (seed 000): HeartbeatService.NewHb over Connect and the legacy
+// POST /hb/newHb (both reach the same guarded implementation), and the retention
+// job for raw heartbeats, daily rows and stale installations. The operator's side
+// (releases, census, export/erase) is in server/operator/{release,census,machine}-service.ts.
 import { HeartbeatService } from "../../gen/fleetbeat/heartbeat/v1/heartbeat_pb.js";
 import type { ServiceDeps } from "../core/deps.js";
 import { registerService, type Slice } from "../core/slice.js";
+import { newHbRoute } from "./legacy.js";
+import { RetentionJob } from "./retention.js";
+import { createHeartbeatService, HeartbeatRecorder, releaseCacheFor } from "./service.js";
 
-export function createHeartbeatSlice(_deps: ServiceDeps): Slice {
+export function createHeartbeatSlice(deps: ServiceDeps): Slice {
+  const recorder = new HeartbeatRecorder(deps, () => deps.config.heartbeat.rawRetentionDays > 0);
+  const implementation = createHeartbeatService(deps, { recorder, releases: releaseCacheFor(deps) });
+  const retention = new RetentionJob(deps);
   return {
-    services: [registerService({ service: HeartbeatService, implementation: {}, access: { kind: "device" } })],
+    services: [registerService({ service: HeartbeatService, implementation, access: { kind: "device" } })],
+    legacyRoutes: [newHbRoute],
+    start: () => retention.start(),
+    stop: () => retention.stop(),
   };
 }

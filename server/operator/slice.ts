@@ -13,7 +13,10 @@ import { ReleaseService } from "../../gen/fleetbeat/operator/v1/releases_pb.js";
 import { StatsService } from "../../gen/fleetbeat/operator/v1/stats_pb.js";
 import type { ServiceDeps } from "../core/deps.js";
 import { registerService, type Slice } from "../core/slice.js";
+import { createCensusService } from "./census-service.js";
 import { createKeyService } from "./key-service.js";
+import { createMachineService } from "./machine-service.js";
+import { createReleaseService } from "./release-service.js";
 import { createStatsService } from "./stats-service.js";
 
 export function createOperatorSlice(deps: ServiceDeps): Slice {
@@ -38,12 +41,12 @@ export function createOperatorSlice(deps: ServiceDeps): Slice {
       }),
       registerService({
         service: ReleaseService,
-        implementation: {},
+        implementation: createReleaseService(deps),
         access: { kind: "operator", scopes: { listReleases: "read" } },
       }),
       registerService({
         service: CensusService,
-        implementation: {},
+        implementation: createCensusService(deps),
         access: { kind: "operator", scopes: { getCensus: "read", getCensusSeries: "read" } },
       }),
       registerService({
@@ -53,7 +56,7 @@ export function createOperatorSlice(deps: ServiceDeps): Slice {
       }),
       registerService({
         service: MachineService,
-        implementation: {},
+        implementation: createMachineService(deps),
         access: { kind: "operator", scopes: { exportMachine: "read" } },
       }),
     ],
