@@ -1,0 +1,254 @@
+// The agent slice's store behaviour, one suite for every dialect:
+// sqlite/agent.test.ts and postgres/agent.test.ts run it on their own database.
+// Tests share one database per file, so each uses device ids of its own.
+import { createHash, randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type {
+  AgentCancelCommandsResult,
+  AgentCheckInOp,
+  AgentExpireCommandsResult,
+  AgentQueueCommandsResult,
+  AgentCheckInResult,
+  AgentDeviceInfo,
+  AgentRegisterOp,
+  AgentRegisterResult,
+  AgentWriteOp,
+  AgentWriteResult,
+  Store,
+} from "./store.js";
+
+export interface AgentSuiteDatabase {
+  open(): Promise<Store>;
+  dispose(): Promise<void>;
+}
+
+const info: AgentDeviceInfo = { devicename: "EndPoint1", ip: "127.0.0.1", macaddress: "00:0c:29:59:ab:c6", os: "Linux" };
+const hash = (t: string) => createHash("sha256").update(t).digest("hex");
+const T0 = 1_700_000_000_000;
+const delivery = (now: number) => ({ now, redeliverAfterMs: 180_000, maxCommands: 16 });
+
+export function describeAgentStoreSuite(label: string, freshDatabase: () => Promise<AgentSuiteDatabase>): void {
+  describe(`agent store suite: ${label}`, () => {
+    let database: AgentSuiteDatabase;
+    let store: Store;
+    beforeAll(async () => {
+      database = await freshDatabase();
+      store = await database.open();
+    });
+    afterAll(async () => {
+      await store?.close();
+      await database?.dispose();
+    });
+
+    async function apply<R extends AgentWriteResult>(op: AgentWriteOp): Promise<R> {
+      const [outcome] = await store.apply([op]);
+      if (!outcome?.ok) throw outcome?.error ?? new Error("no outcome");
+      return outcome.result as R;
+    }
+    const newId = () => `dev-${randomUUID()}`;
+    function registerOp(deviceId: string, token: string, extra: Partial<AgentRegisterOp> = {}): AgentRegisterOp {
+      return {
+        kind: "agentRegister",
+        deviceId,
+        info,
+        presentedTokenHash: null,
+        enrolmentSecretValid: false,
+        openEnrolment: true,
+        token: { hash: hash(token), expiresAt: T0 + 60_000 },
+        delivery: delivery(T0),
+        ...extra,
+      };
+    }
+    function checkInOp(deviceId: string, presented: string, mint: string, now: number, extra: Partial<AgentCheckInOp> = {}): AgentCheckInOp {
+      return {
+        kind: "agentCheckIn",
+        deviceId,
+        presentedTokenHash: hash(presented),
+        info: null,
+        results: [],
+        token: { hash: hash(mint), expiresAt: now + 60_000 },
+        delivery: delivery(now),
+        ...extra,
+      };
+    }
+    async function registered(): Promise<string> {
+      const id = newId();
+      expect((await apply<AgentRegisterResult>(registerOp(id, `${id}-t1`))).outcome).toBe("created");
+      return id;
+    }
+
+    describe("registration", () => {
+      it("creates an unknown device under open enrolment and stores only hashes", async () => {
+        const id = await registered();
+        const row = await store.agent.getDevice(id);
+        expect(row).toMatchObject({ deviceId: id, ...info, tokenHash: hash(`${id}-t1`), tokenExpiresAt: T0 + 60_000, previousTokenHash: null, registeredAt: T0, lastSeen: T0 });
+      });
+      it("closed enrolment: an unknown id needs the secret", async () => {
+        const id = newId();
+        expect((await apply<AgentRegisterResult>(registerOp(id, "x", { openEnrolment: false }))).outcome).toBe("rejected");
+        expect(await store.agent.getDevice(id)).toBeUndefined();
+        expect((await apply<AgentRegisterResult>(registerOp(id, "x", { openEnrolment: false, enrolmentSecretValid: true }))).outcome).toBe("created");
+      });
+      it("a known id re-registers only with its current or previous token (or the secret)", async () => {
+        const id = await registered();
+        expect((await apply<AgentRegisterResult>(registerOp(id, "stolen"))).outcome).toBe("rejected");
+        expect((await apply<AgentRegisterResult>(registerOp(id, "stolen", { presentedTokenHash: hash("guess") }))).outcome).toBe("rejected");
+        expect((await store.agent.getDevice(id))?.tokenHash).toBe(hash(`${id}-t1`));
+        const renewed = await apply<AgentRegisterResult>(registerOp(id, `${id}-t2`, { presentedTokenHash: hash(`${id}-t1`), info: { ...info, os: "Windows" } }));
+        expect(renewed.outcome).toBe("renewed");
+        expect(await store.agent.getDevice(id)).toMatchObject({ tokenHash: hash(`${id}-t2`), previousTokenHash: hash(`${id}-t1`), os: "Windows" });
+        const takeover = await apply<AgentRegisterResult>(registerOp(id, `${id}-t3`, { enrolmentSecretValid: true }));
+        expect(takeover.outcome).toBe("renewed");
+        expect(await store.agent.getDevice(id)).toMatchObject({ tokenHash: hash(`${id}-t3`), previousTokenHash: null });
+      });
+    });
+
+    describe("check-in tokens", () => {
+      it("keeps, rotates when expired, rotates for the previous token, rejects others", async () => {
+        const id = await registered();
+        const keep = await apply<AgentCheckInResult>(checkInOp(id, `${id}-t1`, "unused", T0 + 1000));
+        expect(keep.verdict).toBe("keep");
+        expect((await store.agent.getDevice(id))?.tokenHash).toBe(hash(`${id}-t1`));
+        // Expired: rotate; the presented one becomes the previous.
+        const expired = await apply<AgentCheckInResult>(checkInOp(id, `${id}-t1`, `${id}-t2`, T0 + 60_000));
+        expect(expired.verdict).toBe("rotate-expired");
+        expect(await store.agent.getDevice(id)).toMatchObject({ tokenHash: hash(`${id}-t2`), previousTokenHash: hash(`${id}-t1`), lastSeen: T0 + 60_000 });
+        // The answer was lost: the device comes back with t1.
+        const lost = await apply<AgentCheckInResult>(checkInOp(id, `${id}-t1`, `${id}-t3`, T0 + 61_000));
+        expect(lost.verdict).toBe("rotate-previous");
+        expect(await store.agent.getDevice(id)).toMatchObject({ tokenHash: hash(`${id}-t3`), previousTokenHash: hash(`${id}-t1`) });
+        expect((await apply<AgentCheckInResult>(checkInOp(id, `${id}-t3`, "unused", T0 + 62_000))).verdict).toBe("keep");
+        expect((await apply<AgentCheckInResult>(checkInOp(id, `${id}-t2`, "unused", T0 + 62_000))).verdict).toBe("reject");
+        expect((await apply<AgentCheckInResult>(checkInOp(newId(), `${id}-t3`, "unused", T0 + 62_000))).verdict).toBe("reject");
+        expect((await store.agent.getDevice(id))?.lastSeen).toBe(T0 + 62_000);
+      });
+      it("many check-ins of one device in one batch all count; last_seen is the newest", async () => {
+        const id = await registered();
+        const ops = [5, 9, 7, 3].map((s) => checkInOp(id, `${id}-t1`, "unused", T0 + s * 1000));
+        const outcomes = await store.apply(ops);
+        expect(outcomes.map((o) => (o.ok ? (o.result as AgentCheckInResult).verdict : "error"))).toEqual(["keep", "keep", "keep", "keep"]);
+        expect((await store.agent.getDevice(id))?.lastSeen).toBe(T0 + 9000);
+      });
+      it("an update check-in stores the new info", async () => {
+        const id = await registered();
+        await apply(checkInOp(id, `${id}-t1`, "unused", T0 + 5000, { info: { ...info, ip: "10.0.0.9" } }));
+        expect(await store.agent.getDevice(id)).toMatchObject({ ip: "10.0.0.9", updatedAt: T0 + 5000 });
+      });
+    });
+
+    describe("commands", () => {
+      it("ride the next answer, come back after the redelivery delay, finish with this device's result only", async () => {
+        const a = await registered();
+        const b = await registered();
+        const queued = await apply<AgentQueueCommandsResult>({
+          kind: "agentQueueCommands",
+          target: { kind: "devices", deviceIds: [b, a] },
+          type: 1,
+          content: '{"whitelist":["/bin"]}',
+          createdAt: T0,
+          deadline: T0 + 3_600_000,
+        });
+        expect(queued.unknownDeviceIds).toEqual([]);
+        expect(queued.commands.map((c) => [c.deviceId, c.state])).toEqual([a, b].sort().map((d) => [d, "queued"]));
+        const cmdA = queued.commands.find((c) => c.deviceId === a)!;
+        const cmdB = queued.commands.find((c) => c.deviceId === b)!;
+
+        const first = await apply<AgentCheckInResult>(checkInOp(a, `${a}-t1`, "u", T0 + 1000));
+        expect(first.commands.map((c) => [c.id, c.type, c.content, c.state, c.deliveryCount])).toEqual([[cmdA.id, 1, '{"whitelist":["/bin"]}', "delivered", 1]]);
+        // Not again before the redelivery delay.
+        expect((await apply<AgentCheckInResult>(checkInOp(a, `${a}-t1`, "u", T0 + 2000))).commands).toEqual([]);
+        // Device a reports on b's command: nothing happens.
+        await apply(checkInOp(b, `${b}-t1`, "u", T0 + 1000));
+        const forged = await apply<AgentCheckInResult>(checkInOp(a, `${a}-t1`, "u", T0 + 3000, { results: [{ id: cmdB.id, returnCode: 0, reason: "ok" }] }));
+        expect(forged.resultsApplied).toBe(0);
+        expect((await store.agent.getCommands([cmdB.id]))[0]?.state).toBe("delivered");
+        // After the delay: delivered again.
+        const again = await apply<AgentCheckInResult>(checkInOp(a, `${a}-t1`, "u", T0 + 1000 + 180_000));
+        expect(again.commands.map((c) => [c.id, c.deliveryCount])).toEqual([[cmdA.id, 2]]);
+        // Its own result finishes it; the reason is stored.
+        const reason = "失败".repeat(128);
+        const done = await apply<AgentCheckInResult>(checkInOp(a, `${a}-t1`, "u", T0 + 200_000, { results: [{ id: cmdA.id, returnCode: 1, reason }] }));
+        expect(done.resultsApplied).toBe(1);
+        expect((await store.agent.getCommands([cmdA.id]))[0]).toMatchObject({ state: "failed", returnCode: 1, reason, finishedAt: T0 + 200_000, deliveredAt: T0 + 1000, deliveryCount: 2 });
+        // A late duplicate result changes nothing.
+        expect((await apply<AgentCheckInResult>(checkInOp(a, `${a}-t1`, "u", T0 + 201_000, { results: [{ id: cmdA.id, returnCode: 0, reason: "ok" }] }))).resultsApplied).toBe(0);
+      });
+      it("unknown devices queue nothing; labels and all target devices", async () => {
+        const a = await registered();
+        const unknown = await apply<AgentQueueCommandsResult>({
+          kind: "agentQueueCommands", target: { kind: "devices", deviceIds: [a, "nope-" + a] }, type: 2, content: "", createdAt: T0, deadline: T0 + 1000,
+        });
+        expect(unknown).toEqual({ kind: "agentQueueCommands", commands: [], unknownDeviceIds: ["nope-" + a] });
+        const label = `label-${randomUUID()}`;
+        expect(await apply({ kind: "agentSetLabels", deviceId: a, add: [label, "x"], remove: [] })).toEqual({ kind: "agentSetLabels", found: true });
+        await apply({ kind: "agentSetLabels", deviceId: a, add: [], remove: ["x"] });
+        expect((await store.agent.labelsOf([a])).get(a)).toEqual([label]);
+        expect(await apply({ kind: "agentSetLabels", deviceId: "nope", add: [label], remove: [] })).toEqual({ kind: "agentSetLabels", found: false });
+        const byLabel = await apply<AgentQueueCommandsResult>({
+          kind: "agentQueueCommands", target: { kind: "label", label }, type: 2, content: "stop", createdAt: T0, deadline: T0 + 1000,
+        });
+        expect(byLabel.commands.map((c) => c.deviceId)).toEqual([a]);
+        const count = await store.agent.countDevices();
+        const all = await apply<AgentQueueCommandsResult>({ kind: "agentQueueCommands", target: { kind: "all" }, type: 9, content: "", createdAt: T0, deadline: T0 + 1000 });
+        expect(all.commands).toHaveLength(count);
+      });
+      it("expire after their deadline, cancel while open, and never ride past the deadline", async () => {
+        const a = await registered();
+        const q = await apply<AgentQueueCommandsResult>({
+          kind: "agentQueueCommands", target: { kind: "devices", deviceIds: [a, a] }, type: 1, content: "", createdAt: T0, deadline: T0 + 10_000,
+        });
+        expect(q.commands).toHaveLength(1);
+        const q2 = await apply<AgentQueueCommandsResult>({
+          kind: "agentQueueCommands", target: { kind: "devices", deviceIds: [a] }, type: 2, content: "", createdAt: T0, deadline: T0 + 10_000,
+        });
+        const [c1, c2] = [q.commands[0]!.id, q2.commands[0]!.id];
+        const cancelled = await apply<AgentCancelCommandsResult>({ kind: "agentCancelCommands", ids: [c2, 99_999_999_999], now: T0 + 1 });
+        expect(cancelled.commands.map((c) => [c.id, c.state])).toEqual([[c2, "cancelled"]]);
+        expect((await apply<AgentCheckInResult>(checkInOp(a, `${a}-t1`, "u", T0 + 10_000))).commands).toEqual([]);
+        const expired = await apply<AgentExpireCommandsResult>({ kind: "agentExpireCommands", now: T0 + 10_000 });
+        expect(expired.expired).toBeGreaterThanOrEqual(1);
+        expect((await store.agent.getCommands([c1, c2])).map((c) => c.state)).toEqual(["expired", "cancelled"]);
+        // Cancelling a final command leaves it as it is.
+        const late = await apply<AgentCancelCommandsResult>({ kind: "agentCancelCommands", ids: [c1], now: T0 + 20_000 });
+        expect(late.commands[0]?.state).toBe("expired");
+        const history = await store.agent.listCommands({ deviceId: a, limit: 10 });
+        expect(history.map((c) => c.id)).toEqual([c2, c1]);
+        expect((await store.agent.listCommands({ deviceId: a, state: "expired", limit: 10 })).map((c) => c.id)).toEqual([c1]);
+        expect((await store.agent.listCommands({ deviceId: a, beforeId: c2, limit: 10 })).map((c) => c.id)).toEqual([c1]);
+      });
+    });
+
+    describe("device listing", () => {
+      it("filters by last seen, os, label and prefix, pages by device id", async () => {
+        const prefix = `list-${randomUUID()}-`;
+        const ids = [0, 1, 2, 3].map((i) => `${prefix}${i}`);
+        for (const [i, id] of ids.entries()) {
+          await apply(registerOp(id, `${id}-t1`, { info: { ...info, os: i % 2 ? "Windows" : "Linux" }, delivery: delivery(T0 + i * 1000) }));
+        }
+        const seen = (f: Partial<Parameters<Store["agent"]["listDevices"]>[0]>) =>
+          store.agent.listDevices({ query: prefix, limit: 100, ...f }).then((rows) => rows.map((r) => r.deviceId));
+        expect(await seen({})).toEqual(ids);
+        expect(await seen({ seenAfter: T0 + 1000 })).toEqual(ids.slice(2));
+        expect(await seen({ notSeenAfter: T0 + 1000 })).toEqual(ids.slice(0, 2));
+        expect(await seen({ os: "Windows" })).toEqual([ids[1], ids[3]]);
+        expect(await seen({ limit: 2 })).toEqual(ids.slice(0, 2));
+        expect(await seen({ afterDeviceId: ids[1] })).toEqual(ids.slice(2));
+        const label = `l-${randomUUID()}`;
+        await apply({ kind: "agentSetLabels", deviceId: ids[2]!, add: [label], remove: [] });
+        expect(await seen({ label })).toEqual([ids[2]]);
+        expect(await store.agent.listDevices({ query: "EndPoint1-no-such", limit: 5 })).toEqual([]);
+      });
+      it("delete forgets the device and cancels its open commands", async () => {
+        const a = await registered();
+        const q = await apply<AgentQueueCommandsResult>({
+          kind: "agentQueueCommands", target: { kind: "devices", deviceIds: [a] }, type: 1, content: "", createdAt: T0, deadline: T0 + 10_000,
+        });
+        expect(await apply({ kind: "agentDeleteDevice", deviceId: a, now: T0 + 5 })).toEqual({ kind: "agentDeleteDevice", deleted: true });
+        expect(await store.agent.getDevice(a)).toBeUndefined();
+        expect((await store.agent.getCommands([q.commands[0]!.id]))[0]?.state).toBe("cancelled");
+        expect((await apply<AgentCheckInResult>(checkInOp(a, `${a}-t1`, "u", T0 + 6))).verdict).toBe("reject");
+        expect(await apply({ kind: "agentDeleteDevice", deviceId: a, now: T0 + 7 })).toEqual({ kind: "agentDeleteDevice", deleted: false });
+      });
+    });
+  });
+}
