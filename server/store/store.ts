@@ -10,18 +10,20 @@
 // field's comment says otherwise.
 
 import type { HeartbeatRepository, HeartbeatWriteOp, HeartbeatWriteResult } from "./heartbeat.js";
+import type { AgentRepository, AgentWriteOp, AgentWriteResult } from "./agent.js";
 import type { OperatorKeyRepository } from "./operator.js";
 import type { TrackRepository, TrackWriteOp, TrackWriteResult } from "./track.js";
 
 export type * from "./heartbeat.js";
+export type * from "./agent.js";
 export type * from "./operator.js";
 export type * from "./track.js";
 
 export type Dialect = "sqlite" | "postgres";
 
 /** Every write operation: data, so the batcher stays dialect-free and a dialect can merge operations of one batch. */
-export type WriteOp = TrackWriteOp | HeartbeatWriteOp;
-export type WriteResult = TrackWriteResult | HeartbeatWriteResult;
+export type WriteOp = TrackWriteOp | HeartbeatWriteOp | AgentWriteOp;
+export type WriteResult = TrackWriteResult | HeartbeatWriteResult | AgentWriteResult;
 export type WriteResultOf<Op extends WriteOp> = Extract<WriteResult, { kind: Op["kind"] }>;
 
 /** Per-operation outcome of one `apply` call: one slot per operation, in order. */
@@ -31,6 +33,7 @@ export interface Store {
   readonly dialect: Dialect;
   readonly operatorKeys: OperatorKeyRepository;
   readonly heartbeat: HeartbeatRepository;
+  readonly agent: AgentRepository;
   readonly track: TrackRepository;
 
   /**

@@ -12,6 +12,7 @@ import { readMigrationFiles } from "drizzle-orm/migrator";
 import type { Logger } from "pino";
 import type { OpOutcome, Store, WriteOp, WriteResult } from "../store.js";
 import { rowsOf, type PgDb } from "./db.js";
+import { PostgresAgentRepository } from "./agent.js";
 import { PostgresHeartbeatRepository } from "./heartbeat.js";
 import { PostgresOperatorKeyRepository } from "./operator.js";
 import { PostgresTrackRepository } from "./track.js";
@@ -32,6 +33,7 @@ export class PostgresStore implements Store {
   readonly track: PostgresTrackRepository;
   readonly operatorKeys: PostgresOperatorKeyRepository;
   readonly heartbeat: PostgresHeartbeatRepository;
+  readonly agent: PostgresAgentRepository;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -41,6 +43,7 @@ export class PostgresStore implements Store {
     this.track = new PostgresTrackRepository(db);
     this.operatorKeys = new PostgresOperatorKeyRepository(db);
     this.heartbeat = new PostgresHeartbeatRepository(db);
+    this.agent = new PostgresAgentRepository(db);
   }
 
   /** One handler per kind of write operation; the mapped type makes a missing one a type error. */
@@ -51,6 +54,13 @@ export class PostgresStore implements Store {
     deleteRelease: (tx, op) => this.heartbeat.deleteRelease(tx, op),
     eraseMachine: (tx, op) => this.heartbeat.eraseMachine(tx, op),
     pruneHeartbeatData: (tx, op) => this.heartbeat.pruneHeartbeatData(tx, op),
+    agentRegister: (tx, op) => this.agent.register(tx, op),
+    agentCheckIn: (tx, op) => this.agent.checkIn(tx, op),
+    agentQueueCommands: (tx, op) => this.agent.queueCommands(tx, op),
+    agentCancelCommands: (tx, op) => this.agent.cancelCommands(tx, op),
+    agentExpireCommands: (tx, op) => this.agent.expireCommands(tx, op),
+    agentSetLabels: (tx, op) => this.agent.setLabels(tx, op),
+    agentDeleteDevice: (tx, op) => this.agent.deleteDevice(tx, op),
   };
 
   private async dispatch(tx: PgDb, op: WriteOp): Promise<WriteResult> {

@@ -10,6 +10,7 @@ import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3"
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import type { Logger } from "pino";
 import type { OpOutcome, Store, WriteOp, WriteResult } from "../store.js";
+import { SqliteAgentRepository } from "./agent.js";
 import { SqliteHeartbeatRepository } from "./heartbeat.js";
 import { SqliteOperatorKeyRepository } from "./operator.js";
 import * as schema from "./schema/index.js";
@@ -34,6 +35,7 @@ export class SqliteStore implements Store {
   readonly track: SqliteTrackRepository;
   readonly operatorKeys: SqliteOperatorKeyRepository;
   readonly heartbeat: SqliteHeartbeatRepository;
+  readonly agent: SqliteAgentRepository;
   private closed = false;
   private readonly applyOne: (op: WriteOp) => WriteResult;
   private readonly applyBatch: (ops: readonly WriteOp[]) => OpOutcome[];
@@ -43,6 +45,7 @@ export class SqliteStore implements Store {
     this.track = new SqliteTrackRepository(sqlite, this.db);
     this.operatorKeys = new SqliteOperatorKeyRepository(this.db);
     this.heartbeat = new SqliteHeartbeatRepository(sqlite);
+    this.agent = new SqliteAgentRepository(sqlite);
 
     // Called inside the batch transaction, better-sqlite3 turns this into
     // SAVEPOINT … RELEASE, or ROLLBACK TO when the operation throws.
@@ -72,6 +75,13 @@ export class SqliteStore implements Store {
     deleteRelease: (op) => this.heartbeat.deleteRelease(op),
     eraseMachine: (op) => this.heartbeat.eraseMachine(op),
     pruneHeartbeatData: (op) => this.heartbeat.pruneHeartbeatData(op),
+    agentRegister: (op) => this.agent.register(op),
+    agentCheckIn: (op) => this.agent.checkIn(op),
+    agentQueueCommands: (op) => this.agent.queueCommands(op),
+    agentCancelCommands: (op) => this.agent.cancelCommands(op),
+    agentExpireCommands: (op) => this.agent.expireCommands(op),
+    agentSetLabels: (op) => this.agent.setLabels(op),
+    agentDeleteDevice: (op) => this.agent.deleteDevice(op),
   };
 
   private dispatch(op: WriteOp): WriteResult {
