@@ -41,11 +41,49 @@ export interface InsertEventsResult {
 export type TrackWriteOp = InsertEventsOp;
 export type TrackWriteResult = InsertEventsResult;
 
-export interface TrackRepository {
+export interface TrackRepository extends TrackQueries {
   /** Number of stored events. */
   countEvents(): Promise<number>;
   /** Stored events of one session in nr order. */
   eventsOfSession(session: string): Promise<Array<TrackEventRow & { receivedAt: number }>>;
   /** The session's row as first stored (later collections never change it); undefined when unknown. */
   findSession(session: string): Promise<(TrackSessionRow & { firstSeen: number }) | undefined>;
+}
+
+/** Deletes events received before a time, at most `limit` of them (retention, one small step). */
+export interface PruneEventsOp {
+  kind: "pruneEvents";
+  /** Epoch ms: events with receivedAt < this go. */
+  receivedBefore: number;
+  limit: number;
+}
+
+export interface PruneEventsResult {
+  kind: "pruneEvents";
+  deleted: number;
+}
+
+/** What the operator's event queries filter on; every field optional, all given ones must match. */
+export interface TrackEventFilter {
+  deviceId?: string;
+  session?: string;
+  event?: string;
+  clientId?: string;
+  /** Event time `at` (epoch SECONDS), inclusive. */
+  fromAt?: number;
+  /** Event time `at` (epoch SECONDS), exclusive. */
+  toAt?: number;
+}
+
+/** A stored event with the fields of its session, and its row id (the paging cursor). */
+export interface StoredTrackEvent extends TrackSessionRow, TrackEventRow {
+  id: number;
+  /** Server receive time, epoch ms. */
+  receivedAt: number;
+}
+
+/** The reads the operator's EventService needs (server/operator/event-service.ts). */
+export interface TrackQueries {
+  /** Matching events with id > afterId, in id (arrival) order, at most `limit`. */
+  listEvents(filter: TrackEventFilter, afterId: number, limit: number): Promise<StoredTrackEvent[]>;
 }

@@ -2,13 +2,66 @@
 // operation whatever its size: the session row and every event go in through one
 // CTE, the events as parallel arrays (unnest), so there is one round trip and no
 // per-row query building.
-import { asc, count, eq, sql } from "drizzle-orm";
-import type { InsertEventsOp, InsertEventsResult, TrackEventRow, TrackRepository, TrackSessionRow } from "../track.js";
+import { and, asc, count, eq, gt, gte, lt, sql, type SQL } from "drizzle-orm";
+import type {
+  InsertEventsOp,
+  InsertEventsResult,
+  PruneEventsOp,
+  PruneEventsResult,
+  StoredTrackEvent,
+  TrackEventFilter,
+  TrackEventRow,
+  TrackRepository,
+  TrackSessionRow,
+} from "../track.js";
 import { rowsOf, type PgDb } from "./db.js";
 import { trackEvents, trackSessions } from "./schema/index.js";
 
 export class PostgresTrackRepository implements TrackRepository {
   constructor(private readonly db: PgDb) {}
+
+  /** Retention: deletes up to `limit` events received before `receivedBefore`, on `tx` (the caller's transaction). */
+  async pruneEvents(tx: PgDb, op: PruneEventsOp): Promise<PruneEventsResult> {
+    const result = await tx.execute(sql`
+      DELETE FROM track_events WHERE id IN (
+        SELECT id FROM track_events WHERE received_at < ${op.receivedBefore}::bigint ORDER BY received_at LIMIT ${op.limit}::int
+      ) RETURNING 1 AS deleted`);
+    return { kind: "pruneEvents", deleted: rowsOf(result).length };
+  }
+
+  async listEvents(filter: TrackEventFilter, afterId: number, limit: number): Promise<StoredTrackEvent[]> {
+    const where: SQL[] = [gt(trackEvents.id, afterId)];
+    if (filter.session !== undefined) where.push(eq(trackEvents.session, filter.session));
+    if (filter.event !== undefined) where.push(eq(trackEvents.event, filter.event));
+    if (filter.deviceId !== undefined) where.push(eq(trackSessions.deviceId, filter.deviceId));
+    if (filter.clientId !== undefined) where.push(eq(trackSessions.clientId, filter.clientId));
+    if (filter.fromAt !== undefined) where.push(gte(trackEvents.at, filter.fromAt));
+    if (filter.toAt !== undefined) where.push(lt(trackEvents.at, filter.toAt));
+    return this.db
+      .select({
+        id: trackEvents.id,
+        session: trackEvents.session,
+        deviceId: trackSessions.deviceId,
+        clientId: trackSessions.clientId,
+        systemVersion: trackSessions.systemVersion,
+        productVersion: trackSessions.productVersion,
+        system: trackSessions.system,
+        productGitHash: trackSessions.productGitHash,
+        at: trackEvents.at,
+        event: trackEvents.event,
+        nr: trackEvents.nr,
+        userId: trackEvents.userId,
+        ip: trackEvents.ip,
+        parameters: trackEvents.parameters,
+        isTesting: trackEvents.isTesting,
+        receivedAt: trackEvents.receivedAt,
+      })
+      .from(trackEvents)
+      .innerJoin(trackSessions, eq(trackSessions.session, trackEvents.session))
+      .where(and(...where))
+      .orderBy(asc(trackEvents.id))
+      .limit(limit);
+  }
 
   /**
    * Stores the session row once and every event whose (session, nr) is new, on

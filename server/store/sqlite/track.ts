@@ -2,9 +2,19 @@
 // runs on prepared better-sqlite3 statements (multi-row INSERTs cached per row
 // count) instead of building a query per call; reads go through Drizzle.
 import type { Database, Statement } from "better-sqlite3";
-import { asc, count, eq } from "drizzle-orm";
+import { and, asc, count, eq, gt, gte, lt, type SQL } from "drizzle-orm";
 import type { BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
-import type { InsertEventsOp, InsertEventsResult, TrackEventRow, TrackRepository, TrackSessionRow } from "../track.js";
+import type {
+  InsertEventsOp,
+  InsertEventsResult,
+  PruneEventsOp,
+  PruneEventsResult,
+  StoredTrackEvent,
+  TrackEventFilter,
+  TrackEventRow,
+  TrackRepository,
+  TrackSessionRow,
+} from "../track.js";
 import type * as schema from "./schema/index.js";
 import { trackEvents, trackSessions } from "./schema/index.js";
 
@@ -14,6 +24,7 @@ const EVENT_PARAMS = 9;
 
 export class SqliteTrackRepository implements TrackRepository {
   private readonly insertSession: Statement;
+  private readonly pruneStatement: Statement;
   /** insertEventRows[n] inserts n rows; prepared on first use. */
   private readonly insertEventRows: Array<Statement | undefined> = [];
 
@@ -25,6 +36,50 @@ export class SqliteTrackRepository implements TrackRepository {
       `INSERT INTO track_sessions (session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session) DO NOTHING`,
     );
+    // The oldest rows first, through the received_at index; `limit` keeps each step short.
+    this.pruneStatement = sqlite.prepare(
+      `DELETE FROM track_events WHERE id IN (SELECT id FROM track_events WHERE received_at < ? ORDER BY received_at LIMIT ?)`,
+    );
+  }
+
+  /** Retention: deletes up to `limit` events received before `receivedBefore`, inside the caller's transaction. */
+  pruneEvents(op: PruneEventsOp): PruneEventsResult {
+    return { kind: "pruneEvents", deleted: this.pruneStatement.run(op.receivedBefore, op.limit).changes };
+  }
+
+  async listEvents(filter: TrackEventFilter, afterId: number, limit: number): Promise<StoredTrackEvent[]> {
+    const where: SQL[] = [gt(trackEvents.id, afterId)];
+    if (filter.session !== undefined) where.push(eq(trackEvents.session, filter.session));
+    if (filter.event !== undefined) where.push(eq(trackEvents.event, filter.event));
+    if (filter.deviceId !== undefined) where.push(eq(trackSessions.deviceId, filter.deviceId));
+    if (filter.clientId !== undefined) where.push(eq(trackSessions.clientId, filter.clientId));
+    if (filter.fromAt !== undefined) where.push(gte(trackEvents.at, filter.fromAt));
+    if (filter.toAt !== undefined) where.push(lt(trackEvents.at, filter.toAt));
+    return this.db
+      .select({
+        id: trackEvents.id,
+        session: trackEvents.session,
+        deviceId: trackSessions.deviceId,
+        clientId: trackSessions.clientId,
+        systemVersion: trackSessions.systemVersion,
+        productVersion: trackSessions.productVersion,
+        system: trackSessions.system,
+        productGitHash: trackSessions.productGitHash,
+        at: trackEvents.at,
+        event: trackEvents.event,
+        nr: trackEvents.nr,
+        userId: trackEvents.userId,
+        ip: trackEvents.ip,
+        parameters: trackEvents.parameters,
+        isTesting: trackEvents.isTesting,
+        receivedAt: trackEvents.receivedAt,
+      })
+      .from(trackEvents)
+      .innerJoin(trackSessions, eq(trackSessions.session, trackEvents.session))
+      .where(and(...where))
+      .orderBy(asc(trackEvents.id))
+      .limit(limit)
+      .all();
   }
 
   /**
