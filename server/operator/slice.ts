@@ -14,6 +14,8 @@ import { StatsService } from "../../gen/fleetbeat/operator/v1/stats_pb.js";
 import type { ServiceDeps } from "../core/deps.js";
 import { registerService, type Slice } from "../core/slice.js";
 import { createCensusService } from "./census-service.js";
+import { createCommandService } from "./command-service.js";
+import { createDeviceService } from "./device-service.js";
 import { createKeyService } from "./key-service.js";
 import { createMachineService } from "./machine-service.js";
 import { createReleaseService } from "./release-service.js";
@@ -31,12 +33,12 @@ export function createOperatorSlice(deps: ServiceDeps): Slice {
       }),
       registerService({
         service: DeviceService,
-        implementation: {},
+        implementation: createDeviceService(deps),
         access: { kind: "operator", scopes: { listDevices: "read", getDevice: "read" } },
       }),
       registerService({
         service: CommandService,
-        implementation: {},
+        implementation: createCommandService(deps),
         access: { kind: "operator", scopes: { listCommands: "read", waitCommands: "read" } },
       }),
       registerService({
