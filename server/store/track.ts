@@ -38,8 +38,8 @@ export interface InsertEventsResult {
   duplicates: number;
 }
 
-export type TrackWriteOp = InsertEventsOp;
-export type TrackWriteResult = InsertEventsResult;
+export type TrackWriteOp = InsertEventsOp | PruneEventsOp;
+export type TrackWriteResult = InsertEventsResult | PruneEventsResult;
 
 export interface TrackRepository extends TrackQueries {
   /** Number of stored events. */

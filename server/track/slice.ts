@@ -1,13 +1,19 @@
-// Tracking (seed 001): TrackService, and later the legacy POST /api/v1/track.
-// Stub until the tracking issue lands: no method is implemented, so every call
-// answers Unimplemented. To implement: pass the service object (server/track/
-// service.ts) as `implementation` and add the legacy routes (server/track/legacy.ts).
+// Tracking (seed 001): TrackService over Connect/gRPC and the legacy
+// POST /api/v1/track, one implementation behind both; the retention job.
 import { TrackService } from "../../gen/fleetbeat/track/v1/track_service_pb.js";
 import type { ServiceDeps } from "../core/deps.js";
 import { registerService, type Slice } from "../core/slice.js";
+import { trackRoute } from "./legacy.js";
+import { TrackRetentionJob } from "./retention.js";
+import { createTrackService } from "./service.js";
 
-export function createTrackSlice(_deps: ServiceDeps): Slice {
+export function createTrackSlice(deps: ServiceDeps): Slice {
+  const retention = new TrackRetentionJob(deps);
   return {
-    services: [registerService({ service: TrackService, implementation: {}, access: { kind: "device" } })],
+    // Device access: no operator key; the service checks the tracking signature itself.
+    services: [registerService({ service: TrackService, implementation: createTrackService(deps), access: { kind: "device" } })],
+    legacyRoutes: [trackRoute],
+    start: () => retention.start(),
+    stop: () => retention.stop(),
   };
 }

@@ -49,6 +49,7 @@ export class PostgresStore implements Store {
   /** One handler per kind of write operation; the mapped type makes a missing one a type error. */
   private readonly handlers: { [K in WriteOp["kind"]]: (tx: PgDb, op: Extract<WriteOp, { kind: K }>) => Promise<WriteResult> } = {
     insertEvents: (tx, op) => this.track.insertEvents(tx, op),
+    pruneEvents: (tx, op) => this.track.pruneEvents(tx, op),
     recordHeartbeats: (tx, op) => this.heartbeat.recordHeartbeats(tx, op),
     setRelease: (tx, op) => this.heartbeat.setRelease(tx, op),
     deleteRelease: (tx, op) => this.heartbeat.deleteRelease(tx, op),

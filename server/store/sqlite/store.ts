@@ -70,6 +70,7 @@ export class SqliteStore implements Store {
   /** One handler per kind of write operation; the mapped type makes a missing one a type error. */
   private readonly handlers: { [K in WriteOp["kind"]]: (op: Extract<WriteOp, { kind: K }>) => WriteResult } = {
     insertEvents: (op) => this.track.insertEvents(op),
+    pruneEvents: (op) => this.track.pruneEvents(op),
     recordHeartbeats: (op) => this.heartbeat.recordHeartbeats(op),
     setRelease: (op) => this.heartbeat.setRelease(op),
     deleteRelease: (op) => this.heartbeat.deleteRelease(op),

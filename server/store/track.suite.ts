@@ -1,0 +1,122 @@
+// The tracking slice's store behaviour beyond insertEvents (which store.suite.ts
+// covers), as one suite run against every dialect (sqlite/track.test.ts,
+// postgres/track.test.ts): the operator's event queries, retention steps, and
+// resends racing from two connections. Tests share one database per file, so
+// each test works under its own device ids and only looks at those.
+import { createHash, randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Store, WriteOp } from "./store.js";
+import type { TrackEventRow, TrackSessionRow } from "./track.js";
+
+export interface TrackSuiteDatabase {
+  /** Opens a store on the suite's database; may be called again for a second connection to the same database. */
+  open(): Promise<Store>;
+  dispose(): Promise<void>;
+}
+
+const md5 = (text: string) => createHash("md5").update(text).digest("hex");
+
+function session(deviceId: string, clientId = "suite-app", productVersion = "1.0.0"): TrackSessionRow {
+  return {
+    session: md5(`${deviceId}:${clientId}:1:${productVersion}`),
+    deviceId,
+    clientId,
+    systemVersion: "1",
+    productVersion,
+    system: null,
+    productGitHash: null,
+  };
+}
+
+function events(nrs: number[], at = (nr: number) => 1_700_000_000 + nr, name = (nr: number) => (nr % 2 ? "odd" : "even")): TrackEventRow[] {
+  return nrs.map((nr) => ({ at: at(nr), event: name(nr), nr, userId: null, ip: null, parameters: null, isTesting: false }));
+}
+
+async function apply(store: Store, ops: WriteOp[]) {
+  return (await store.apply(ops)).map((outcome) => {
+    if (!outcome.ok) throw outcome.error;
+    return outcome.result;
+  });
+}
+
+export function describeTrackStoreSuite(label: string, fresh: () => Promise<TrackSuiteDatabase>): void {
+  describe(`track store suite: ${label}`, () => {
+    let database: TrackSuiteDatabase;
+    let store: Store;
+
+    beforeAll(async () => {
+      database = await fresh();
+      store = await database.open();
+    });
+    afterAll(async () => {
+      await store?.close();
+      await database?.dispose();
+    });
+
+    it("lists events by device, session, event name, client and at range, in arrival order, page by page", async () => {
+      const device = `dev-${randomUUID()}`;
+      const a = session(device);
+      const b = session(device, "other-app");
+      const c = session(`dev-${randomUUID()}`);
+      await apply(store, [
+        { kind: "insertEvents", session: a, events: events([1, 2, 3, 4, 5]), receivedAt: 1_000 },
+        { kind: "insertEvents", session: b, events: events([1, 2]), receivedAt: 2_000 },
+        { kind: "insertEvents", session: c, events: events([1]), receivedAt: 3_000 },
+      ]);
+      const ofDevice = await store.track.listEvents({ deviceId: device }, 0, 100);
+      expect(ofDevice.map((e) => [e.session, e.nr])).toEqual([
+        [a.session, 1],
+        [a.session, 2],
+        [a.session, 3],
+        [a.session, 4],
+        [a.session, 5],
+        [b.session, 1],
+        [b.session, 2],
+      ]);
+      expect(ofDevice[0]).toMatchObject({ ...a, at: 1_700_000_001, event: "odd", nr: 1, receivedAt: 1_000, isTesting: false, userId: null });
+      expect((await store.track.listEvents({ session: b.session }, 0, 100)).map((e) => e.nr)).toEqual([1, 2]);
+      expect((await store.track.listEvents({ deviceId: device, clientId: "other-app" }, 0, 100)).map((e) => e.session)).toEqual([b.session, b.session]);
+      expect((await store.track.listEvents({ deviceId: device, event: "even" }, 0, 100)).map((e) => [e.session, e.nr])).toEqual([
+        [a.session, 2],
+        [a.session, 4],
+        [b.session, 2],
+      ]);
+      expect((await store.track.listEvents({ session: a.session, fromAt: 1_700_000_002, toAt: 1_700_000_004 }, 0, 100)).map((e) => e.nr)).toEqual([2, 3]);
+
+      const first = await store.track.listEvents({ deviceId: device }, 0, 3);
+      const second = await store.track.listEvents({ deviceId: device }, first[2]!.id, 3);
+      const third = await store.track.listEvents({ deviceId: device }, second[2]!.id, 3);
+      expect([...first, ...second, ...third].map((e) => e.id)).toEqual(ofDevice.map((e) => e.id));
+      expect(third).toHaveLength(1);
+    });
+
+    it("prunes events received before a time, at most `limit` per step", async () => {
+      const s = session(`dev-${randomUUID()}`);
+      await apply(store, [
+        { kind: "insertEvents", session: s, events: events([1, 2, 3]), receivedAt: 10 },
+        { kind: "insertEvents", session: s, events: events([4, 5]), receivedAt: 5_000_000_000_000 },
+      ]);
+      const [step] = await apply(store, [{ kind: "pruneEvents", receivedBefore: 1_000, limit: 2 }]);
+      expect(step).toEqual({ kind: "pruneEvents", deleted: 2 });
+      // Other tests' rows received before 1_000 may go too; this session's oldest are gone first.
+      let rest;
+      do [rest] = await apply(store, [{ kind: "pruneEvents", receivedBefore: 1_000, limit: 2 }]);
+      while (rest?.kind === "pruneEvents" && rest.deleted === 2);
+      expect((await store.track.eventsOfSession(s.session)).map((e) => e.nr)).toEqual([4, 5]);
+    });
+
+    it("stores a collection resent from two connections at once exactly once", async () => {
+      const second = await database.open();
+      try {
+        const s = session(`dev-${randomUUID()}`);
+        const op: WriteOp = { kind: "insertEvents", session: s, events: events(Array.from({ length: 50 }, (_, i) => i + 1)), receivedAt: 1 };
+        const results = await Promise.all([apply(store, [op]), apply(second, [op]), apply(store, [op]), apply(second, [op])]);
+        const inserted = results.flat().reduce((sum, r) => sum + (r.kind === "insertEvents" ? r.inserted : 0), 0);
+        expect(inserted).toBe(50);
+        expect(await store.track.eventsOfSession(s.session)).toHaveLength(50);
+      } finally {
+        await second.close();
+      }
+    });
+  });
+}
