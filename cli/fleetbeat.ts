@@ -5,10 +5,11 @@
 // below; the server's own commands stay in server/cli.ts.
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { registerAgentCommands } from "../clients/agent/cli.js";
 import { registerServerCommands } from "../server/cli.js";
 import { buildProgram, runProgram, type RegisterCommands } from "./program.js";
 
-export const commandGroups: readonly RegisterCommands[] = [registerServerCommands];
+export const commandGroups: readonly RegisterCommands[] = [registerServerCommands, registerAgentCommands];
 
 export function fleetbeatVersion(): string {
   const manifest = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: unknown };

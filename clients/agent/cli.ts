@@ -6,7 +6,8 @@
 // seed's rule: the next start registers again) or another run-time failure, 2 usage.
 import { spawn } from "node:child_process";
 import os from "node:os";
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
+import type { CliKit } from "../../cli/program.js";
 import { Agent, type CommandHandler, type CommandResult, type DeviceInfo, type ServerCommand, truncateChars } from "./agent.js";
 import { newDeviceId, readState, writeState } from "./state.js";
 
@@ -56,8 +57,8 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-export function registerAgentCommands(program: Command): void {
-  const agent = program.command("agent").description("the endpoint agent (DI, seeds/002): register, heartbeat, run commands");
+export function registerAgentCommands(_program: Command, kit: CliKit): void {
+  const agent = kit.group("agent", "the endpoint agent (DI, seeds/002): register, heartbeat, run commands");
   agent
     .command("run")
     .description("register with the server and heartbeat until stopped (SIGINT/SIGTERM)")
