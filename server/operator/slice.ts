@@ -16,6 +16,7 @@ import { registerService, type Slice } from "../core/slice.js";
 import { createCensusService } from "./census-service.js";
 import { createCommandService } from "./command-service.js";
 import { createDeviceService } from "./device-service.js";
+import { createEventService } from "./event-service.js";
 import { createKeyService } from "./key-service.js";
 import { createMachineService } from "./machine-service.js";
 import { createReleaseService } from "./release-service.js";
@@ -53,7 +54,7 @@ export function createOperatorSlice(deps: ServiceDeps): Slice {
       }),
       registerService({
         service: EventService,
-        implementation: {},
+        implementation: createEventService(deps),
         access: { kind: "operator", scopes: { listEvents: "read", exportEvents: "read", followEvents: "read" } },
       }),
       registerService({
