@@ -1,0 +1,297 @@
+// The DI protocol end to end over real sockets: the legacy paths with the seed's
+// exact bodies, the same methods over Connect, tokens with an injectable clock,
+// enrolment, and the command lifecycle through the operator API.
+import { readFileSync } from "node:fs";
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentService } from "../gen/fleetbeat/agent/v1/agent_pb.js";
+import { CommandService, CommandState } from "../gen/fleetbeat/operator/v1/commands_pb.js";
+import { DeviceService, OnlineFilter } from "../gen/fleetbeat/operator/v1/devices_pb.js";
+import { defaultConfig, type AgentConfig } from "../server/core/config.js";
+import { clientFor } from "./support/clients.js";
+import { bearer, operatorSecret, startTestServer, type TestServer } from "./support/server.js";
+
+const fixture = (name: string) => readFileSync(new URL(`../server/agent/fixtures/${name}`, import.meta.url));
+const T0 = Date.UTC(2026, 0, 1);
+
+interface Answer {
+  status: number;
+  text: string;
+  json?: { token: string; command: unknown; interval: number; jitter: number };
+}
+
+async function post(base: string, path: string, headers: Record<string, string>, body: string | Uint8Array): Promise<Answer> {
+  const response = await fetch(new URL(path, base), { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  const text = await response.text();
+  return { status: response.status, text, ...(response.status === 200 ? { json: JSON.parse(text) } : {}) };
+}
+
+describe("DI agent protocol end to end", () => {
+  let t: TestServer;
+  let clock = T0;
+  let base: string;
+  let admin: Record<string, string>;
+  const agentConfig: AgentConfig = { ...defaultConfig.agent, tokenLifetimeMs: 3_600_000, intervalSeconds: 60, jitterSeconds: 10, expireEveryMs: 100 };
+
+  beforeAll(async () => {
+    t = await startTestServer({ agent: agentConfig }, { now: () => clock });
+    base = t.server.url;
+    admin = bearer(await operatorSecret(t.server.store, "admin"));
+  });
+  afterAll(async () => {
+    await t?.dispose();
+  });
+
+  let counter = 0;
+  const newDevice = () => `dev${++counter}-${Math.random().toString(16).slice(2, 10)}`;
+  async function register(deviceId: string, extra: Record<string, string> = {}): Promise<string> {
+    const answer = await post(base, "/online", { "X-DI-DEVICEID": deviceId, ...extra }, fixture("online.seed.request.json"));
+    expect(answer.status).toBe(200);
+    return answer.json!.token;
+  }
+  const heartbeat = (deviceId: string, token: string, body: string | Uint8Array = '{"result":{}}') =>
+    post(base, "/heartbeat", { "X-DI-DEVICEID": deviceId, "X-DI-TOKEN": token }, body);
+
+  describe("golden bodies (the seed's examples, byte for byte)", () => {
+    it("register, update and every heartbeat form answer the seed's shape", async () => {
+      const id = "095e39b5839a428f8809b82ebe5e289d";
+      const online = await post(base, "/online", { "X-DI-DEVICEID": id }, fixture("online.seed.request.json"));
+      expect(online.status).toBe(200);
+      const token = online.json!.token;
+      expect(token).toMatch(/^[A-Za-z0-9_-]{64}$/);
+      const golden = Buffer.from(fixture("response.no-command.json")).toString("utf8").replace("xxxxxx", token);
+      expect(online.text).toBe(golden);
+      const update = await post(base, "/update", { "X-DI-DEVICEID": id, "X-DI-TOKEN": token }, fixture("update.seed.request.json"));
+      expect(update.text).toBe(golden);
+      for (const name of [
+        "heartbeat.seed-empty.request.json",
+        "heartbeat.empty-array.request.json",
+        "heartbeat.seed-one-result.request.json",
+        "heartbeat.seed-brace-list.request.json",
+        "heartbeat.array.request.json",
+        "heartbeat.single-object.request.json",
+        "heartbeat.object-of-results.request.json",
+      ]) {
+        const answer = await heartbeat(id, token, fixture(name));
+        expect([name, answer.text]).toEqual([name, golden]);
+      }
+      // A queued command rides the next answer exactly as the seed writes it.
+      const commands = clientFor(CommandService, "connect-json", base);
+      const queued = await commands.queueCommand({ target: { target: { case: "deviceId", value: id } }, type: 1, content: "xxx" }, { headers: admin });
+      const commandId = queued.commands[0]!.id;
+      const withCommand = await heartbeat(id, token);
+      expect(withCommand.text).toBe(Buffer.from(fixture("response.seed-command.json")).toString("utf8").replace("xxxxxx", token).replace('"id":111', `"id":${commandId}`));
+    });
+
+    it("bad input is a 400 with the seed's limits counted in characters", async () => {
+      const id = newDevice();
+      const token = await register(id);
+      const info = (over: Record<string, string>) => JSON.stringify({ devicename: "n", ip: "1.2.3.4", macaddress: "m", os: "o", ...over });
+      expect((await post(base, "/online", { "X-DI-DEVICEID": newDevice() }, info({ devicename: "设".repeat(64) }))).status).toBe(200);
+      expect((await post(base, "/online", { "X-DI-DEVICEID": newDevice() }, info({ devicename: "设".repeat(65) }))).status).toBe(400);
+      expect((await post(base, "/online", { "X-DI-DEVICEID": newDevice() }, info({ ip: "1".repeat(33) }))).status).toBe(400);
+      expect((await post(base, "/online", { "X-DI-DEVICEID": newDevice() }, info({ macaddress: "m".repeat(33) }))).status).toBe(400);
+      expect((await post(base, "/online", { "X-DI-DEVICEID": newDevice() }, info({ os: "o".repeat(65) }))).status).toBe(400);
+      expect((await post(base, "/online", { "X-DI-DEVICEID": "d".repeat(65) }, info({}))).status).toBe(400);
+      expect((await post(base, "/online", {}, info({}))).status).toBe(400);
+      expect((await post(base, "/online", { "X-DI-DEVICEID": newDevice() }, "{not json")).status).toBe(400);
+      expect((await post(base, "/update", { "X-DI-DEVICEID": id, "X-DI-TOKEN": token }, info({ os: "o".repeat(65) }))).status).toBe(400);
+      expect((await heartbeat(id, "t".repeat(65))).status).toBe(400);
+      expect((await heartbeat(id, token, JSON.stringify({ result: [{ id: 1, return: 0, reason: "r".repeat(257) }] }))).status).toBe(400);
+      expect((await heartbeat(id, token, JSON.stringify({ result: [{ id: 1, return: 0, reason: "😀".repeat(256) }] }))).status).toBe(200);
+      expect((await heartbeat(id, token, '{"result": 7}')).status).toBe(400);
+      // GET is not a DI method.
+      expect((await fetch(new URL("/heartbeat", base))).status).toBe(405);
+    });
+  });
+
+  describe("tokens", () => {
+    it("current & unexpired → same; expired → new; previous (lost answer) → a valid new one; neither → 401", async () => {
+      clock = T0;
+      const id = newDevice();
+      const t1 = await register(id);
+      expect((await heartbeat(id, t1)).json!.token).toBe(t1);
+      clock = T0 + 3_600_000; // expired
+      const rotated = await heartbeat(id, t1);
+      const t2 = rotated.json!.token;
+      expect(t2).not.toBe(t1);
+      // That answer was lost: the device still holds t1.
+      const recovered = await heartbeat(id, t1);
+      const t3 = recovered.json!.token;
+      expect(recovered.status).toBe(200);
+      expect(t3).not.toBe(t1);
+      expect((await heartbeat(id, t3)).json!.token).toBe(t3);
+      // t2 was never received by the device: neither current nor previous now.
+      const refused = await heartbeat(id, t2);
+      expect(refused.status).toBe(401);
+      expect(refused.json).toBeUndefined();
+      expect((await heartbeat(id, "x".repeat(64))).status).toBe(401);
+      expect((await post(base, "/heartbeat", { "X-DI-DEVICEID": id }, "{}")).status).toBe(401);
+      // Only hashes at rest.
+      const row = await t.server.store.agent.getDevice(id);
+      expect(JSON.stringify(row)).not.toContain(t3);
+      clock = T0;
+    });
+
+    it("one device presenting another device's token gets 401", async () => {
+      const a = newDevice();
+      const b = newDevice();
+      const ta = await register(a);
+      await register(b);
+      expect((await heartbeat(b, ta)).status).toBe(401);
+      expect((await post(base, "/update", { "X-DI-DEVICEID": b, "X-DI-TOKEN": ta }, fixture("update.seed.request.json"))).status).toBe(401);
+      // Nor can it take b over by registering with a's token.
+      expect((await post(base, "/online", { "X-DI-DEVICEID": b, "X-DI-TOKEN": ta }, fixture("online.seed.request.json"))).status).toBe(401);
+    });
+
+    it("concurrent heartbeats of one device all succeed with the same token, in few transactions", async () => {
+      const id = newDevice();
+      const token = await register(id);
+      clock = T0 + 5000;
+      const before = t.server.batcher.stats.batches;
+      const answers = await Promise.all(Array.from({ length: 40 }, () => heartbeat(id, token)));
+      expect(answers.map((a) => a.status)).toEqual(new Array(40).fill(200));
+      expect(new Set(answers.map((a) => a.json!.token))).toEqual(new Set([token]));
+      expect(t.server.batcher.stats.batches - before).toBeLessThan(40);
+      expect((await t.server.store.agent.getDevice(id))?.lastSeen).toBe(T0 + 5000);
+      clock = T0;
+    });
+
+    it("a known id cannot be re-registered by a stranger under open enrolment", async () => {
+      const id = newDevice();
+      const token = await register(id);
+      expect((await post(base, "/online", { "X-DI-DEVICEID": id }, fixture("online.seed.request.json"))).status).toBe(401);
+      expect((await heartbeat(id, token)).status).toBe(200);
+      // With its own token it re-registers (and gets a new one).
+      const again = await register(id, { "X-DI-TOKEN": token });
+      expect(again).not.toBe(token);
+      expect((await heartbeat(id, again)).status).toBe(200);
+    });
+  });
+
+  describe("Connect surface", () => {
+    it("the same methods, identity in metadata, the same checks", async () => {
+      const agent = clientFor(AgentService, "connect-json", base);
+      const id = newDevice();
+      const online = await agent.online({ devicename: "EndPoint1", ip: "127.0.0.1", macaddress: "00:0c:29:59:ab:c6", os: "Linux" }, { headers: { "x-di-deviceid": id } });
+      expect(online.token).toHaveLength(64);
+      expect(online.intervalSeconds).toBe(60);
+      expect(online.jitterSeconds).toBe(10);
+      const beat = await agent.heartbeat({ result: [] }, { headers: { "x-di-deviceid": id, "x-di-token": online.token } });
+      expect(beat.token).toBe(online.token);
+      const legacy = await heartbeat(id, online.token);
+      expect(legacy.json!.token).toBe(online.token);
+      await expect(agent.heartbeat({}, { headers: { "x-di-deviceid": id, "x-di-token": "nope" } })).rejects.toMatchObject({ code: Code.Unauthenticated });
+      await expect(agent.online({ devicename: "x".repeat(65) }, { headers: { "x-di-deviceid": newDevice() } })).rejects.toMatchObject({ code: Code.InvalidArgument });
+      const grpc = clientFor(AgentService, "grpc", base);
+      const viaGrpc = await grpc.heartbeat({}, { headers: { "x-di-deviceid": id, "x-di-token": online.token } });
+      expect(viaGrpc.token).toBe(online.token);
+    });
+  });
+
+  describe("commands", () => {
+    it("lifecycle: queued → delivered → succeeded/failed, redelivery, expiry, cancel; results matched by device", async () => {
+      clock = T0;
+      const commands = clientFor(CommandService, "connect-json", base);
+      const devices = clientFor(DeviceService, "connect-json", base);
+      const a = newDevice();
+      const b = newDevice();
+      const ta = await register(a);
+      const tb = await register(b);
+      const label = `lab-${a}`;
+      await devices.setDeviceLabels({ deviceId: b, add: [label] }, { headers: admin });
+
+      const q1 = await commands.queueCommand({ target: { target: { case: "devices", value: { deviceIds: [a, b] } } }, type: 1, content: '{"white":["/bin"]}' }, { headers: admin });
+      expect(q1.commands.map((c) => c.state)).toEqual([CommandState.QUEUED, CommandState.QUEUED]);
+      const [ca, cb] = [q1.commands.find((c) => c.deviceId === a)!, q1.commands.find((c) => c.deviceId === b)!];
+      const q2 = await commands.queueCommand({ target: { target: { case: "label", value: label } }, type: 2, content: "" }, { headers: admin });
+      expect(q2.commands.map((c) => c.deviceId)).toEqual([b]);
+      await expect(commands.queueCommand({ target: { target: { case: "deviceId", value: "nobody" } }, type: 1 }, { headers: admin })).rejects.toMatchObject({ code: Code.NotFound });
+
+      const ha = await heartbeat(a, ta);
+      expect(ha.json!.command).toEqual([{ id: Number(ca.id), type: 1, content: '{"white":["/bin"]}' }]);
+      const hb = await heartbeat(b, tb);
+      expect((hb.json!.command as Array<{ id: number }>).map((c) => c.id)).toEqual([Number(cb.id), Number(q2.commands[0]!.id)]);
+      // a reports on b's command: ignored; b's stays delivered.
+      await heartbeat(a, ta, JSON.stringify({ result: [{ id: Number(cb.id), return: 0, reason: "forged" }] }));
+      // Not redelivered before 3 intervals; redelivered after.
+      clock = T0 + 60_000;
+      expect((await heartbeat(a, ta)).json!.command).toEqual({});
+      clock = T0 + 181_000;
+      expect((await heartbeat(a, ta)).json!.command).toEqual([{ id: Number(ca.id), type: 1, content: '{"white":["/bin"]}' }]);
+      // Results.
+      await heartbeat(a, ta, JSON.stringify({ result: [{ id: Number(ca.id), return: 0, reason: "ok" }] }));
+      await heartbeat(b, tb, `{"result":{{"id":${cb.id},"return":1,"reason":"权限不足"}}}`);
+      const detail = await devices.getDevice({ deviceId: b }, { headers: admin });
+      expect(detail.device?.labels).toEqual([label]);
+      const byId = new Map(detail.commands.map((c) => [c.id, c]));
+      expect(byId.get(cb.id)).toMatchObject({ state: CommandState.FAILED, returnCode: 1, reason: "权限不足", deliveryCount: 1 });
+      const doneA = await devices.getDevice({ deviceId: a }, { headers: admin });
+      expect(doneA.commands[0]).toMatchObject({ id: ca.id, state: CommandState.SUCCEEDED, reason: "ok", deliveryCount: 2 });
+
+      // Cancel the other one of b (delivered), and a queued one of a.
+      const q3 = await commands.queueCommand({ target: { target: { case: "deviceId", value: a } }, type: 7, content: "custom", ttl: durationFromMs(60_000) }, { headers: admin });
+      const cancelled = await commands.cancelCommand({ ids: [q2.commands[0]!.id, q3.commands[0]!.id, ca.id] }, { headers: admin });
+      expect(cancelled.commands.map((c) => c.state)).toEqual([CommandState.CANCELLED, CommandState.CANCELLED, CommandState.SUCCEEDED]);
+      expect((await heartbeat(a, ta)).json!.command).toEqual({});
+
+      // Expiry: the deadline passes, the job marks it, WaitCommands sees it.
+      const q4 = await commands.queueCommand({ target: { target: { case: "deviceId", value: a } }, type: 1, content: "", ttl: durationFromMs(10_000) }, { headers: admin });
+      clock += 10_000;
+      const seen = [];
+      for await (const message of commands.waitCommands({ ids: [q4.commands[0]!.id], timeout: durationFromMs(5_000) }, { headers: admin })) seen.push(message.command);
+      expect(seen.map((c) => c?.state)).toEqual([CommandState.EXPIRED]);
+      const expiredList = await commands.listCommands({ state: CommandState.EXPIRED, deviceId: a }, { headers: admin });
+      expect(expiredList.commands.map((c) => c.id)).toEqual([q4.commands[0]!.id]);
+      clock = T0;
+    });
+
+    it("online while last_seen + interval + grace > now; list filters", async () => {
+      const devices = clientFor(DeviceService, "connect-json", base);
+      const id = newDevice();
+      clock = T0 + 1_000_000;
+      const token = await register(id);
+      const list = async (online: OnlineFilter) => (await devices.listDevices({ query: id, online }, { headers: admin })).devices.map((d) => [d.deviceId, d.online]);
+      expect(await list(OnlineFilter.ONLINE)).toEqual([[id, true]]);
+      clock = T0 + 1_000_000 + 119_999;
+      expect(await list(OnlineFilter.ONLINE)).toEqual([[id, true]]);
+      clock = T0 + 1_000_000 + 120_000;
+      expect(await list(OnlineFilter.OFFLINE)).toEqual([[id, false]]);
+      expect(await list(OnlineFilter.ONLINE)).toEqual([]);
+      await heartbeat(id, token);
+      expect(await list(OnlineFilter.ONLINE)).toEqual([[id, true]]);
+      // Operator calls need a key; device credentials never open them.
+      await expect(devices.listDevices({}, { headers: { "x-di-deviceid": id, "x-di-token": token } })).rejects.toBeInstanceOf(ConnectError);
+      clock = T0;
+    });
+  });
+});
+
+describe("closed enrolment and restarts", () => {
+  it("unknown ids need the secret; tokens survive a server restart", async () => {
+    let clock = T0;
+    const agent = { ...defaultConfig.agent, enrollSecret: "s3cret" };
+    const first = await startTestServer({ agent }, { now: () => clock });
+    const id = "closed-1";
+    const body = fixture("online.seed.request.json");
+    expect((await post(first.server.url, "/online", { "X-DI-DEVICEID": id }, body)).status).toBe(401);
+    expect((await post(first.server.url, "/online", { "X-DI-DEVICEID": id, "X-DI-ENROLL-SECRET": "wrong" }, body)).status).toBe(401);
+    const ok = await post(first.server.url, "/online", { "X-DI-DEVICEID": id, "X-DI-ENROLL-SECRET": "s3cret" }, body);
+    expect(ok.status).toBe(200);
+    const token = ok.json!.token;
+    // Known id, no secret, no token: refused; with its token: renewed.
+    expect((await post(first.server.url, "/online", { "X-DI-DEVICEID": id }, body)).status).toBe(401);
+    await first.server.stop();
+
+    const second = await startTestServer({ agent }, { now: () => clock, dataDir: first.dataDir });
+    try {
+      const beat = await post(second.server.url, "/heartbeat", { "X-DI-DEVICEID": id, "X-DI-TOKEN": token }, "{}");
+      expect(beat.status).toBe(200);
+      expect(beat.json!.token).toBe(token);
+    } finally {
+      await second.dispose();
+    }
+  });
+});
