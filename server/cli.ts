@@ -1,11 +1,11 @@
 // The server's own commands: `serve`, `migrate` and `keys create`.
 //
-// Every setting of `serve` is one row of `serveSettings`: its flag, its
-// environment variable, the ServerConfig field it fills and the parser that
-// validates it. `--help` lists them with their defaults (from defaultConfig);
-// the README's configuration table lists the same rows. A new server setting is
-// a new row here and a new field in server/core/config.ts.
-import { accessSync, constants as fsConstants } from "node:fs";
+// Every setting of `serve` is one row below: its flag, its environment variable,
+// the ServerConfig field it fills (top level or in a part's section) and the
+// parser that validates it. `--help` lists them with their defaults (from
+// defaultConfig); the README's configuration table lists the same rows. A new
+// server setting is a field in server/core/config.ts and a row here.
+import { accessSync, readFileSync, constants as fsConstants } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { pino, type Logger } from "pino";
 import type { RunningServer } from "./app.js";
@@ -13,6 +13,8 @@ import { defaultConfig, type ServerConfig } from "./core/config.js";
 import { createLogger } from "./core/logger.js";
 import { maxKeyNameLength } from "./operator/keys.js";
 import type { OperatorKeyScope, Store } from "./store/store.js";
+import { TrustedProxies } from "./track/ip.js";
+import { parseTrackSecrets } from "./track/secrets.js";
 
 // The server, the store and the key module are imported when a command runs, not
 // when the program starts: `--help`, usage errors and the client command groups
@@ -23,23 +25,56 @@ const usageError = { exitCode: 2, code: "fleetbeat.usage" } as const;
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-interface SettingOf<K extends keyof ServerConfig> {
-  readonly key: K;
-  /** Commander flags, e.g. "--port <port>". */
+/** How a setting reads and explains itself, whatever field it fills. */
+interface SettingText<T> {
+  /** Commander flags, e.g. "--port <port>"; "[value]" makes the value optional (booleans). */
   readonly flags: string;
   readonly env: string;
   readonly description: string;
   /** Validates a value from the command line or the environment; throws InvalidArgumentError. */
-  readonly parse: (raw: string) => ServerConfig[K];
+  readonly parse: (raw: string) => T;
   /** Shown instead of the raw default in --help. */
   readonly defaultText?: string;
   readonly choices?: readonly string[];
 }
 
-type Setting = { [K in keyof ServerConfig]: SettingOf<K> }[keyof ServerConfig];
+/** One row of the table: the text, the default and where the parsed value goes. */
+interface Setting extends SettingText<unknown> {
+  readonly group: string;
+  readonly defaultValue: unknown;
+  readonly apply: (config: ServerConfig, value: unknown) => void;
+}
 
-function setting<K extends keyof ServerConfig>(row: SettingOf<K>): Setting {
-  return row as unknown as Setting;
+type Section = "track" | "agent" | "heartbeat";
+type TopLevelKey = Exclude<keyof ServerConfig, Section>;
+
+/** A setting of a top-level ServerConfig field. */
+function top<K extends TopLevelKey>(group: string, key: K, text: SettingText<ServerConfig[K]>): Setting {
+  return {
+    ...text,
+    group,
+    defaultValue: defaultConfig[key],
+    apply: (config, value) => {
+      config[key] = value as ServerConfig[K];
+    },
+  };
+}
+
+/** A setting of a field in one part's section (config.track, config.agent, config.heartbeat). */
+function inSection<S extends Section, K extends keyof ServerConfig[S]>(
+  group: string,
+  section: S,
+  key: K,
+  text: SettingText<ServerConfig[S][K]>,
+): Setting {
+  return {
+    ...text,
+    group,
+    defaultValue: defaultConfig[section][key],
+    apply: (config, value) => {
+      config[section][key] = value as ServerConfig[S][K];
+    },
+  };
 }
 
 // ---- value parsers: each returns the typed value or throws InvalidArgumentError.
@@ -63,7 +98,7 @@ function nonEmpty(what: string): (raw: string) => string {
 }
 
 /** An empty value means "not set", so `FLEETBEAT_TLS_CERT=` turns TLS off again. */
-function optionalPath(raw: string): string | undefined {
+function optional(raw: string): string | undefined {
   return raw.trim() === "" ? undefined : raw;
 }
 
@@ -83,6 +118,43 @@ function logLevel(raw: string): string {
   return raw;
 }
 
+function yesNo(raw: string): boolean {
+  const text = raw.trim().toLowerCase();
+  if (["true", "1", "yes", "on"].includes(text)) return true;
+  if (["false", "0", "no", "off", ""].includes(text)) return false;
+  throw new InvalidArgumentError("expected true or false (also 1/0, yes/no, on/off).");
+}
+
+/** Comma-separated addresses and CIDR blocks, checked the way the tracking collector reads them. */
+function proxyList(raw: string): string[] {
+  const entries = raw.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  try {
+    new TrustedProxies(entries);
+  } catch (error) {
+    throw new InvalidArgumentError(`${(error as Error).message}; expected addresses and CIDR blocks separated by commas.`);
+  }
+  return entries;
+}
+
+/** The secrets JSON itself, or "@<file>" to read it from a file (keeps secrets out of `ps`). */
+function trackSecrets(raw: string): ServerConfig["track"]["secrets"] {
+  const value = raw.trim();
+  if (value === "") return undefined;
+  let text = value;
+  if (value.startsWith("@")) {
+    try {
+      text = readFileSync(value.slice(1), "utf8");
+    } catch (error) {
+      throw new InvalidArgumentError(`cannot read the secrets file ${JSON.stringify(value.slice(1))}: ${(error as Error).message}`);
+    }
+  }
+  try {
+    return parseTrackSecrets(text);
+  } catch (error) {
+    throw new InvalidArgumentError(`${(error as Error).message}.`);
+  }
+}
+
 function keyName(raw: string): string {
   const name = raw.trim();
   if (name === "" || name.length > maxKeyNameLength) {
@@ -92,17 +164,25 @@ function keyName(raw: string): string {
 }
 
 const MiB = 1024 * 1024;
+const DAY_MS = 24 * 3_600_000;
 
-const dataDirSetting = setting({
-  key: "dataDir",
+// ---- the table
+
+const SERVER = "Server:";
+const STORAGE = "Storage:";
+const TLS = "TLS:";
+const TRACK = "Tracking (POST /api/v1/track, TrackService):";
+const AGENT = "Endpoint agent, DI (POST /online, /update, /heartbeat, AgentService):";
+const HB = "Update heartbeat (POST /hb/newHb, HeartbeatService):";
+
+const dataDirSetting = top(STORAGE, "dataDir", {
   flags: "--data-dir <dir>",
   env: "FLEETBEAT_DATA_DIR",
   description: "folder of the SQLite database (created if missing)",
   parse: nonEmpty("a folder"),
 });
 
-const databaseUrlSetting = setting({
-  key: "databaseUrl",
+const databaseUrlSetting = top(STORAGE, "databaseUrl", {
   flags: "--database-url <url>",
   env: "DATABASE_URL",
   description: "postgres://… to store everything in Postgres instead of SQLite in --data-dir",
@@ -111,72 +191,176 @@ const databaseUrlSetting = setting({
 
 /** Every `serve` setting, in --help order. */
 export const serveSettings: readonly Setting[] = [
-  setting({
-    key: "port",
+  top(SERVER, "port", {
     flags: "-p, --port <port>",
     env: "FLEETBEAT_PORT",
     description: "TCP port for every protocol (Connect, gRPC, gRPC-Web, legacy paths); 0 picks a free one",
     parse: integerIn(0, 65_535, "a TCP port"),
   }),
-  setting({
-    key: "host",
+  top(SERVER, "host", {
     flags: "--host <host>",
     env: "FLEETBEAT_HOST",
     description: "address to listen on",
     parse: nonEmpty("a host name or address"),
   }),
-  dataDirSetting,
-  databaseUrlSetting,
-  setting({
-    key: "tlsCert",
-    flags: "--tls-cert <file>",
-    env: "FLEETBEAT_TLS_CERT",
-    description: "PEM certificate (chain); with --tls-key, serves everything over TLS (ALPN h2 and http/1.1) instead of plain text",
-    parse: optionalPath,
-  }),
-  setting({
-    key: "tlsKey",
-    flags: "--tls-key <file>",
-    env: "FLEETBEAT_TLS_KEY",
-    description: "PEM private key for --tls-cert",
-    parse: optionalPath,
-  }),
-  setting({
-    key: "maxBodyBytes",
+  top(SERVER, "maxBodyBytes", {
     flags: "--max-body-bytes <bytes>",
     env: "FLEETBEAT_MAX_BODY_BYTES",
     description: "largest request body accepted (413 on legacy paths, resource_exhausted on Connect/gRPC)",
     parse: integerIn(1, 1024 * MiB, "a size in bytes"),
     defaultText: `${defaultConfig.maxBodyBytes} (${defaultConfig.maxBodyBytes / MiB} MiB)`,
   }),
-  setting({
-    key: "logLevel",
+  top(SERVER, "logLevel", {
     flags: "--log-level <level>",
     env: "FLEETBEAT_LOG_LEVEL",
     description: "log level of the JSON log on stdout",
     parse: logLevel,
     choices: logLevels,
   }),
-  setting({
-    key: "shutdownTimeoutMs",
+  top(SERVER, "shutdownTimeoutMs", {
     flags: "--shutdown-timeout <ms>",
     env: "FLEETBEAT_SHUTDOWN_TIMEOUT_MS",
     description: "on SIGTERM/SIGINT, how long to wait for in-flight requests before cutting them",
     parse: integerIn(0, 3_600_000, "milliseconds"),
   }),
-  setting({
-    key: "batchMaxOps",
+  dataDirSetting,
+  databaseUrlSetting,
+  top(STORAGE, "batchMaxOps", {
     flags: "--batch-max-ops <n>",
     env: "FLEETBEAT_BATCH_MAX_OPS",
     description: "group commit: most write operations in one transaction",
     parse: integerIn(1, 1_000_000, "a count"),
   }),
-  setting({
-    key: "batchMaxDelayMs",
+  top(STORAGE, "batchMaxDelayMs", {
     flags: "--batch-max-delay <ms>",
     env: "FLEETBEAT_BATCH_MAX_DELAY_MS",
     description: "group commit: longest wait for more writes before committing",
     parse: integerIn(0, 10_000, "milliseconds"),
+  }),
+  top(TLS, "tlsCert", {
+    flags: "--tls-cert <file>",
+    env: "FLEETBEAT_TLS_CERT",
+    description: "PEM certificate (chain); with --tls-key, serves everything over TLS (ALPN h2 and http/1.1) instead of plain text",
+    parse: optional,
+  }),
+  top(TLS, "tlsKey", {
+    flags: "--tls-key <file>",
+    env: "FLEETBEAT_TLS_KEY",
+    description: "PEM private key for --tls-cert",
+    parse: optional,
+  }),
+  inSection(TRACK, "track", "secrets", {
+    flags: "--track-secrets <json|@file>",
+    env: "FLEETBEAT_TRACK_SECRETS",
+    description:
+      'shared secrets of X-Hamustro-Signature: JSON with a global "secret" and/or "clients" by client_id, each with optional "previous" and "rotatedAt" for rotation; or @file to read it from a file; unset: every tracking request gets 401',
+    parse: trackSecrets,
+  }),
+  inSection(TRACK, "track", "secretGraceMs", {
+    flags: "--track-secret-grace <ms>",
+    env: "FLEETBEAT_TRACK_SECRET_GRACE_MS",
+    description: "how long a rotated-out secret (previous) stays valid after rotatedAt",
+    parse: integerIn(0, 365 * DAY_MS, "milliseconds"),
+    defaultText: `${defaultConfig.track.secretGraceMs} (7 days)`,
+  }),
+  inSection(TRACK, "track", "trustedProxies", {
+    flags: "--trusted-proxies <list>",
+    env: "FLEETBEAT_TRUSTED_PROXIES",
+    description: "comma-separated addresses and CIDR blocks whose X-Forwarded-For / X-Real-IP are believed",
+    parse: proxyList,
+    defaultText: "none",
+  }),
+  inSection(TRACK, "track", "maskIp", {
+    flags: "--mask-ip [bool]",
+    env: "FLEETBEAT_MASK_IP",
+    description: "store IPv4 addresses with the last octet 0 and IPv6 addresses as /48",
+    parse: yesNo,
+  }),
+  inSection(TRACK, "track", "retentionDays", {
+    flags: "--track-retention-days <days>",
+    env: "FLEETBEAT_TRACK_RETENTION_DAYS",
+    description: "delete events received more than this many days ago; 0 keeps them forever",
+    parse: integerIn(0, 100_000, "days"),
+  }),
+  inSection(AGENT, "agent", "enrollSecret", {
+    flags: "--agent-enroll-secret <secret>",
+    env: "FLEETBEAT_AGENT_ENROLL_SECRET",
+    description: "closed enrolment: an unknown device id registers only with this secret in X-DI-ENROLL-SECRET (prefer the variable: flags show in ps); unset: open enrolment",
+    parse: optional,
+  }),
+  inSection(AGENT, "agent", "tokenLifetimeMs", {
+    flags: "--agent-token-lifetime <ms>",
+    env: "FLEETBEAT_AGENT_TOKEN_LIFETIME_MS",
+    description: "lifetime of a device token; a heartbeat after it gets a new one",
+    parse: integerIn(1_000, 365 * DAY_MS, "milliseconds"),
+    defaultText: `${defaultConfig.agent.tokenLifetimeMs} (24 hours)`,
+  }),
+  inSection(AGENT, "agent", "intervalSeconds", {
+    flags: "--agent-interval <s>",
+    env: "FLEETBEAT_AGENT_INTERVAL_SECONDS",
+    description: "heartbeat interval answered to agents",
+    parse: integerIn(1, 86_400, "seconds"),
+  }),
+  inSection(AGENT, "agent", "jitterSeconds", {
+    flags: "--agent-jitter <s>",
+    env: "FLEETBEAT_AGENT_JITTER_SECONDS",
+    description: "heartbeat jitter answered to agents",
+    parse: integerIn(0, 86_400, "seconds"),
+  }),
+  inSection(AGENT, "agent", "onlineGraceMs", {
+    flags: "--agent-online-grace <ms>",
+    env: "FLEETBEAT_AGENT_ONLINE_GRACE_MS",
+    description: "a device is online while last_seen + interval + grace > now",
+    parse: integerIn(0, DAY_MS, "milliseconds"),
+  }),
+  inSection(AGENT, "agent", "redeliverAfterIntervals", {
+    flags: "--agent-redeliver-after <n>",
+    env: "FLEETBEAT_AGENT_REDELIVER_AFTER_INTERVALS",
+    description: "a delivered command without a result rides again after this many intervals",
+    parse: integerIn(1, 10_000, "a count of intervals"),
+  }),
+  inSection(AGENT, "agent", "commandTtlMs", {
+    flags: "--agent-command-ttl <ms>",
+    env: "FLEETBEAT_AGENT_COMMAND_TTL_MS",
+    description: "deadline of a command queued without its own",
+    parse: integerIn(1_000, 365 * DAY_MS, "milliseconds"),
+    defaultText: `${defaultConfig.agent.commandTtlMs} (24 hours)`,
+  }),
+  inSection(HB, "heartbeat", "defaultProduct", {
+    flags: "--hb-default-product <name>",
+    env: "FLEETBEAT_HB_DEFAULT_PRODUCT",
+    description: "product of a heartbeat that names none (the seed's client never does)",
+    parse: nonEmpty("a product name"),
+  }),
+  inSection(HB, "heartbeat", "defaultChannel", {
+    flags: "--hb-default-channel <name>",
+    env: "FLEETBEAT_HB_DEFAULT_CHANNEL",
+    description: "channel of a heartbeat that names none",
+    parse: nonEmpty("a channel name"),
+  }),
+  inSection(HB, "heartbeat", "intervalSeconds", {
+    flags: "--hb-interval <s>",
+    env: "FLEETBEAT_HB_INTERVAL_SECONDS",
+    description: "interval answered to installations",
+    parse: integerIn(1, 7 * 86_400, "seconds"),
+  }),
+  inSection(HB, "heartbeat", "rawRetentionDays", {
+    flags: "--hb-raw-retention-days <days>",
+    env: "FLEETBEAT_HB_RAW_RETENTION_DAYS",
+    description: "raw heartbeat rows are deleted after this many days; 0 keeps none",
+    parse: integerIn(0, 100_000, "days"),
+  }),
+  inSection(HB, "heartbeat", "dailyRetentionDays", {
+    flags: "--hb-daily-retention-days <days>",
+    env: "FLEETBEAT_HB_DAILY_RETENTION_DAYS",
+    description: "daily rollup rows are deleted after this many days (at least 90: the census series)",
+    parse: integerIn(90, 100_000, "days"),
+  }),
+  inSection(HB, "heartbeat", "installationRetentionDays", {
+    flags: "--hb-install-retention-days <days>",
+    env: "FLEETBEAT_HB_INSTALL_RETENTION_DAYS",
+    description: "installations not seen for this many days are deleted",
+    parse: integerIn(1, 100_000, "days"),
   }),
 ];
 
@@ -184,11 +368,10 @@ export const serveSettings: readonly Setting[] = [
 const storeSettings: readonly Setting[] = [dataDirSetting, databaseUrlSetting];
 
 function optionOf(row: Setting): Option {
-  const option = new Option(row.flags, row.description).env(row.env);
+  const option = new Option(row.flags, row.description).env(row.env).helpGroup(row.group);
   if (row.choices) option.choices(row.choices);
   else option.argParser((raw: string) => row.parse(raw));
-  const fallback = defaultConfig[row.key];
-  if (fallback !== undefined) option.default(fallback, row.defaultText);
+  if (row.defaultValue !== undefined) option.default(row.defaultValue, row.defaultText);
   return option;
 }
 
@@ -197,16 +380,15 @@ function addSettings(command: Command, rows: readonly Setting[]): Command {
   return command;
 }
 
-/** The ServerConfig that parsed options describe; unset settings keep their defaults. */
+/** The ServerConfig that parsed options describe: defaults, then the environment, then flags. */
 function configFrom(command: Command, rows: readonly Setting[]): ServerConfig {
-  const config: Record<string, unknown> = { ...defaultConfig };
+  const config = structuredClone(defaultConfig);
   for (const row of rows) {
-    const attribute = optionOf(row).attributeName();
-    const value: unknown = command.getOptionValue(attribute);
-    if (value !== undefined) config[row.key] = value;
-    else if (command.getOptionValueSource(attribute) !== undefined) config[row.key] = undefined;
+    const attribute = new Option(row.flags).attributeName();
+    const source = command.getOptionValueSource(attribute);
+    if (source === "cli" || source === "env") row.apply(config, command.getOptionValue(attribute));
   }
-  return config as unknown as ServerConfig;
+  return config;
 }
 
 function checkReadable(command: Command, file: string, flag: string): void {

@@ -2,6 +2,7 @@
 // process, real files, a real database and real HTTP.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
@@ -104,6 +105,29 @@ function allTextValues(file: string): string[] {
   }
 }
 
+const md5 = (text: string): string => createHash("md5").update(text).digest("hex");
+
+/** POSTs an empty (valid, payload-less) Collection to /api/v1/track, signed with `secret`. */
+async function postSignedCollection(base: string, secret: string): Promise<number> {
+  const [deviceId, clientId, systemVersion, productVersion] = ["d".repeat(64), "cli-test", "10.10", "1.1.2"];
+  const body = JSON.stringify({
+    device_id: deviceId,
+    client_id: clientId,
+    session: md5(`${deviceId}:${clientId}:${systemVersion}:${productVersion}`),
+    system_version: systemVersion,
+    product_version: productVersion,
+  });
+  const time = String(Math.floor(Date.now() / 1000));
+  const signature = createHash("sha256").update(`${time}|${md5(body)}|${secret}`).digest("base64");
+  const response = await fetch(`${base}/api/v1/track`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Hamustro-Time": time, "X-Hamustro-Signature": signature },
+    body,
+  });
+  await response.arrayBuffer();
+  return response.status;
+}
+
 describe("fleetbeat --help", () => {
   it("lists the commands", async () => {
     const result = await fleetbeat(["--help"]);
@@ -158,6 +182,18 @@ describe("usage errors exit 2 with a message", () => {
     const result = await fleetbeat(["serve", "--port", "0", "--tls-cert", join(root, "package.json")]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("--tls-key");
+  });
+
+  it("rejects malformed part settings: tracking secrets, proxies, booleans", async () => {
+    const secrets = await fleetbeat(["serve", "--track-secrets", '{"secret":']);
+    expect(secrets.code).toBe(2);
+    expect(secrets.stderr).toContain("--track-secrets");
+    const proxies = await fleetbeat(["serve"], { FLEETBEAT_TRUSTED_PROXIES: "10.0.0.0/99" });
+    expect(proxies.code).toBe(2);
+    expect(proxies.stderr).toContain("FLEETBEAT_TRUSTED_PROXIES");
+    const mask = await fleetbeat(["serve", "--mask-ip", "maybe"]);
+    expect(mask.code).toBe(2);
+    expect(mask.stderr).toContain("--mask-ip");
   });
 
   it("rejects an unknown command and a bad key scope", async () => {
@@ -254,6 +290,7 @@ describe("serve", () => {
       FLEETBEAT_HOST: "127.0.0.1",
       FLEETBEAT_DATA_DIR: dataDir,
       FLEETBEAT_LOG_LEVEL: "info",
+      FLEETBEAT_TRACK_SECRETS: JSON.stringify({ secret: "ultrasafesecret" }),
     });
     const done = finished(child);
     try {
@@ -289,6 +326,10 @@ describe("serve", () => {
 
       const wrongKey = await fetch(listKeys, { method: "POST", headers: { ...json, Authorization: `Bearer ${secret}x` }, body: "{}" });
       expect(wrongKey.status).toBe(401);
+
+      // FLEETBEAT_TRACK_SECRETS reached the collector: its secret signs, another does not.
+      expect(await postSignedCollection(base, "ultrasafesecret")).toBe(204);
+      expect(await postSignedCollection(base, "another secret")).toBe(401);
     } finally {
       child.kill("SIGTERM");
     }
@@ -298,10 +339,15 @@ describe("serve", () => {
     expect(result.stdout).toContain("stopped");
   });
 
-  it("stops gracefully on SIGINT too", async () => {
-    const child = start(["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", temporaryDir(), "--log-level", "info"]);
+  it("reads tracking secrets from @file, and stops gracefully on SIGINT too", async () => {
+    const dir = temporaryDir();
+    const secretsFile = join(dir, "track-secrets.json");
+    writeFileSync(secretsFile, JSON.stringify({ clients: { "cli-test": { secret: "from a file" } } }));
+    const child = start(["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dir, "--track-secrets", `@${secretsFile}`]);
     const done = finished(child);
-    await listeningUrl(child);
+    const base = await listeningUrl(child);
+    expect(await postSignedCollection(base, "from a file")).toBe(204);
+    expect(await postSignedCollection(base, "ultrasafesecret")).toBe(401);
     child.kill("SIGINT");
     const result = await done;
     expect(result.code).toBe(0);
