@@ -6,10 +6,11 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { registerAgentCommands } from "../clients/agent/cli.js";
+import { registerOperatorCommands } from "../clients/operator/cli.js";
 import { registerServerCommands } from "../server/cli.js";
 import { buildProgram, runProgram, type RegisterCommands } from "./program.js";
 
-export const commandGroups: readonly RegisterCommands[] = [registerServerCommands, registerAgentCommands];
+export const commandGroups: readonly RegisterCommands[] = [registerServerCommands, registerAgentCommands, registerOperatorCommands];
 
 export function fleetbeatVersion(): string {
   const manifest = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: unknown };
