@@ -12,7 +12,9 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
+import pg from "pg";
 import { KeyScope, KeyService } from "../gen/fleetbeat/operator/v1/keys_pb.js";
+import { createFreshPostgresDatabase, testPostgresUrl, type FreshPostgresDatabase } from "./support/postgres.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "bin", "fleetbeat.js");
@@ -126,6 +128,31 @@ async function postSignedCollection(base: string, secret: string): Promise<numbe
   });
   await response.arrayBuffer();
   return response.status;
+}
+
+/** Resolves with the URL from the "listening" log line. */
+function listeningUrlOf(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffered = "";
+    const onData = (chunk: Buffer | string): void => {
+      buffered += String(chunk);
+      for (const line of buffered.split("\n")) {
+        if (!line.startsWith("{")) continue;
+        try {
+          const entry = JSON.parse(line) as { msg?: string; url?: string };
+          if (entry.url && entry.msg?.includes("listening")) {
+            child.stdout?.off("data", onData);
+            resolve(entry.url);
+            return;
+          }
+        } catch {
+          // a line still being written
+        }
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`fleetbeat serve exited with ${code} before listening`)));
+  });
 }
 
 describe("fleetbeat --help", () => {
@@ -253,31 +280,6 @@ describe("migrate and keys create", () => {
 });
 
 describe("serve", () => {
-  /** Resolves with the URL from the "listening" log line. */
-  function listeningUrl(child: ChildProcess): Promise<string> {
-    return new Promise((resolve, reject) => {
-      let buffered = "";
-      const onData = (chunk: Buffer | string): void => {
-        buffered += String(chunk);
-        for (const line of buffered.split("\n")) {
-          if (!line.startsWith("{")) continue;
-          try {
-            const entry = JSON.parse(line) as { msg?: string; url?: string };
-            if (entry.url && entry.msg?.includes("listening")) {
-              child.stdout?.off("data", onData);
-              resolve(entry.url);
-              return;
-            }
-          } catch {
-            // a line still being written
-          }
-        }
-      };
-      child.stdout?.on("data", onData);
-      child.on("exit", (code) => reject(new Error(`fleetbeat serve exited with ${code} before listening`)));
-    });
-  }
-
   it("serves health and operator calls, requires the key, and exits 0 on SIGTERM", async () => {
     const dataDir = temporaryDir();
     const created = await fleetbeat(["keys", "create", "--name", "ops", "--scope", "admin", "--data-dir", dataDir]);
@@ -294,7 +296,7 @@ describe("serve", () => {
     });
     const done = finished(child);
     try {
-      const url = await listeningUrl(child);
+      const url = await listeningUrlOf(child);
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const base = url.replace(/\/$/, "");
 
@@ -345,7 +347,7 @@ describe("serve", () => {
     writeFileSync(secretsFile, JSON.stringify({ clients: { "cli-test": { secret: "from a file" } } }));
     const child = start(["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dir, "--track-secrets", `@${secretsFile}`]);
     const done = finished(child);
-    const base = await listeningUrl(child);
+    const base = await listeningUrlOf(child);
     expect(await postSignedCollection(base, "from a file")).toBe(204);
     expect(await postSignedCollection(base, "ultrasafesecret")).toBe(401);
     child.kill("SIGINT");
@@ -356,7 +358,7 @@ describe("serve", () => {
   it("waits for an in-flight request after the first signal; a second signal exits 1 at once", async () => {
     const child = start(["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", temporaryDir(), "--log-level", "info"]);
     const done = finished(child);
-    const url = new URL(await listeningUrl(child));
+    const url = new URL(await listeningUrlOf(child));
     // A Connect call whose body never completes stays in flight until the grace period ends.
     const socket = connect(Number(url.port), "127.0.0.1");
     socket.on("error", () => {});
@@ -380,7 +382,7 @@ describe("serve", () => {
     const first = start(["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", temporaryDir()]);
     const firstDone = finished(first);
     try {
-      const port = new URL(await listeningUrl(first)).port;
+      const port = new URL(await listeningUrlOf(first)).port;
       const second = await fleetbeat(["serve", "--port", port, "--host", "127.0.0.1", "--data-dir", temporaryDir()]);
       expect(second.code).toBe(1);
       expect(second.stderr).toContain("fleetbeat: error:");
@@ -388,5 +390,61 @@ describe("serve", () => {
       first.kill("SIGTERM");
     }
     expect((await firstDone).code).toBe(0);
+  });
+});
+
+// The same commands on Postgres (a fresh database on FLEETBEAT_TEST_POSTGRES_URL;
+// .ci/run always sets it, and under CI=true a missing one fails this file).
+const postgresAdminUrl = testPostgresUrl();
+
+describe.skipIf(postgresAdminUrl === undefined)("on Postgres (DATABASE_URL)", () => {
+  let database: FreshPostgresDatabase | undefined;
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  it("migrate, keys create and serve use the database of --database-url / DATABASE_URL", async () => {
+    database = await createFreshPostgresDatabase(postgresAdminUrl);
+    const url = database.url;
+
+    const migrated = await fleetbeat(["migrate", "--database-url", url]);
+    expect(migrated.stderr).toBe("");
+    expect(migrated.code).toBe(0);
+
+    const created = await fleetbeat(["keys", "create", "--name", "pg-ops", "--scope", "admin"], { DATABASE_URL: url });
+    expect(created.code).toBe(0);
+    const secret = created.stdout.trim();
+
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<Record<string, unknown>>("select * from operator_keys");
+      expect(rows).toHaveLength(1);
+      const values = Object.values(rows[0] ?? {}).filter((value): value is string => typeof value === "string");
+      expect(values).toContain("pg-ops");
+      expect(values).toContain(createHash("sha256").update(secret).digest("hex"));
+      expect(values.some((value) => value.includes(secret))).toBe(false);
+    } finally {
+      await client.end();
+    }
+
+    // The data dir is never touched with a database URL: point it somewhere empty.
+    const dataDir = temporaryDir();
+    const child = start(["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir], { DATABASE_URL: url });
+    const done = finished(child);
+    try {
+      const base = await listeningUrlOf(child);
+      const response = await fetch(`${base}/fleetbeat.operator.v1.KeyService/ListKeys`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${secret}` },
+        body: "{}",
+      });
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { keys?: { name: string }[] }).keys?.map((key) => key.name)).toEqual(["pg-ops"]);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect((await done).code).toBe(0);
+    expect(readdirSync(dataDir)).toEqual([]);
   });
 });
