@@ -325,14 +325,14 @@ export class ClientTracker {
     await this.storage.setLastSyncTime(this.lastSyncTime);
   }
 
-  /** Exponential backoff with full jitter: a random delay in [0, min(max, initial · 2^attempt)]. */
+  /** Exponential backoff with ("equal") jitter: a random delay in [c/2, c] for c = min(max, initial · 2^attempt). */
   private scheduleRetry(): void {
     if (this.closed) return;
     const initial = this.options.retry?.initialDelayMs ?? 1_000;
     const max = this.options.retry?.maxDelayMs ?? 300_000;
     const ceiling = Math.min(max, initial * 2 ** Math.min(this.attempt, 30));
     this.attempt++;
-    const delay = Math.round(Math.random() * ceiling);
+    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
