@@ -197,31 +197,56 @@ export function utcDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-export interface MergedHeartbeats {
-  /** One per installation: the latest heartbeat's fields, firstSeen/lastSeen over the group, and the count. */
-  installations: Array<HeartbeatRow & { firstSeen: number; count: number }>;
-  /** One per installation and UTC day: the day's latest heartbeat's fields and the count. */
-  daily: Array<HeartbeatRow & { day: string; count: number }>;
+export interface MergedInstallation {
+  /** The installation's latest heartbeat in the group. */
+  latest: HeartbeatRow;
+  firstSeen: number;
+  count: number;
 }
+
+export interface MergedDay {
+  day: string;
+  /** The installation's latest heartbeat of that day in the group. */
+  latest: HeartbeatRow;
+  count: number;
+}
+
+export interface MergedHeartbeats {
+  /** One per installation: the latest heartbeat's fields, firstSeen over the group, and the count. */
+  installations: MergedInstallation[];
+  /** One per installation and UTC day: the day's latest heartbeat's fields and the count. */
+  daily: MergedDay[];
+}
+
+const DAY_MS = 86_400_000;
 
 /** Merges heartbeats of the same installation (and day), for one write per row. */
 export function mergeHeartbeats(rows: readonly HeartbeatRow[]): MergedHeartbeats {
-  const installations = new Map<string, HeartbeatRow & { firstSeen: number; count: number }>();
-  const daily = new Map<string, HeartbeatRow & { day: string; count: number }>();
+  const installations = new Map<string, MergedInstallation>();
+  const daily = new Map<string, MergedDay>();
+  // A group almost always falls on one day: compute its text once.
+  let dayStart = Number.NaN;
+  let dayText = "";
   for (const row of rows) {
     const key = `${row.machineId}\u0000${row.hbId}`;
     const seen = installations.get(key);
-    if (!seen) installations.set(key, { ...row, firstSeen: row.receivedAt, count: 1 });
+    if (!seen) installations.set(key, { latest: row, firstSeen: row.receivedAt, count: 1 });
     else {
-      const firstSeen = Math.min(seen.firstSeen, row.receivedAt);
-      const count = seen.count + 1;
-      installations.set(key, row.receivedAt >= seen.receivedAt ? { ...row, firstSeen, count } : { ...seen, firstSeen, count });
+      seen.count++;
+      if (row.receivedAt < seen.firstSeen) seen.firstSeen = row.receivedAt;
+      if (row.receivedAt >= seen.latest.receivedAt) seen.latest = row;
     }
-    const day = utcDay(row.receivedAt);
-    const dayKey = `${day}\u0000${key}`;
+    if (!(row.receivedAt >= dayStart && row.receivedAt < dayStart + DAY_MS)) {
+      dayStart = row.receivedAt - (((row.receivedAt % DAY_MS) + DAY_MS) % DAY_MS);
+      dayText = utcDay(dayStart);
+    }
+    const dayKey = `${dayText}\u0000${key}`;
     const today = daily.get(dayKey);
-    if (!today) daily.set(dayKey, { ...row, day, count: 1 });
-    else daily.set(dayKey, row.receivedAt >= today.receivedAt ? { ...row, day, count: today.count + 1 } : { ...today, count: today.count + 1 });
+    if (!today) daily.set(dayKey, { day: dayText, latest: row, count: 1 });
+    else {
+      today.count++;
+      if (row.receivedAt >= today.latest.receivedAt) today.latest = row;
+    }
   }
   return { installations: [...installations.values()], daily: [...daily.values()] };
 }

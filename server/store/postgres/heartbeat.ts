@@ -55,10 +55,12 @@ export class PostgresHeartbeatRepository implements HeartbeatRepository {
 
   async recordHeartbeats(tx: PgDb, op: RecordHeartbeatsOp): Promise<RecordHeartbeatsResult> {
     const merged = mergeHeartbeats(op.heartbeats);
-    const installations = merged.installations.sort((a, b) => compareKeys(a.machineId, b.machineId) || compareKeys(a.hbId, b.hbId));
-    const daily = merged.daily.sort(
-      (a, b) => compareKeys(a.day, b.day) || compareKeys(a.machineId, b.machineId) || compareKeys(a.hbId, b.hbId),
-    );
+    const installations = merged.installations
+      .map(({ latest, firstSeen, count }) => ({ ...latest, firstSeen, count }))
+      .sort((a, b) => compareKeys(a.machineId, b.machineId) || compareKeys(a.hbId, b.hbId));
+    const daily = merged.daily
+      .map(({ day, latest, count }) => ({ ...latest, day, count }))
+      .sort((a, b) => compareKeys(a.day, b.day) || compareKeys(a.machineId, b.machineId) || compareKeys(a.hbId, b.hbId));
     const i = installations;
     await tx.execute(sql`
       INSERT INTO hb_installations (machine_id, hb_id, product, channel, version, os_type, os_version, country, region, first_seen, last_seen, heartbeats)

@@ -155,11 +155,11 @@ export class SqliteHeartbeatRepository implements HeartbeatRepository {
 
   recordHeartbeats(op: RecordHeartbeatsOp): RecordHeartbeatsResult {
     const merged = mergeHeartbeats(op.heartbeats);
-    this.installations.run(merged.installations, (r, out) => {
-      out.push(r.machineId, r.hbId, r.product, r.channel, r.version, r.osType, r.osVersion, r.country, r.region, r.firstSeen, r.receivedAt, r.count);
+    this.installations.run(merged.installations, ({ latest: r, firstSeen, count }, out) => {
+      out.push(r.machineId, r.hbId, r.product, r.channel, r.version, r.osType, r.osVersion, r.country, r.region, firstSeen, r.receivedAt, count);
     });
-    this.daily.run(merged.daily, (r, out) => {
-      out.push(r.day, r.machineId, r.hbId, r.product, r.version, r.osType, r.osVersion, r.count);
+    this.daily.run(merged.daily, ({ day, latest: r, count }, out) => {
+      out.push(day, r.machineId, r.hbId, r.product, r.version, r.osType, r.osVersion, count);
     });
     if (op.keepRaw) {
       this.raw.run(op.heartbeats, (r, out) => {

@@ -1,0 +1,34 @@
+// The fleetbeat server for the heartbeat benchmark, in its own process: SQLite in
+// a fresh temporary folder, logs off. Reports its port over IPC; on "stop" it
+// stops gracefully, prints what the store holds and how the batcher grouped the
+// writes, removes its folder and exits.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServer } from "../server/app.js";
+import { configWith } from "../server/core/config.js";
+import type { SqliteStore } from "../server/store/sqlite/store.js";
+
+const dataDir = mkdtempSync(join(tmpdir(), "fleetbeat-bench-hb-"));
+const server = await startServer(configWith({ port: 0, host: "127.0.0.1", dataDir, logLevel: "silent" }));
+process.send?.({ ready: true, port: server.port });
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  const { batches, ops } = server.batcher.stats;
+  const sqlite = (server.store as SqliteStore).sqlite;
+  const count = (table: string) => Number(sqlite.prepare(`SELECT count(*) FROM ${table}`).pluck().get());
+  const rows = { installations: count("hb_installations"), heartbeats: count("hb_heartbeats"), daily: count("hb_daily") };
+  await server.stop();
+  console.log(
+    `  server: ${batches} transactions for ${ops} write operations; stored ${rows.installations} installations, ${rows.heartbeats} raw heartbeats, ${rows.daily} daily rows`,
+  );
+  rmSync(dataDir, { recursive: true, force: true });
+  process.exit(0);
+}
+process.on("message", (message) => {
+  if (message === "stop") void stop();
+});
+process.on("disconnect", () => void stop());
