@@ -20,6 +20,13 @@ export interface LoadJob {
   /** Absolute path of a module exporting `createRequestFactory(args)`. */
   factoryModule: string;
   factoryArgs: unknown;
+  /**
+   * Open-loop pacing (optional): request n is due at start + n / ratePerSecond,
+   * and its latency counts from when it was due, so a server that falls behind
+   * shows it in the percentiles (no coordinated omission). 0 or absent: closed
+   * loop, each connection sends as fast as answers come back.
+   */
+  ratePerSecond?: number;
 }
 
 export interface LoadResult {
@@ -66,9 +73,18 @@ export async function runJob(job: LoadJob): Promise<LoadResult> {
       for (;;) {
         if (job.maxRequests > 0 && started >= job.maxRequests) return;
         if (performance.now() >= deadline) return;
-        started++;
+        const n = started++;
+        let t0: number;
+        if (job.ratePerSecond && job.ratePerSecond > 0) {
+          const due = start + (n * 1000) / job.ratePerSecond;
+          if (due >= deadline) return;
+          const wait = due - performance.now();
+          if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+          t0 = due;
+        } else {
+          t0 = performance.now();
+        }
         const request = take();
-        const t0 = performance.now();
         let key: string;
         try {
           const response = await connection.send(request);

@@ -8,9 +8,24 @@ export { judgeToken, sameHash } from "../store/agent.js";
 
 export const TOKEN_LENGTH = 64;
 
-/** 48 random bytes as base64url: exactly 64 characters of [A-Za-z0-9_-]. */
+const TOKEN_BYTES = 48;
+const POOL_TOKENS = 256;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
+/**
+ * 48 random bytes as base64url: exactly 64 characters of [A-Za-z0-9_-]. The bytes
+ * come from the CSPRNG in blocks of 256 tokens (one call instead of 256); each
+ * byte is used once.
+ */
 export function newToken(): string {
-  return randomBytes(48).toString("base64url");
+  if (poolOffset + TOKEN_BYTES > pool.length) {
+    pool = randomBytes(TOKEN_BYTES * POOL_TOKENS);
+    poolOffset = 0;
+  }
+  const token = pool.toString("base64url", poolOffset, poolOffset + TOKEN_BYTES);
+  poolOffset += TOKEN_BYTES;
+  return token;
 }
 
 /** sha256 hex of the token: what the store keeps. */

@@ -54,7 +54,8 @@ export class SqliteAgentRepository implements AgentRepository {
       stamp: p(`UPDATE agent_devices SET last_seen = ? WHERE device_id = ? AND (last_seen IS NULL OR last_seen < ?)`),
       info: p(`UPDATE agent_devices SET devicename = ?, ip = ?, macaddress = ?, os = ?, updated_at = ? WHERE device_id = ?`),
       finish: p(`UPDATE agent_commands SET state = ?, finished_at = ?, return_code = ?, reason = ? WHERE id = ? AND device_id = ? AND state = 'delivered'`),
-      due: p(`SELECT ${COMMAND_COLUMNS} FROM agent_commands WHERE device_id = ? AND ${OPEN} AND deadline > ?
+      // Without INDEXED BY the planner may pick (state, deadline) and scan every open command of the fleet.
+      due: p(`SELECT ${COMMAND_COLUMNS} FROM agent_commands INDEXED BY agent_commands_device_id_state_idx WHERE device_id = ? AND ${OPEN} AND deadline > ?
         AND (state = 'queued' OR last_delivered_at <= ?) ORDER BY id LIMIT ?`),
       deliver: p(`UPDATE agent_commands SET state = 'delivered', delivered_at = coalesce(delivered_at, ?), last_delivered_at = ?, delivery_count = delivery_count + 1 WHERE id = ?`),
       insertCommand: p(`INSERT INTO agent_commands (device_id, type, content, state, created_at, deadline, delivery_count) VALUES (?, ?, ?, 'queued', ?, ?, 0) RETURNING ${COMMAND_COLUMNS}`),
