@@ -25,7 +25,7 @@ import { createOperatorAuth } from "./operator/auth.js";
 import { createOperatorSlice } from "./operator/slice.js";
 import { Batcher } from "./store/batcher.js";
 import { openStore } from "./store/open.js";
-import type { Store } from "./store/store.js";
+import type { Store, WriteOp, WriteResultOf } from "./store/store.js";
 import { createTrackSlice } from "./track/slice.js";
 
 export interface StartServerOptions {
@@ -63,7 +63,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const ownsStore = options.store === undefined;
   const store = options.store ?? (await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, logger }));
 
-  const batcher = new Batcher(store, {
+  const batcher = new ServerBatcher(store, {
     maxOps: config.batchMaxOps,
     maxDelayMs: config.batchMaxDelayMs,
     logger,
@@ -122,6 +122,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     logger.info({ inFlight: running.inFlight }, "stopping");
     stopping.abort(new FleetbeatError("SHUTTING_DOWN"));
     running.drain();
+    batcher.hurry();
     const finished = await running.waitIdle(config.shutdownTimeoutMs);
     if (!finished) {
       logger.warn({ inFlight: running.inFlight, timeoutMs: config.shutdownTimeoutMs }, "shutdown grace period over: cutting in-flight requests");
@@ -161,6 +162,27 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       return stopped;
     },
   };
+}
+
+/**
+ * The Batcher, plus one thing shutdown needs: once hurry() is called, every
+ * write is committed at once instead of waiting up to maxDelayMs for company, so
+ * neither the last requests nor a background job that stop() waits for sit out
+ * the batch delay.
+ */
+class ServerBatcher extends Batcher {
+  private hurried = false;
+
+  hurry(): void {
+    this.hurried = true;
+    void this.flush();
+  }
+
+  override submit<Op extends WriteOp>(op: Op): Promise<WriteResultOf<Op>> {
+    const result = super.submit(op);
+    if (this.hurried) void this.flush();
+    return result;
+  }
 }
 
 async function readTls(config: ServerConfig): Promise<{ cert: Buffer; key: Buffer } | undefined> {
