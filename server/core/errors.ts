@@ -41,6 +41,9 @@ export const errorDefinitions = {
   AGENT_ENROLMENT_REFUSED: define(Code.Unauthenticated, 401, "registration refused: a known device id needs its current or previous token, a new one the enrolment secret"),
   DEVICE_NOT_FOUND: define(Code.NotFound, 404, "no such device"),
 
+  // Operator API.
+  FOLLOW_TOO_SLOW: define(Code.ResourceExhausted, 429, "the event stream fell too far behind: reconnect and read faster (or filter)"),
+
   // Server state.
   SHUTTING_DOWN: define(Code.Unavailable, 503, "the server is shutting down"),
   STORAGE_UNAVAILABLE: define(Code.Unavailable, 503, "storage is unavailable"),

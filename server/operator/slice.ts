@@ -17,6 +17,7 @@ import { createCensusService } from "./census-service.js";
 import { createCommandService } from "./command-service.js";
 import { createDeviceService } from "./device-service.js";
 import { createEventService } from "./event-service.js";
+import { createEventFeed, createFollowEvents } from "./follow-events.js";
 import { createKeyService } from "./key-service.js";
 import { createMachineService } from "./machine-service.js";
 import { createReleaseService } from "./release-service.js";
@@ -24,7 +25,10 @@ import { createStatsService } from "./stats-service.js";
 
 export function createOperatorSlice(deps: ServiceDeps): Slice {
   const startedAt = deps.now();
+  // FollowEvents: one poll loop per process, shared by every follower (follow-events.ts).
+  const eventFeed = createEventFeed(deps);
   return {
+    stop: () => eventFeed.close(),
     services: [
       registerService({ service: KeyService, implementation: createKeyService(deps), access: { kind: "operator" } }),
       registerService({
@@ -54,7 +58,7 @@ export function createOperatorSlice(deps: ServiceDeps): Slice {
       }),
       registerService({
         service: EventService,
-        implementation: createEventService(deps),
+        implementation: { ...createEventService(deps), ...createFollowEvents(eventFeed) },
         access: { kind: "operator", scopes: { listEvents: "read", exportEvents: "read", followEvents: "read" } },
       }),
       registerService({

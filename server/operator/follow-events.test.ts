@@ -1,0 +1,171 @@
+// The FollowEvents feed against a real SQLite store: where a follower starts,
+// filtering, the shared poll, the slow-follower bound, keep-alives and close.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FollowEventsResponse } from "../../gen/fleetbeat/operator/v1/events_pb.js";
+import { FleetbeatError } from "../core/errors.js";
+import { openStore } from "../store/open.js";
+import type { Store, StoredTrackEvent, TrackEventRow } from "../store/store.js";
+import { EventFeed, latestEventId, matchesFilter } from "./follow-events.js";
+
+let store: Store;
+const dir = mkdtempSync(join(tmpdir(), "fleetbeat-follow-"));
+let nextNr = 1;
+
+beforeAll(async () => {
+  store = await openStore({ dataDir: dir });
+});
+afterAll(async () => {
+  await store?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function insert(count: number, event: (i: number) => string = () => "tick", session = "f".repeat(32)): Promise<void> {
+  const events: TrackEventRow[] = Array.from({ length: count }, (_, i) => ({
+    at: 1_700_000_000 + i,
+    event: event(i),
+    nr: nextNr + i,
+    userId: null,
+    ip: null,
+    parameters: null,
+    isTesting: false,
+  }));
+  nextNr += count;
+  const [outcome] = await store.apply([
+    {
+      kind: "insertEvents",
+      session: { session, deviceId: "dev", clientId: "cli", systemVersion: "1", productVersion: "2", system: null, productGitHash: null },
+      events,
+      receivedAt: Date.now(),
+    },
+  ]);
+  expect(outcome?.ok).toBe(true);
+}
+
+async function maxStoredId(): Promise<number> {
+  let after = 0;
+  for (;;) {
+    const rows = await store.track.listEvents({}, after, 1000);
+    if (rows.length === 0) return after;
+    after = rows[rows.length - 1]!.id;
+  }
+}
+
+async function take(stream: AsyncGenerator<FollowEventsResponse>, n: number): Promise<FollowEventsResponse[]> {
+  const got: FollowEventsResponse[] = [];
+  while (got.length < n) {
+    const next = await stream.next();
+    if (next.done) break;
+    got.push(next.value);
+  }
+  return got;
+}
+
+describe("latestEventId", () => {
+  it("is 0 on an empty store and the largest id after inserts", async () => {
+    expect(await latestEventId(store.track)).toBe(0);
+    await insert(1);
+    expect(await latestEventId(store.track)).toBe(await maxStoredId());
+    await insert(4321);
+    expect(await latestEventId(store.track)).toBe(await maxStoredId());
+  });
+
+  it("finds the largest id of any set of ids (gaps from pruning included)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 1, max: 5_000_000 }), { maxLength: 200 }), async (ids) => {
+        const sorted = [...ids].sort((a, b) => a - b);
+        const track = {
+          async listEvents(_filter: object, afterId: number, limit: number): Promise<StoredTrackEvent[]> {
+            return sorted.filter((id) => id > afterId).slice(0, limit).map((id) => ({ id }) as StoredTrackEvent);
+          },
+        };
+        expect(await latestEventId(track)).toBe(sorted.length === 0 ? 0 : sorted[sorted.length - 1]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe("matchesFilter", () => {
+  const row = { deviceId: "d", session: "s", event: "e", clientId: "c", at: 100 } as StoredTrackEvent;
+  it("matches every given field, with from inclusive and to exclusive", () => {
+    expect(matchesFilter({}, row)).toBe(true);
+    expect(matchesFilter({ deviceId: "d", session: "s", event: "e", clientId: "c", fromAt: 100, toAt: 101 }, row)).toBe(true);
+    expect(matchesFilter({ toAt: 100 }, row)).toBe(false);
+    expect(matchesFilter({ fromAt: 101 }, row)).toBe(false);
+    expect(matchesFilter({ deviceId: "x" }, row)).toBe(false);
+    expect(matchesFilter({ session: "x" }, row)).toBe(false);
+    expect(matchesFilter({ event: "x" }, row)).toBe(false);
+    expect(matchesFilter({ clientId: "x" }, row)).toBe(false);
+  });
+});
+
+describe("EventFeed", () => {
+  it("gives each follower only what was committed after it subscribed, filtered, from one shared poll", async () => {
+    await insert(10, () => "before");
+    let polls = 0;
+    const counting = {
+      listEvents: (...args: Parameters<Store["track"]["listEvents"]>) => {
+        polls++;
+        return store.track.listEvents(...args);
+      },
+    };
+    const feed = new EventFeed(counting, (error) => {
+      throw error;
+    }, { pollMs: 20 });
+    const abort = new AbortController();
+    const all = feed.stream(await feed.subscribe({}), abort.signal);
+    const odd = feed.stream(await feed.subscribe({ event: "odd" }), abort.signal);
+    await insert(6, (i) => (i % 2 === 1 ? "odd" : "even"));
+    const [gotAll, gotOdd] = await Promise.all([take(all, 6), take(odd, 3)]);
+    expect(gotAll.map((r) => r.event?.event)).toEqual(["even", "odd", "even", "odd", "even", "odd"]);
+    expect(gotOdd.map((r) => r.event?.event)).toEqual(["odd", "odd", "odd"]);
+    expect(gotAll.map((r) => r.event?.nr)).toEqual([...gotAll.map((r) => r.event?.nr)].sort((a, b) => (a ?? 0) - (b ?? 0)));
+    // Two followers, yet polls are one per interval, not one per follower per interval.
+    const before = polls;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(polls - before).toBeLessThanOrEqual(12);
+    abort.abort();
+    expect((await all.next()).done).toBe(true);
+    expect((await odd.next()).done).toBe(true);
+    await feed.close();
+  });
+
+  it("ends a follower that falls too far behind with FOLLOW_TOO_SLOW", async () => {
+    const feed = new EventFeed(store.track, () => {}, { pollMs: 10, maxQueued: 5 });
+    const stream = feed.stream(await feed.subscribe({}), new AbortController().signal);
+    await insert(20);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const got: FollowEventsResponse[] = [];
+    const error = await (async () => {
+      try {
+        for (;;) {
+          const next = await stream.next();
+          if (next.done) return undefined;
+          got.push(next.value);
+        }
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(got.length).toBe(5);
+    expect(error).toBeInstanceOf(FleetbeatError);
+    expect((error as FleetbeatError).errorName).toBe("FOLLOW_TOO_SLOW");
+    await feed.close();
+  });
+
+  it("sends an empty response as keep-alive when nothing matches, and close() ends every stream", async () => {
+    const feed = new EventFeed(store.track, () => {}, { pollMs: 10, keepAliveMs: 50 });
+    const stream = feed.stream(await feed.subscribe({ event: "never" }), new AbortController().signal);
+    await insert(3);
+    const [keepAlive] = await take(stream, 1);
+    expect(keepAlive?.event).toBeUndefined();
+    const ended = stream.next();
+    await feed.close();
+    expect((await ended).done).toBe(true);
+    await expect(feed.subscribe({})).rejects.toMatchObject({ errorName: "SHUTTING_DOWN" });
+  });
+});
