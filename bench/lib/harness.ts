@@ -15,9 +15,9 @@ export type { BenchRequest } from "./http-client.js";
 const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
 
 /** Forks a .ts module through the tsx loader, with an IPC channel. */
-export function forkTs(modulePath: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+export function forkTs(modulePath: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env, execArgv: string[] = []): ChildProcess {
   return fork(modulePath, args, {
-    execArgv: ["--import", "tsx"],
+    execArgv: ["--import", "tsx", ...execArgv],
     env,
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
@@ -58,9 +58,12 @@ export interface ChildServer {
   stop(): Promise<void>;
 }
 
-/** Forks a server module that sends `{ ready: true, port }` when listening and exits on "stop". */
-export function startChildServer(modulePath: string, args: string[] = [], env?: NodeJS.ProcessEnv): Promise<ChildServer> {
-  const child = forkTs(modulePath, args, env);
+/**
+ * Forks a server module that sends `{ ready: true, port }` when listening and exits on "stop".
+ * `execArgv`: extra Node flags for it (e.g. --cpu-prof, which NODE_OPTIONS does not allow).
+ */
+export function startChildServer(modulePath: string, args: string[] = [], env?: NodeJS.ProcessEnv, execArgv: string[] = []): Promise<ChildServer> {
+  const child = forkTs(modulePath, args, env, execArgv);
   return new Promise<ChildServer>((resolve, reject) => {
     child.once("message", (message: { ready?: boolean; port?: number }) => {
       if (!message.ready || !message.port) return reject(new Error(`unexpected message from ${modulePath}`));

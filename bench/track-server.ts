@@ -1,0 +1,52 @@
+// The fleetbeat server for the tracking benchmark, in its own process: SQLite in a
+// fresh temporary folder (or DATABASE_URL when the bench is given one), logs off,
+// one global tracking secret. Reports its port over IPC; on "stop" it stops
+// gracefully, reports what the store holds and how the batcher grouped the writes
+// ({ stats }), removes its folder and exits. Profile it with
+// npm run bench -- track --profile (a V8 CPU profile in bench/results/).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServer } from "../server/app.js";
+import { configWith, defaultConfig } from "../server/core/config.js";
+
+export interface TrackServerStats {
+  events: number;
+  transactions: number;
+  operations: number;
+}
+
+const secret = process.env.BENCH_TRACK_SECRET ?? "bench-secret";
+const dataDir = mkdtempSync(join(tmpdir(), "fleetbeat-bench-track-"));
+const server = await startServer(
+  configWith({
+    port: 0,
+    host: "127.0.0.1",
+    dataDir,
+    databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
+    logLevel: "silent",
+    // Group commit sized for ingest: a commit costs an fsync (synchronous=FULL), so
+    // the rows per transaction decide the ceiling. BENCH_BATCH_MAX_OPS overrides.
+    batchMaxOps: Number(process.env.BENCH_BATCH_MAX_OPS ?? defaultConfig.batchMaxOps),
+    batchMaxDelayMs: Number(process.env.BENCH_BATCH_MAX_DELAY_MS ?? defaultConfig.batchMaxDelayMs),
+    track: { ...defaultConfig.track, secrets: { secret } },
+  }),
+);
+process.send?.({ ready: true, port: server.port });
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await server.batcher.flush();
+  const events = await server.store.track.countEvents();
+  const { batches, ops } = server.batcher.stats;
+  await server.stop();
+  const stats: TrackServerStats = { events, transactions: batches, operations: ops };
+  rmSync(dataDir, { recursive: true, force: true });
+  process.send?.({ stats }, () => process.exit(0));
+}
+process.on("message", (message) => {
+  if (message === "stop") void stop();
+});
+process.on("disconnect", () => void stop());

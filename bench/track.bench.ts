@@ -1,0 +1,63 @@
+// Tracking ingest: signed protobuf Collections of 13 events each, POST /api/v1/track
+// over keep-alive HTTP/1.1 from a separate load process, against the server in a
+// process of its own on SQLite. Reports committed events/s (every 200 means 13 new
+// rows committed; checked against the row count at the end), p50/p99 latency, and
+// the ratio to a bare node:http server measured in the same run with the same load.
+//
+//   npm run bench -- track [--duration=10000] [--connections=32] [--devices=2000] [--profile]
+//
+// --profile writes a V8 CPU profile of the server process to bench/results/.
+// BENCH_BATCH_MAX_OPS / BENCH_BATCH_MAX_DELAY_MS set the server's group commit.
+import { mkdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { numberFlag } from "./lib/flags.js";
+import { formatLatency, formatStatuses, measureBaseline, printTable, runLoad, startChildServer } from "./lib/harness.js";
+import { collectionBytes, deviceHeader, type TrackFactoryArgs } from "./track-factory.js";
+import type { TrackServerStats } from "./track-server.js";
+
+const EVENTS_PER_COLLECTION = 13;
+const durationMs = numberFlag("duration", 10_000);
+const connections = numberFlag("connections", 32);
+const devices = numberFlag("devices", 2_000);
+const warmupRequests = numberFlag("warmup", 2_000);
+const profile = process.argv.includes("--profile");
+const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
+
+const factoryArgs: TrackFactoryArgs = { devices, eventsPerCollection: EVENTS_PER_COLLECTION, secret: "bench-secret", seed: `run-${Date.now()}` };
+const bodyBytes = collectionBytes(deviceHeader(factoryArgs.seed, 0), 0, factoryArgs, Math.floor(Date.now() / 1000)).length;
+
+const env: NodeJS.ProcessEnv = { ...process.env, BENCH_TRACK_SECRET: factoryArgs.secret };
+const execArgv: string[] = [];
+if (profile) {
+  const dir = here("./results/");
+  mkdirSync(dir, { recursive: true });
+  execArgv.push("--cpu-prof", `--cpu-prof-dir=${dir}`);
+}
+const server = await startChildServer(here("./track-server.ts"), [], env, execArgv);
+const stats = new Promise<TrackServerStats>((resolve) => {
+  server.child.on("message", (message: { stats?: TrackServerStats }) => {
+    if (message.stats) resolve(message.stats);
+  });
+});
+const result = await runLoad({ port: server.port, connections, durationMs, warmupRequests, factoryModule: here("./track-factory.ts"), factoryArgs });
+await server.stop();
+const stored = await stats;
+
+const ok = result.statuses["200"] ?? 0;
+const committedEvents = ok * EVENTS_PER_COLLECTION;
+const eventsPerSecond = committedEvents / (result.elapsedMs / 1000);
+const expectedRows = (ok + warmupRequests) * EVENTS_PER_COLLECTION;
+
+const baseline = await measureBaseline({ connections, durationMs, warmupRequests, bodyBytes });
+printTable(`tracking ingest (SQLite), ${connections} connections, ${(durationMs / 1000).toFixed(0)} s, ${EVENTS_PER_COLLECTION} events/collection, ${bodyBytes} B bodies`, [
+  ["committed events/s", eventsPerSecond.toFixed(0)],
+  ["collections/s", result.requestsPerSecond.toFixed(0)],
+  ["latency", formatLatency(result.latency)],
+  ["statuses", formatStatuses(result.statuses)],
+  ["rows stored", `${stored.events} (expected ${expectedRows}: ${stored.events === expectedRows ? "ok" : "MISMATCH"})`],
+  ["transactions", `${stored.transactions} for ${stored.operations} collections (${(stored.operations / Math.max(1, stored.transactions)).toFixed(1)} per commit)`],
+  ["baseline node:http", `${baseline.requestsPerSecond.toFixed(0)} requests/s, ${formatLatency(baseline.latency)}`],
+  ["ratio to baseline", `${(result.requestsPerSecond / baseline.requestsPerSecond).toFixed(3)} (requests/s)`],
+  ["target", `150000 committed events/s: ${eventsPerSecond >= 150_000 ? "met" : "NOT met"}`],
+]);
+if (stored.events !== expectedRows) process.exitCode = 1;
