@@ -208,6 +208,22 @@ describe("ReleaseService", () => {
     expect((await releases.listReleases({ product: "rel" }, { headers: bearer(reader) })).releases).toEqual([]);
   });
 
+  it("sees a release changed by another server process on the same database within releaseCacheMs", async () => {
+    await setRelease("4.0", 0, "shared");
+    const ask = async () => JSON.parse((await post(seedBody({ machineId: "shared", product: "shared" }))).bytes.toString()).actualVersion as string;
+    expect(await ask()).toBe("4.0");
+    // Another process writes the row directly; this process's cache does not know.
+    await t.server.batcher.submit({ kind: "setRelease", product: "shared", channel: "stable", version: "4.1", rolloutPercent: 100, at: clock });
+    const changedAt = Date.now();
+    let answer = await ask();
+    while (answer !== "4.1" && Date.now() - changedAt < 5_000) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      answer = await ask();
+    }
+    expect(answer).toBe("4.1");
+    expect(Date.now() - changedAt).toBeLessThan(defaultConfig.heartbeat.releaseCacheMs + 1_000);
+  });
+
   it("offers a staged release to a stable share of installations, the previous version to the rest", async () => {
     await setRelease("3.0", 0, "staged");
     await setRelease("3.1", 30, "staged");

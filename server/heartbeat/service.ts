@@ -80,13 +80,14 @@ export class HeartbeatRecorder {
 export class ReleaseCache {
   private readonly entries = new Map<string, { at: number; value: Promise<ReleaseRow | undefined> }>();
 
-  constructor(private readonly deps: Pick<ServiceDeps, "store" | "now" | "config">) {}
+  constructor(private readonly deps: Pick<ServiceDeps, "store" | "config">) {}
 
   get(product: string, channel: string): Promise<ReleaseRow | undefined> {
     const key = `${product}\u0000${channel}`;
-    const now = this.deps.now();
+    // A monotonic clock: the cache's age has nothing to do with the (injectable) time of day.
+    const now = performance.now();
     const entry = this.entries.get(key);
-    if (entry && now - entry.at < this.deps.config.heartbeat.releaseCacheMs && now >= entry.at) return entry.value;
+    if (entry && now - entry.at < this.deps.config.heartbeat.releaseCacheMs) return entry.value;
     const value = this.deps.store.heartbeat.getRelease(product, channel);
     this.entries.set(key, { at: now, value });
     // A failed read is not cached.
@@ -107,7 +108,7 @@ const releaseCaches = new WeakMap<object, ReleaseCache>();
  * The one ReleaseCache of a server (keyed by its store), shared by the heartbeat
  * service and the operator's ReleaseService, which invalidates it on every change.
  */
-export function releaseCacheFor(deps: Pick<ServiceDeps, "store" | "now" | "config">): ReleaseCache {
+export function releaseCacheFor(deps: Pick<ServiceDeps, "store" | "config">): ReleaseCache {
   let cache = releaseCaches.get(deps.store);
   if (!cache) {
     cache = new ReleaseCache(deps);
