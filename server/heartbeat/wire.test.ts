@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import fc from "fast-check";
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { NewHbResponseSchema } from "../../gen/fleetbeat/heartbeat/v1/heartbeat_pb.js";
@@ -100,5 +101,33 @@ describe("isAcceptedContentType", () => {
     for (const type of ["application/protobuf", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"]) {
       expect(isAcceptedContentType(type)).toBe(false);
     }
+  });
+});
+
+describe("decodeNewHbBody on generated input", () => {
+  it("never fails with anything but a FleetbeatError", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.json(), fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b).toString("latin1"))), (text) => {
+        try {
+          decodeNewHbBody(bytes(text));
+        } catch (error) {
+          expect(error).toBeInstanceOf(FleetbeatError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("keeps the text of any number as JSON.stringify wrote it, wherever the key sits", () => {
+    const number = fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }));
+    fc.assert(
+      fc.property(number, fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 })), fc.boolean(), (value, extra, first) => {
+        delete extra.versionInfo;
+        const body = first ? { versionInfo: value, ...extra } : { ...extra, versionInfo: value };
+        const text = JSON.stringify(body, null, first ? 1 : 0);
+        expect(decodeNewHbBody(bytes(text)).versionInfo).toBe(JSON.stringify(value));
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
