@@ -32,7 +32,7 @@ export function classifyError(error: unknown, server: string): { exitCode: ExitC
     case Code.PermissionDenied:
       return { exitCode: ExitCode.auth, message: `permission denied: ${text}` };
     case Code.NotFound:
-      return { exitCode: ExitCode.notFound, message: `not found: ${text}` };
+      return { exitCode: ExitCode.notFound, message: /^(not found|no such)\b/i.test(text) ? text : `not found: ${text}` };
     case Code.InvalidArgument:
     case Code.OutOfRange:
     case Code.FailedPrecondition:
