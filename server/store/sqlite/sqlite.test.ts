@@ -46,6 +46,7 @@ describe("sqlite specifics", () => {
       expect(sqlite.pragma("journal_mode", { simple: true })).toBe("wal");
       expect(sqlite.pragma("synchronous", { simple: true })).toBe(2);
       expect(sqlite.pragma("foreign_keys", { simple: true })).toBe(0);
+      expect(sqlite.pragma("temp_store", { simple: true })).toBe(2);
       expect(Number(sqlite.pragma("busy_timeout", { simple: true }))).toBeGreaterThan(0);
     } finally {
       await store.close();

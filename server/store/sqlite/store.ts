@@ -1,7 +1,9 @@
 // The Store on SQLite (better-sqlite3, WAL). better-sqlite3 is synchronous: a
 // batch runs start to commit without yielding, so `apply` needs no locking of its
-// own. Every operation of a batch runs in a savepoint inside one IMMEDIATE
-// transaction, so a failing operation rolls back alone.
+// own. A batch first runs as one IMMEDIATE transaction without savepoints (the
+// common case: every operation succeeds). If an operation throws, that transaction
+// rolls back and the batch runs again with a savepoint per operation, so the
+// failing operation rolls back alone and the others commit.
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -47,10 +49,24 @@ export class SqliteStore implements Store {
     this.heartbeat = new SqliteHeartbeatRepository(sqlite);
     this.agent = new SqliteAgentRepository(sqlite);
 
+    // Fast path: no savepoints. An operation that throws aborts the attempt.
+    let opFailed = false;
+    const optimistic = sqlite.transaction((ops: readonly WriteOp[]): OpOutcome[] => {
+      const outcomes: OpOutcome[] = [];
+      for (const op of ops) {
+        try {
+          outcomes.push({ ok: true, result: this.dispatch(op) });
+        } catch (error) {
+          opFailed = true;
+          throw error;
+        }
+      }
+      return outcomes;
+    });
     // Called inside the batch transaction, better-sqlite3 turns this into
     // SAVEPOINT … RELEASE, or ROLLBACK TO when the operation throws.
     this.applyOne = sqlite.transaction((op: WriteOp): WriteResult => this.dispatch(op));
-    const batch = sqlite.transaction((ops: readonly WriteOp[]): OpOutcome[] => {
+    const isolated = sqlite.transaction((ops: readonly WriteOp[]): OpOutcome[] => {
       const outcomes: OpOutcome[] = [];
       for (const op of ops) {
         try {
@@ -64,7 +80,16 @@ export class SqliteStore implements Store {
       }
       return outcomes;
     });
-    this.applyBatch = (ops) => batch.immediate(ops);
+    this.applyBatch = (ops) => {
+      opFailed = false;
+      try {
+        return optimistic.immediate(ops);
+      } catch (error) {
+        // BEGIN or COMMIT failed: nothing of the batch took effect.
+        if (!opFailed) throw error;
+      }
+      return isolated.immediate(ops);
+    };
   }
 
   /** One handler per kind of write operation; the mapped type makes a missing one a type error. */
@@ -159,6 +184,9 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     sqlite.pragma("synchronous = FULL");
     // No foreign keys in the schema; keep the check off so it costs nothing.
     sqlite.pragma("foreign_keys = OFF");
+    // Statement journals (multi-row statements, savepoints) stay in memory instead
+    // of spilling to temporary files: that spill cost more than the inserts did.
+    sqlite.pragma("temp_store = MEMORY");
     migrateSqlite(sqlite, options.logger);
   } catch (error) {
     sqlite.close();
