@@ -422,7 +422,9 @@ function validateServeConfig(command: Command, config: ServerConfig): void {
 function stopOnSignals(server: Promise<RunningServer>, config: ServerConfig, logger: Logger): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let stopping = false;
+    let stopped = false;
     const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopped) process.exit(0);
       if (stopping) {
         logger.warn({ signal }, "second signal: exiting without waiting for in-flight requests");
         process.exit(1);
@@ -439,6 +441,7 @@ function stopOnSignals(server: Promise<RunningServer>, config: ServerConfig, log
         .then((running) => running.stop())
         .then(() => {
           clearTimeout(guard);
+          stopped = true;
           resolve();
         }, (error: unknown) => {
           clearTimeout(guard);
@@ -476,10 +479,15 @@ function commandLogger(): Logger {
   return pino({ level, base: { service: "fleetbeat" } }, pino.destination(2));
 }
 
+/** Where the data is, for messages: never the password of a database URL. */
 function describeStorage(config: ServerConfig): string {
   if (config.databaseUrl === undefined) return `SQLite in ${config.dataDir}`;
-  const url = new URL(config.databaseUrl);
-  return `Postgres at ${url.host}${url.pathname}`;
+  try {
+    const url = new URL(config.databaseUrl);
+    return `Postgres at ${url.host}${url.pathname}`;
+  } catch {
+    return "Postgres";
+  }
 }
 
 async function openConfiguredStore(config: ServerConfig): Promise<Store> {
