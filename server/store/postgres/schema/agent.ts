@@ -21,11 +21,11 @@ export const agentDevices = pgTable(
     updatedAt: bigint("updated_at", { mode: "number" }).notNull(),
     lastSeen: bigint("last_seen", { mode: "number" }),
   },
-  (t) => [
-    index("agent_devices_last_seen_idx").on(t.lastSeen),
-    index("agent_devices_os_idx").on(t.os),
-    index("agent_devices_token_hash_idx").on(t.tokenHash),
-  ],
+  // No index on last_seen: every heartbeat writes it, and an index entry would
+  // move on each write (two more random pages per heartbeat, the hottest write of
+  // the server). Online/offline listings filter while walking the device id order.
+  // No index on token_hash either: tokens are always checked by device id.
+  (t) => [index("agent_devices_os_idx").on(t.os)],
 );
 
 export const agentDeviceLabels = pgTable(

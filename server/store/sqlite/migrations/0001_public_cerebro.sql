@@ -1,0 +1,2 @@
+DROP INDEX `agent_devices_last_seen_idx`;--> statement-breakpoint
+DROP INDEX `agent_devices_token_hash_idx`;
