@@ -65,6 +65,11 @@ const routes: LegacyRoute[] = [
     },
   },
   {
+    path: "/test/bad-header",
+    method: "GET",
+    handle: async () => ({ status: 200, headers: { "x-broken": "line\nbreak" }, body: "never sent" }),
+  },
+  {
     path: "/test/crash",
     method: "POST",
     handle: async () => {
@@ -296,6 +301,13 @@ test("a route's own fault is a 500 that tells nothing of it", async () => {
   const text = await response.text();
   expect(JSON.parse(text)).toEqual({ error: "INTERNAL", message: "internal error" });
   expect(text).not.toContain("secret");
+});
+
+test("an answer Node refuses to send becomes a 500", async () => {
+  const response = await fetch(`${parts.url}/test/bad-header`);
+  expect(response.status).toBe(500);
+  expect(response.headers.get("x-broken")).toBeNull();
+  expect(await response.json()).toEqual({ error: "INTERNAL", message: "internal error" });
 });
 
 test("the guard turns an unknown service error into Internal without its message", async () => {

@@ -216,3 +216,18 @@ test("a server that is given a store leaves it open; one that opened its own clo
   await own.server.stop();
   await expect(ownStore.ping()).resolves.toBe(false);
 });
+
+test("a port in use fails start-up with EADDRINUSE; a store given to the server stays open", async () => {
+  const first = await startTestServer();
+  cleanups.push(() => first.dispose());
+  const dataDir = await makeTempDir();
+  const store = await openStore({ dataDir });
+  cleanups.push(async () => {
+    await store.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  await expect(startTestServer({ port: first.server.port }, { dataDir, store })).rejects.toMatchObject({ code: "EADDRINUSE" });
+  await expect(store.ping()).resolves.toBe(true);
+  // The first server is unaffected.
+  expect((await fetch(`${first.server.url}/api/health`)).status).toBe(200);
+});

@@ -185,7 +185,18 @@ export function createLegacyHandler(options: LegacyHandlerOptions): LegacyHandle
         if (error instanceof FleetbeatError && error.errorName === "BODY_TOO_LARGE" && isHttp1(request)) extra.connection = "close";
         answer = errorResponse(error, extra);
       }
-      send(response, answer);
+      try {
+        send(response, answer);
+      } catch (error) {
+        // A route's answer Node refuses (an invalid header, say): our fault, a 500 instead.
+        logger.error({ err: error, path }, "legacy answer could not be sent");
+        if (response.headersSent) {
+          response.destroy();
+          return;
+        }
+        for (const name of response.getHeaderNames()) response.removeHeader(name);
+        send(response, errorResponse(new FleetbeatError("INTERNAL")));
+      }
     },
   };
 }

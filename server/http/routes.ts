@@ -43,6 +43,7 @@ export function createRequestRouter(options: RequestRouterOptions): RequestHandl
     response.once("close", () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.observeHttp(route, protocol, response.statusCode, seconds);
+      logger.debug({ method: request.method, path, protocol, status: response.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request");
     });
 
     if (isStopping() && !isProcedure) {
@@ -54,7 +55,10 @@ export function createRequestRouter(options: RequestRouterOptions): RequestHandl
       return;
     }
     if (isLegacy) {
-      void legacy.handle(request, response);
+      legacy.handle(request, response).catch((error: unknown) => {
+        logger.error({ err: error, path }, "legacy request failed");
+        response.destroy();
+      });
       return;
     }
     connect(request, response);
