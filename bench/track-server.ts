@@ -14,6 +14,8 @@ export interface TrackServerStats {
   events: number;
   transactions: number;
   operations: number;
+  /** CPU time (user + system) the server process spent between ready and stop, µs. */
+  cpuMicros: number;
 }
 
 const secret = process.env.BENCH_TRACK_SECRET ?? "bench-secret";
@@ -32,6 +34,7 @@ const server = await startServer(
     track: { ...defaultConfig.track, secrets: { secret } },
   }),
 );
+const cpuAtReady = process.cpuUsage();
 process.send?.({ ready: true, port: server.port });
 
 let stopping = false;
@@ -39,10 +42,11 @@ async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   await server.batcher.flush();
+  const cpu = process.cpuUsage(cpuAtReady);
   const events = await server.store.track.countEvents();
   const { batches, ops } = server.batcher.stats;
   await server.stop();
-  const stats: TrackServerStats = { events, transactions: batches, operations: ops };
+  const stats: TrackServerStats = { events, transactions: batches, operations: ops, cpuMicros: cpu.user + cpu.system };
   rmSync(dataDir, { recursive: true, force: true });
   process.send?.({ stats }, () => process.exit(0));
 }

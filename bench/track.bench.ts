@@ -55,6 +55,7 @@ printTable(`tracking ingest (SQLite), ${connections} connections, ${(durationMs 
   ["latency", formatLatency(result.latency)],
   ["statuses", formatStatuses(result.statuses)],
   ["rows stored", `${stored.events} (expected ${expectedRows}: ${stored.events === expectedRows ? "ok" : "MISMATCH"})`],
+  ["server CPU per event", `${(stored.cpuMicros / Math.max(1, stored.events)).toFixed(1)} µs (user+system, warm-up included): one dedicated core ≈ ${(1e6 / (stored.cpuMicros / Math.max(1, stored.events))).toFixed(0)} events/s`],
   ["transactions", `${stored.transactions} for ${stored.operations} collections (${(stored.operations / Math.max(1, stored.transactions)).toFixed(1)} per commit)`],
   ["baseline node:http", `${baseline.requestsPerSecond.toFixed(0)} requests/s, ${formatLatency(baseline.latency)}`],
   ["ratio to baseline", `${(result.requestsPerSecond / baseline.requestsPerSecond).toFixed(3)} (requests/s)`],
