@@ -1,0 +1,106 @@
+// Batcher rules that need no database: how batches are cut, when they leave, and
+// what happens to callers when the store misbehaves. The store suite
+// (store.suite.ts) runs the batcher over real SQLite and Postgres.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { FleetbeatError } from "../core/errors.js";
+import { Batcher, opWeight } from "./batcher.js";
+import type { InsertEventsOp, OpOutcome, Store, WriteOp } from "./store.js";
+
+function op(events: number, tag = "s"): InsertEventsOp {
+  return {
+    kind: "insertEvents",
+    receivedAt: 1,
+    session: { session: tag, deviceId: "d", clientId: "c", systemVersion: "1", productVersion: "1", system: null, productGitHash: null },
+    events: Array.from({ length: events }, (_, nr) => ({ at: 1, event: "e", nr, userId: null, ip: null, parameters: null, isTesting: false })),
+  };
+}
+
+/** A store whose apply records its batches and answers "all inserted". */
+function recordingStore(apply?: (ops: readonly WriteOp[]) => Promise<OpOutcome[]>) {
+  const batches: WriteOp[][] = [];
+  const store = {
+    apply: async (ops: readonly WriteOp[]): Promise<OpOutcome[]> => {
+      batches.push([...ops]);
+      if (apply) return apply(ops);
+      return ops.map((o) => ({ ok: true, result: { kind: "insertEvents", inserted: (o as InsertEventsOp).events.length, duplicates: 0 } }));
+    },
+  } as unknown as Store;
+  return { store, batches };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("Batcher", () => {
+  it("weighs an operation by its rows", () => {
+    expect(opWeight(op(0))).toBe(1);
+    expect(opWeight(op(1))).toBe(1);
+    expect(opWeight(op(37))).toBe(37);
+  });
+
+  it("cuts batches by weight, and an operation heavier than maxOps goes alone", async () => {
+    const { store, batches } = recordingStore();
+    const batcher = new Batcher(store, { maxOps: 10, maxDelayMs: 1 });
+    const ops = [op(4, "a"), op(4, "b"), op(25, "c"), op(3, "d"), op(6, "e")];
+    await Promise.all(ops.map((o) => batcher.submit(o)));
+    expect(batches.map((b) => b.map((o) => (o as InsertEventsOp).session.session))).toEqual([["a", "b"], ["c"], ["d", "e"]]);
+    expect(batcher.stats).toEqual({ batches: 3, ops: 5 });
+  });
+
+  it("sends a lone operation once maxDelayMs has passed, not before", async () => {
+    vi.useFakeTimers();
+    const { store, batches } = recordingStore();
+    const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 50 });
+    let resolved = false;
+    const pending = batcher.submit(op(1)).then(() => {
+      resolved = true;
+    });
+    await vi.advanceTimersByTimeAsync(20);
+    expect(batches).toHaveLength(0);
+    expect(resolved).toBe(false);
+    await vi.advanceTimersByTimeAsync(40);
+    await pending;
+    expect(batches).toHaveLength(1);
+    expect(resolved).toBe(true);
+  });
+
+  it("flush() sends what is queued at once and resolves after it settled", async () => {
+    vi.useFakeTimers();
+    const { store, batches } = recordingStore();
+    const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 60_000 });
+    const pending = [batcher.submit(op(1, "a")), batcher.submit(op(1, "b"))];
+    await batcher.flush();
+    expect(batches).toHaveLength(1);
+    await expect(Promise.all(pending)).resolves.toHaveLength(2);
+    await batcher.flush();
+    expect(batches).toHaveLength(1);
+  });
+
+  it("rejects the batch's callers with STORAGE_UNAVAILABLE when apply answers the wrong number of outcomes", async () => {
+    const { store } = recordingStore(async () => []);
+    const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 0 });
+    const error = await batcher.submit(op(1)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FleetbeatError);
+    expect((error as FleetbeatError).errorName).toBe("STORAGE_UNAVAILABLE");
+  });
+
+  it("keeps going when onBatch throws", async () => {
+    const { store, batches } = recordingStore();
+    const batcher = new Batcher(store, {
+      maxOps: 1,
+      maxDelayMs: 0,
+      onBatch: () => {
+        throw new Error("metrics broke");
+      },
+    });
+    await expect(Promise.all([batcher.submit(op(1, "a")), batcher.submit(op(1, "b"))])).resolves.toHaveLength(2);
+    expect(batches).toHaveLength(2);
+  });
+
+  it("refuses bad limits", () => {
+    const { store } = recordingStore();
+    expect(() => new Batcher(store, { maxOps: 0, maxDelayMs: 1 })).toThrow(RangeError);
+    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: -1 })).toThrow(RangeError);
+  });
+});
