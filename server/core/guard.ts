@@ -116,19 +116,12 @@ class GuardedCall {
     const self = this;
     return (async function* guardedStream() {
       const shutdown = self.options.shutdown;
-      let removeListener = (): void => {};
-      const stopped = new Promise<never>((_, reject) => {
-        const onAbort = (): void => reject(new FleetbeatError("SHUTTING_DOWN"));
-        shutdown.addEventListener("abort", onAbort, { once: true });
-        removeListener = () => shutdown.removeEventListener("abort", onAbort);
-      });
-      stopped.catch(() => {});
       let iterator: AsyncIterator<unknown> | undefined;
       try {
         await self.admit(context);
         iterator = (run(request, context) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
         for (;;) {
-          const next = await Promise.race([iterator.next(), stopped]);
+          const next = await nextUnlessShutdown(iterator, shutdown);
           if (next.done === true) break;
           yield next.value;
         }
@@ -137,7 +130,6 @@ class GuardedCall {
       } catch (error) {
         throw self.fail(error, context);
       } finally {
-        removeListener();
         // Ended early (shutdown, error, or the caller went away): let the
         // implementation clean up. Not awaited: a generator still waiting inside
         // next() only returns after that wait, which context.signal ends.
@@ -170,6 +162,31 @@ class GuardedCall {
     this.count(context, codeToString(answered.code));
     return answered;
   }
+}
+
+/**
+ * The iterator's next result, or SHUTTING_DOWN as soon as `shutdown` aborts.
+ * (Not Promise.race with one promise kept for the whole stream: every race adds a
+ * reaction to that pending promise, and each reaction keeps its race's result —
+ * a message already sent — alive until the stream ends: an export or a follow
+ * would hold everything it ever sent.)
+ */
+function nextUnlessShutdown(iterator: AsyncIterator<unknown>, shutdown: AbortSignal): Promise<IteratorResult<unknown>> {
+  if (shutdown.aborted) return Promise.reject(new FleetbeatError("SHUTTING_DOWN"));
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(new FleetbeatError("SHUTTING_DOWN"));
+    shutdown.addEventListener("abort", onAbort, { once: true });
+    iterator.next().then(
+      (result) => {
+        shutdown.removeEventListener("abort", onAbort);
+        resolve(result);
+      },
+      (error: unknown) => {
+        shutdown.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 // Codes whose message may carry internals (a driver's text, a stack): never
