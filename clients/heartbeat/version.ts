@@ -97,17 +97,40 @@ function compareNatural(a: string, b: string): number {
   return 0;
 }
 
-/** -1, 0 or 1 as `a` is older than, the same as, or newer than `b` (see the rule above). */
-export function compareVersions(a: string, b: string): number {
+/** Could be SemVer (three numeric parts first); only these are handed to the semver package, whose parser throws on the rest. */
+const semverShape = /^\d+\.\d+\.\d+(?:[-+]|$)/;
+
+function isSemver(text: string): boolean {
+  return semverShape.test(text) && semver.valid(text) !== null;
+}
+
+function compareUncached(a: string, b: string): number {
   const ca = clean(a);
   const cb = clean(b);
-  if (semver.valid(ca) !== null && semver.valid(cb) !== null) return semver.compare(ca, cb);
+  if (isSemver(ca) && isSemver(cb)) return semver.compare(ca, cb);
   const pa = parse(ca);
   const pb = parse(cb);
   if (pa && pb) return compareParsed(pa, pb);
   if (pa) return 1;
   if (pb) return -1;
   return compareNatural(ca, cb);
+}
+
+// A fleet reports a handful of distinct versions, so the server compares the same
+// pairs over and over: remember recent answers (bounded; cleared when full).
+const MAX_CACHED = 4096;
+const cache = new Map<string, number>();
+
+/** -1, 0 or 1 as `a` is older than, the same as, or newer than `b` (see the rule above). */
+export function compareVersions(a: string, b: string): number {
+  const key = `${a}\u0000${b}`;
+  let result = cache.get(key);
+  if (result === undefined) {
+    result = compareUncached(a, b);
+    if (cache.size >= MAX_CACHED) cache.clear();
+    cache.set(key, result);
+  }
+  return result;
 }
 
 /** True when `candidate` is strictly newer than `current`. */

@@ -62,7 +62,12 @@ export function topLevelNumberTexts(text: string): Map<string, string> {
       } while (depth > 0 && i < n);
       return;
     }
-    while (i < n && !/[\s,}\]]/.test(text[i] ?? "")) i++;
+    // A number or literal ends at white space, ',', '}' or ']'.
+    for (;;) {
+      const code = text.charCodeAt(i);
+      if (Number.isNaN(code) || code === 0x2c || code === 0x7d || code === 0x5d || code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d) return;
+      i++;
+    }
   };
   ws();
   if (text[i] !== "{") return out;
@@ -71,7 +76,8 @@ export function topLevelNumberTexts(text: string): Map<string, string> {
   while (i < n && text[i] !== "}") {
     const keyStart = i;
     skipString();
-    const key = JSON.parse(text.slice(keyStart, i)) as string;
+    const raw = text.slice(keyStart + 1, i - 1);
+    const key = raw.includes("\\") ? (JSON.parse(`"${raw}"`) as string) : raw;
     ws();
     i++; // ':'
     ws();
