@@ -90,19 +90,27 @@ export function describeTrackStoreSuite(label: string, fresh: () => Promise<Trac
       expect(third).toHaveLength(1);
     });
 
-    it("prunes events received before a time, at most `limit` per step", async () => {
+    it("prunes, oldest first in arrival order, the events received before a time, at most `limit` per step", async () => {
       const s = session(`dev-${randomUUID()}`);
+      const young = 5_000_000_000_000;
       await apply(store, [
         { kind: "insertEvents", session: s, events: events([1, 2, 3]), receivedAt: 10 },
-        { kind: "insertEvents", session: s, events: events([4, 5]), receivedAt: 5_000_000_000_000 },
+        { kind: "insertEvents", session: s, events: events([4, 5]), receivedAt: young },
       ]);
-      const [step] = await apply(store, [{ kind: "pruneEvents", receivedBefore: 1_000, limit: 2 }]);
+      // Every row stored before (by earlier tests too) is older than the cutoff.
+      const cutoff = young - 1;
+      const [step] = await apply(store, [{ kind: "pruneEvents", receivedBefore: cutoff, limit: 2 }]);
       expect(step).toEqual({ kind: "pruneEvents", deleted: 2 });
-      // Other tests' rows received before 1_000 may go too; this session's oldest are gone first.
-      let rest;
-      do [rest] = await apply(store, [{ kind: "pruneEvents", receivedBefore: 1_000, limit: 2 }]);
-      while (rest?.kind === "pruneEvents" && rest.deleted === 2);
+      let steps = 1;
+      let last;
+      do {
+        [last] = await apply(store, [{ kind: "pruneEvents", receivedBefore: cutoff, limit: 2 }]);
+        steps++;
+      } while (last?.kind === "pruneEvents" && last.deleted === 2);
+      expect(steps).toBeGreaterThan(2);
       expect((await store.track.eventsOfSession(s.session)).map((e) => e.nr)).toEqual([4, 5]);
+      // The oldest rows left are young: a step deletes nothing.
+      expect(await apply(store, [{ kind: "pruneEvents", receivedBefore: cutoff, limit: 100 }])).toEqual([{ kind: "pruneEvents", deleted: 0 }]);
     });
 
     it("stores a collection resent from two connections at once exactly once", async () => {

@@ -50,7 +50,11 @@ export interface TrackRepository extends TrackQueries {
   findSession(session: string): Promise<(TrackSessionRow & { firstSeen: number }) | undefined>;
 }
 
-/** Deletes events received before a time, at most `limit` of them (retention, one small step). */
+/**
+ * Retention, one small step: of the oldest `limit` events in arrival (id) order,
+ * deletes those received before `receivedBefore`. `deleted < limit` means the
+ * oldest rows left are younger than the cutoff (or the table is empty): stop.
+ */
 export interface PruneEventsOp {
   kind: "pruneEvents";
   /** Epoch ms: events with receivedAt < this go. */

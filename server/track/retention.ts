@@ -1,6 +1,6 @@
 // The tracking retention job: events received more than retentionDays ago are
 // deleted at start and then every retentionIntervalMs, at most
-// retentionBatchSize rows per write operation. Each step is one small operation
+// retentionBatchSize rows per write operation, oldest (by arrival) first. Each step is one small operation
 // in the batcher's queue among the ingestion writes, and the job yields to the
 // event loop between steps, so a large purge never holds the writer for long.
 import type { ServiceDeps } from "../core/deps.js";

@@ -20,11 +20,16 @@ import { trackEvents, trackSessions } from "./schema/index.js";
 export class PostgresTrackRepository implements TrackRepository {
   constructor(private readonly db: PgDb) {}
 
-  /** Retention: deletes up to `limit` events received before `receivedBefore`, on `tx` (the caller's transaction). */
+  /**
+   * Retention, on `tx` (the caller's transaction): of the oldest `limit` rows in id
+   * (= arrival) order, deletes those received before `receivedBefore`. No
+   * received_at index is needed, and each step touches at most `limit` rows.
+   */
   async pruneEvents(tx: PgDb, op: PruneEventsOp): Promise<PruneEventsResult> {
     const result = await tx.execute(sql`
       DELETE FROM track_events WHERE id IN (
-        SELECT id FROM track_events WHERE received_at < ${op.receivedBefore}::bigint ORDER BY received_at LIMIT ${op.limit}::int
+        SELECT id FROM (SELECT id, received_at FROM track_events ORDER BY id LIMIT ${op.limit}::int) AS oldest
+        WHERE received_at < ${op.receivedBefore}::bigint
       ) RETURNING 1 AS deleted`);
     return { kind: "pruneEvents", deleted: rowsOf(result).length };
   }

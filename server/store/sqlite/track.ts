@@ -36,15 +36,18 @@ export class SqliteTrackRepository implements TrackRepository {
       `INSERT INTO track_sessions (session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session) DO NOTHING`,
     );
-    // The oldest rows first, through the received_at index; `limit` keeps each step short.
+    // Retention walks the oldest `limit` rows in id (= arrival) order and deletes
+    // those received before the cutoff: no received_at index to maintain on ingest,
+    // and each step touches at most `limit` rows.
     this.pruneStatement = sqlite.prepare(
-      `DELETE FROM track_events WHERE id IN (SELECT id FROM track_events WHERE received_at < ? ORDER BY received_at LIMIT ?)`,
+      `DELETE FROM track_events WHERE id IN (
+         SELECT id FROM (SELECT id, received_at FROM track_events ORDER BY id LIMIT ?) WHERE received_at < ?)`,
     );
   }
 
-  /** Retention: deletes up to `limit` events received before `receivedBefore`, inside the caller's transaction. */
+  /** Retention, inside the caller's transaction: of the oldest `limit` rows (id order), deletes those received before `receivedBefore`. */
   pruneEvents(op: PruneEventsOp): PruneEventsResult {
-    return { kind: "pruneEvents", deleted: this.pruneStatement.run(op.receivedBefore, op.limit).changes };
+    return { kind: "pruneEvents", deleted: this.pruneStatement.run(op.limit, op.receivedBefore).changes };
   }
 
   async listEvents(filter: TrackEventFilter, afterId: number, limit: number): Promise<StoredTrackEvent[]> {

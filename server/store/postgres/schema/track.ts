@@ -38,10 +38,11 @@ export const trackEvents = pgTable(
     /** Server receive time, epoch ms. */
     receivedAt: bigint("received_at", { mode: "number" }).notNull(),
   },
-  (t) => [
-    uniqueIndex("track_events_session_nr_uq").on(t.session, t.nr),
-    index("track_events_event_at_idx").on(t.event, t.at),
-    index("track_events_at_idx").on(t.at),
-    index("track_events_received_at_idx").on(t.receivedAt),
-  ],
+  // Every index costs each ingested row a b-tree insert, and ingest is the hot
+  // path: (session, nr) makes resends idempotent and serves device and session
+  // queries (through track_sessions), `at` serves time ranges and is cheap (client
+  // clocks mostly move forward). There is no index on `event` (a text key put
+  // rows at random places: it doubled the cost of a row) nor on received_at
+  // (retention walks the table in id order, which is arrival order).
+  (t) => [uniqueIndex("track_events_session_nr_uq").on(t.session, t.nr), index("track_events_at_idx").on(t.at)],
 );
