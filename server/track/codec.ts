@@ -3,9 +3,10 @@
 // protobuf (application/protobuf, application/x-protobuf, application/octet-stream)
 // or as protobuf JSON (application/json; snake_case or camelCase keys, uint64 as
 // number or string). Parameters such as "; charset=utf-8" are ignored.
-import { fromBinary, fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { CollectionSchema, type Collection } from "../../gen/fleetbeat/track/v1/collection_pb.js";
 import { FleetbeatError } from "../core/errors.js";
+import { decodeCollectionBinary } from "./binary.js";
 
 export type BodyFormat = "protobuf" | "json";
 
@@ -32,7 +33,7 @@ export function decodeCollection(body: Uint8Array, contentType: string | undefin
   const format = bodyFormatOf(contentType);
   if (format === "protobuf") {
     try {
-      return fromBinary(CollectionSchema, body);
+      return decodeCollectionBinary(body);
     } catch (error) {
       throw new FleetbeatError("MALFORMED_BODY", `protobuf: ${(error as Error).message}`);
     }
