@@ -41,9 +41,10 @@ describe("Batcher", () => {
 
   it("cuts batches by weight, and an operation heavier than maxOps goes alone", async () => {
     const { store, batches } = recordingStore();
-    const batcher = new Batcher(store, { maxOps: 10, maxDelayMs: 1 });
+    // A delay that never runs out: only the weight (and flush) closes a batch.
+    const batcher = new Batcher(store, { maxOps: 10, maxDelayMs: 60_000 });
     const ops = [op(4, "a"), op(4, "b"), op(25, "c"), op(3, "d"), op(6, "e")];
-    await Promise.all(ops.map((o) => batcher.submit(o)));
+    await Promise.all([...ops.map((o) => batcher.submit(o)), batcher.flush()]);
     expect(batches.map((b) => b.map((o) => (o as InsertEventsOp).session.session))).toEqual([["a", "b"], ["c"], ["d", "e"]]);
     expect(batcher.stats).toEqual({ batches: 3, ops: 5 });
   });

@@ -261,12 +261,14 @@ export function describeStoreSuite(label: string, freshDatabase: () => Promise<S
         const store = await open();
         const counting = countingApply(store);
         const batches: BatchInfo[] = [];
-        const batcher = new Batcher(counting.store, { maxOps: 64, maxDelayMs: 5, onBatch: (info) => batches.push(info) });
+        // The delay never runs out here, so only the weight cuts batches (and
+        // flush() sends the last, partial one): the count below is exact.
+        const batcher = new Batcher(counting.store, { maxOps: 64, maxDelayMs: 60_000, onBatch: (info) => batches.push(info) });
         const sessions = Array.from({ length: 50 }, () => newSession());
         const before = await store.track.countEvents();
-        const results = await Promise.all(
-          Array.from({ length: 500 }, (_, i) => batcher.submit(insertOp(sessions[i % 50] as TrackSessionRow, makeEvents([Math.floor(i / 50)])))),
-        );
+        const pending = Array.from({ length: 500 }, (_, i) => batcher.submit(insertOp(sessions[i % 50] as TrackSessionRow, makeEvents([Math.floor(i / 50)]))));
+        await batcher.flush();
+        const results = await Promise.all(pending);
         expect(results.every((r) => r.kind === "insertEvents" && r.inserted === 1 && r.duplicates === 0)).toBe(true);
         expect((await store.track.countEvents()) - before).toBe(500);
         expect(counting.calls()).toBe(batcher.stats.batches);
@@ -299,7 +301,8 @@ export function describeStoreSuite(label: string, freshDatabase: () => Promise<S
             inFlight--;
           }
         });
-        const batcher = new Batcher(slow, { maxOps: 1000, maxDelayMs: 1 });
+        // Batches leave on flush() only, so each wave is exactly one batch.
+        const batcher = new Batcher(slow, { maxOps: 1000, maxDelayMs: 60_000 });
         const early: string[] = [];
         const resolved = new Set<WriteOp>();
         const submit = (op: InsertEventsOp) =>
@@ -311,18 +314,20 @@ export function describeStoreSuite(label: string, freshDatabase: () => Promise<S
 
         const waveA = Array.from({ length: 10 }, () => insertOp(newSession(), makeEvents([1, 2])));
         const pendingA = waveA.map(submit);
+        const flushedA = batcher.flush();
         await vi.waitFor(() => expect(applied).toHaveLength(1));
         expect(applied[0]).toEqual(waveA);
 
         // These arrive while wave A commits: they must wait and form the next batch.
         const waveB = Array.from({ length: 7 }, () => insertOp(newSession(), makeEvents([1])));
         const pendingB = waveB.map(submit);
+        const flushedB = batcher.flush();
         await new Promise((resolve) => setTimeout(resolve, 30));
         expect(applied).toHaveLength(1);
         expect(resolved.size).toBe(0);
 
         gates.shift()?.();
-        await Promise.all(pendingA);
+        await Promise.all([...pendingA, flushedA]);
         expect(waveA.every((op) => resolved.has(op))).toBe(true);
         await vi.waitFor(() => expect(applied).toHaveLength(2));
         expect(applied[1]).toEqual(waveB);
@@ -330,6 +335,7 @@ export function describeStoreSuite(label: string, freshDatabase: () => Promise<S
 
         gates.shift()?.();
         expect((await Promise.all(pendingB)).every((r) => r.inserted === 1)).toBe(true);
+        await flushedB;
         expect(early).toEqual([]);
         expect(maxInFlight).toBe(1);
         expect(batcher.stats.batches).toBe(2);
@@ -391,10 +397,12 @@ export function describeStoreSuite(label: string, freshDatabase: () => Promise<S
 
       it("rejects only the caller whose operation failed, with that operation's error", async () => {
         const store = await open();
-        const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 5 });
+        const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 60_000 });
         const bad = insertOp(newSession(), makeEvents([1]).map((e) => ({ ...e, event: null as unknown as string })));
         const goods = [insertOp(newSession(), makeEvents([1])), insertOp(newSession(), makeEvents([1, 2]))];
-        const settled = await Promise.allSettled([batcher.submit(goods[0] as InsertEventsOp), batcher.submit(bad), batcher.submit(goods[1] as InsertEventsOp)]);
+        const submitted = [batcher.submit(goods[0] as InsertEventsOp), batcher.submit(bad), batcher.submit(goods[1] as InsertEventsOp)];
+        await batcher.flush();
+        const settled = await Promise.allSettled(submitted);
         expect(settled.map((s) => s.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
         const reason = settled[1]?.status === "rejected" ? (settled[1].reason as unknown) : undefined;
         expect(reason).toBeInstanceOf(Error);
@@ -405,9 +413,11 @@ export function describeStoreSuite(label: string, freshDatabase: () => Promise<S
 
       it("stores two identical submits of one batch once", async () => {
         const store = await open();
-        const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 5 });
+        const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 60_000 });
         const op = insertOp(newSession(), makeEvents([1, 2, 3]));
-        const results = await Promise.all([batcher.submit(op), batcher.submit({ ...op })]);
+        const submitted = [batcher.submit(op), batcher.submit({ ...op })];
+        await batcher.flush();
+        const results = await Promise.all(submitted);
         expect(results).toEqual([
           { kind: "insertEvents", inserted: 3, duplicates: 0 },
           { kind: "insertEvents", inserted: 0, duplicates: 3 },
