@@ -11,6 +11,7 @@ import type { SqliteStore } from "../server/store/sqlite/store.js";
 
 const dataDir = mkdtempSync(join(tmpdir(), "fleetbeat-bench-hb-"));
 const server = await startServer(configWith({ port: 0, host: "127.0.0.1", dataDir, logLevel: "silent" }));
+const cpuAtStart = process.cpuUsage();
 process.send?.({ ready: true, port: server.port });
 
 let stopping = false;
@@ -21,7 +22,14 @@ async function stop(): Promise<void> {
   const sqlite = (server.store as SqliteStore).sqlite;
   const count = (table: string) => Number(sqlite.prepare(`SELECT count(*) FROM ${table}`).pluck().get());
   const rows = { installations: count("hb_installations"), heartbeats: count("hb_heartbeats"), daily: count("hb_daily") };
+  const cpu = process.cpuUsage(cpuAtStart);
   await server.stop();
+  // CPU time, unlike requests/s, hardly depends on what else the machine runs: it says
+  // how many heartbeats one core could take (warm-up requests included).
+  const cpuPerHeartbeat = (cpu.user + cpu.system) / Math.max(1, rows.heartbeats);
+  console.log(
+    `  server: ${cpuPerHeartbeat.toFixed(0)} µs CPU per heartbeat (user ${(cpu.user / 1e6).toFixed(2)} s, system ${(cpu.system / 1e6).toFixed(2)} s) → at most ${Math.round(1e6 / cpuPerHeartbeat)} heartbeats/s per core`,
+  );
   console.log(
     `  server: ${batches} transactions for ${ops} write operations; stored ${rows.installations} installations, ${rows.heartbeats} raw heartbeats, ${rows.daily} daily rows`,
   );
