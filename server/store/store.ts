@@ -13,11 +13,13 @@ import type { HeartbeatRepository, HeartbeatWriteOp, HeartbeatWriteResult } from
 import type { AgentRepository, AgentWriteOp, AgentWriteResult } from "./agent.js";
 import type { OperatorKeyRepository } from "./operator.js";
 import type { TrackRepository, TrackWriteOp, TrackWriteResult } from "./track.js";
+import type { StatsQueries } from "./stats.js";
 
 export type * from "./heartbeat.js";
 export type * from "./agent.js";
 export type * from "./operator.js";
 export type * from "./track.js";
+export type * from "./stats.js";
 
 export type Dialect = "sqlite" | "postgres";
 
@@ -35,6 +37,8 @@ export interface Store {
   readonly heartbeat: HeartbeatRepository;
   readonly agent: AgentRepository;
   readonly track: TrackRepository;
+  /** Server-wide counts for the operator's GetStats (reads only). */
+  readonly stats: StatsQueries;
 
   /**
    * Applies the operations in one transaction and commits it. An operation that

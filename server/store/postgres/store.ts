@@ -16,6 +16,7 @@ import { PostgresAgentRepository } from "./agent.js";
 import { PostgresHeartbeatRepository } from "./heartbeat.js";
 import { PostgresOperatorKeyRepository } from "./operator.js";
 import { PostgresTrackRepository } from "./track.js";
+import { PostgresStatsQueries } from "./stats.js";
 
 export const postgresMigrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
 
@@ -34,6 +35,7 @@ export class PostgresStore implements Store {
   readonly operatorKeys: PostgresOperatorKeyRepository;
   readonly heartbeat: PostgresHeartbeatRepository;
   readonly agent: PostgresAgentRepository;
+  readonly stats: PostgresStatsQueries;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -44,6 +46,7 @@ export class PostgresStore implements Store {
     this.operatorKeys = new PostgresOperatorKeyRepository(db);
     this.heartbeat = new PostgresHeartbeatRepository(db);
     this.agent = new PostgresAgentRepository(db);
+    this.stats = new PostgresStatsQueries(db);
   }
 
   /** One handler per kind of write operation; the mapped type makes a missing one a type error. */

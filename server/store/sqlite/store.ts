@@ -17,6 +17,7 @@ import { SqliteHeartbeatRepository } from "./heartbeat.js";
 import { SqliteOperatorKeyRepository } from "./operator.js";
 import * as schema from "./schema/index.js";
 import { SqliteTrackRepository } from "./track.js";
+import { SqliteStatsQueries } from "./stats.js";
 
 export const sqliteMigrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
 
@@ -38,6 +39,7 @@ export class SqliteStore implements Store {
   readonly operatorKeys: SqliteOperatorKeyRepository;
   readonly heartbeat: SqliteHeartbeatRepository;
   readonly agent: SqliteAgentRepository;
+  readonly stats: SqliteStatsQueries;
   private closed = false;
   private readonly applyOne: (op: WriteOp) => WriteResult;
   private readonly applyBatch: (ops: readonly WriteOp[]) => OpOutcome[];
@@ -48,6 +50,7 @@ export class SqliteStore implements Store {
     this.operatorKeys = new SqliteOperatorKeyRepository(this.db);
     this.heartbeat = new SqliteHeartbeatRepository(sqlite);
     this.agent = new SqliteAgentRepository(sqlite);
+    this.stats = new SqliteStatsQueries(sqlite);
 
     // Fast path: no savepoints. An operation that throws aborts the attempt.
     let opFailed = false;
