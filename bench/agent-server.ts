@@ -1,38 +1,27 @@
 // The fleetbeat server for the agent benchmark, in its own process: SQLite in a
-// fresh temporary folder, `--devices` registered devices seeded with one bulk
-// insert (not through HTTP), logs off. Reports its port over IPC; answers "rss"
-// with its resident set size; on "stop" prints what the batcher did and exits.
+// fresh temporary folder, `--devices` registered devices seeded first by
+// bench/agent-seed.ts in a process of its own, logs off. Reports its port over IPC; answers "rss"
+// with its resident set size, V8 heap and CPU time used; on "stop" prints what the batcher did and exits.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hashToken } from "../server/agent/tokens.js";
+import { fileURLToPath } from "node:url";
+import v8 from "node:v8";
+import { runInNewContext } from "node:vm";
 import { startServer } from "../server/app.js";
 import { configWith, defaultConfig } from "../server/core/config.js";
-import { openSqliteStore } from "../server/store/sqlite/store.js";
-import { fleetDeviceId, fleetToken } from "./agent-fleet.js";
 import { numberFlag } from "./lib/flags.js";
+
+v8.setFlagsFromString("--expose-gc");
+const collectGarbage = runInNewContext("gc") as () => void;
 
 const devices = numberFlag("devices", 1_000_000);
 const dataDir = mkdtempSync(join(tmpdir(), "fleetbeat-bench-agent-"));
 
-// Seed: one transaction of prepared inserts, the way a migration of an existing
-// fleet would be loaded.
 const seedStart = performance.now();
-{
-  const store = openSqliteStore({ dataDir });
-  const now = Date.now();
-  const insert = store.sqlite.prepare(
-    `INSERT INTO agent_devices (device_id, devicename, ip, macaddress, os, token_hash, token_expires_at, previous_token_hash, registered_at, updated_at, last_seen)
-     VALUES (?, ?, '10.0.0.1', '00:0c:29:59:ab:c6', ?, ?, ?, NULL, ?, ?, NULL)`,
-  );
-  const load = store.sqlite.transaction(() => {
-    for (let i = 0; i < devices; i++) {
-      insert.run(fleetDeviceId(i), `EndPoint${i}`, i % 3 ? "Linux" : "Windows", hashToken(fleetToken(i)), now + 365 * 86_400_000, now, now);
-    }
-  });
-  load();
-  await store.close();
-}
+const seeding = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./agent-seed.ts", import.meta.url)), `--devices=${devices}`, `--data-dir=${dataDir}`], { stdio: "inherit" });
+if (seeding.status !== 0) throw new Error(`seeding failed with status ${seeding.status}`);
 const seedMs = performance.now() - seedStart;
 
 const server = await startServer(
@@ -42,6 +31,8 @@ const server = await startServer(
     dataDir,
     logLevel: "silent",
     agent: { ...defaultConfig.agent, tokenLifetimeMs: 365 * 86_400_000 },
+    batchMaxDelayMs: numberFlag("batch-delay", defaultConfig.batchMaxDelayMs),
+    batchMaxOps: numberFlag("batch-ops", defaultConfig.batchMaxOps),
   }),
 );
 process.send?.({ ready: true, port: server.port, seedMs });
@@ -58,6 +49,17 @@ async function stop(): Promise<void> {
 }
 process.on("message", (message) => {
   if (message === "stop") void stop();
-  if (message === "rss") process.send?.({ rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed });
+  if (typeof message === "object" && message !== null && "snapshot" in message) {
+    collectGarbage();
+    process.send?.({ snapshot: v8.writeHeapSnapshot(String((message as { snapshot: unknown }).snapshot)) });
+  }
+  if (message === "rss") {
+    const cpu = process.cpuUsage();
+    const before = process.memoryUsage();
+    // A full collection, so the figures after it show live memory, not garbage V8 has not collected yet.
+    collectGarbage();
+    const after = process.memoryUsage();
+    process.send?.({ rss: before.rss, heapUsed: before.heapUsed, rssAfterGc: after.rss, heapAfterGc: after.heapUsed, cpuMicros: cpu.user + cpu.system });
+  }
 });
 process.on("disconnect", () => void stop());
