@@ -566,3 +566,23 @@ describe("connection settings", () => {
     expect(ran.stderr).toMatch(/http:\/\/127\.0\.0\.1:1/);
   });
 });
+
+describe("stats once the fleet has data", () => {
+  it("counts devices, online devices, pending commands, installations, events and the ingest rate", async () => {
+    const figures = json<Record<string, string | number>>(await cli(["stats", "--json"]));
+    // dev-alpha, dev-beta, dev-waiter, dev-quick (dev-gamma was deleted), all seen just now.
+    expect(figures.devices).toBe("4");
+    expect(figures.devicesOnline).toBe("4");
+    // dev-alpha's types 1, 2 and 7 and dev-beta's 7; the rest were cancelled, finished or deleted with dev-gamma.
+    expect(figures.commandsPending).toBe("4");
+    // machine-1 and machine-3 (machine-2 was erased).
+    expect(figures.installations).toBe("2");
+    expect(Number(figures.events)).toBeGreaterThanOrEqual(2_505);
+    // Everything was stored within the last minute: at least 2,505 / 60 per second.
+    expect(Number(figures.eventsPerSecond)).toBeGreaterThanOrEqual(2_505 / 60);
+    expect(Number(figures.heartbeatsPerSecond)).toBeCloseTo(3 / 60 - 1 / 60, 5);
+    const table = await cli(["stats"]);
+    expect(table.stdout).toMatch(/^devices:\s+4 \(4 online\)$/m);
+    expect(table.stdout).toMatch(/^installations:\s+2$/m);
+  });
+});

@@ -18,6 +18,7 @@ import { createCommandService } from "./command-service.js";
 import { createDeviceService } from "./device-service.js";
 import { createEventService } from "./event-service.js";
 import { createEventFeed, createFollowEvents } from "./follow-events.js";
+import { withFleetStats } from "./fleet-stats.js";
 import { createKeyService } from "./key-service.js";
 import { createMachineService } from "./machine-service.js";
 import { createReleaseService } from "./release-service.js";
@@ -33,7 +34,7 @@ export function createOperatorSlice(deps: ServiceDeps): Slice {
       registerService({ service: KeyService, implementation: createKeyService(deps), access: { kind: "operator" } }),
       registerService({
         service: StatsService,
-        implementation: createStatsService(deps, { startedAt }),
+        implementation: withFleetStats(deps, createStatsService(deps, { startedAt })),
         access: { kind: "operator", scopes: { getStats: "read" } },
       }),
       registerService({
