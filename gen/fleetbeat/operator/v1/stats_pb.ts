@@ -57,13 +57,17 @@ export type GetStatsResponse = Message<"fleetbeat.operator.v1.GetStatsResponse">
   installations: bigint;
 
   /**
-   * Committed events per second over the last minute, this process.
+   * Events stored per second over the last minute, by receive time: every
+   * server process sharing the database counts.
    *
    * @generated from field: double events_per_second = 6;
    */
   eventsPerSecond: number;
 
   /**
+   * Raw update heartbeats stored per second over the last minute, likewise
+   * (0 when raw heartbeats are not kept).
+   *
    * @generated from field: double heartbeats_per_second = 7;
    */
   heartbeatsPerSecond: number;
