@@ -124,8 +124,14 @@ describe.each(["legacy", "connect"] as const)("HeartbeatClient over %s", (protoc
     client.setOptedOut(false);
     await waitFor(async () => (await heartbeatsOf(pi.serial)) >= 2, "heartbeats after opting in");
     client.setOptedOut(true);
-    await sleep(100); // a request already on the wire may still land
-    const settled = await heartbeatsOf(pi.serial);
+    // A request already on the wire may still land: wait until the count stands still.
+    let settled = await heartbeatsOf(pi.serial);
+    for (let same = 0; same < 4; ) {
+      await sleep(100);
+      const now = await heartbeatsOf(pi.serial);
+      same = now === settled ? same + 1 : 0;
+      settled = now;
+    }
     await sleep(600);
     expect(await heartbeatsOf(pi.serial)).toBe(settled);
   });
