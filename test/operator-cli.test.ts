@@ -162,6 +162,20 @@ describe("auth: what the CLI answers for each kind of key", () => {
     expect(after.code).toBe(3);
   });
 
+  it("device credentials never open the operator API, and operator keys never work on device endpoints", async () => {
+    const deviceToken = await register("dev-intruder");
+    const asKey = await cli(["devices", "list"], { key: deviceToken });
+    expect(asKey.code).toBe(3);
+    expect(asKey.stderr).toMatch(/unknown or revoked operator API key/);
+    const asToken = await fetch(new URL("/heartbeat", t.server.url), {
+      method: "POST",
+      headers: { "content-type": "application/json", "X-DI-DEVICEID": "dev-intruder", "X-DI-TOKEN": admin.slice(0, 64), authorization: `Bearer ${admin}` },
+      body: '{"result":[]}',
+    });
+    expect(asToken.status).toBe(401);
+    expect((await cli(["devices", "delete", "dev-intruder"])).code).toBe(0);
+  });
+
   it("--key beats FLEETBEAT_KEY", async () => {
     expect((await cli(["stats", "--key", admin], { key: "fbk_wrong" })).code).toBe(0);
     expect((await cli(["stats", "--key", "fbk_wrong"], { key: admin })).code).toBe(3);
