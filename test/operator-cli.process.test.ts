@@ -113,7 +113,7 @@ describe("fleetbeat operator commands in a child process", () => {
     expect(denied.stderr).toMatch(/permission denied/);
     const missing = await fleetbeat(["devices", "show", "ghost"], { ...base, FLEETBEAT_KEY: admin });
     expect(missing.code).toBe(4);
-    expect(missing.stderr).toMatch(/not found/);
+    expect(missing.stderr).toMatch(/no such device: ghost/);
     expect((await fleetbeat(["commands", "queue", "--type", "1"], { ...base, FLEETBEAT_KEY: admin })).code).toBe(2);
     expect((await fleetbeat(["devices", "list", "--bogus"], { ...base, FLEETBEAT_KEY: admin })).code).toBe(2);
     const down = await fleetbeat(["stats", "--server", "http://127.0.0.1:1", "--key", admin]);
