@@ -23,7 +23,7 @@ interface Answer {
 }
 
 async function post(base: string, path: string, headers: Record<string, string>, body: string | Uint8Array): Promise<Answer> {
-  const response = await fetch(new URL(path, base), { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  const response = await fetch(new URL(path, base), { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : new Uint8Array(body) });
   const text = await response.text();
   return { status: response.status, text, ...(response.status === 200 ? { json: JSON.parse(text) } : {}) };
 }

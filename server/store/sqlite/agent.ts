@@ -57,6 +57,8 @@ export class SqliteAgentRepository implements AgentRepository {
       // Without INDEXED BY the planner may pick (state, deadline) and scan every open command of the fleet.
       due: p(`SELECT ${COMMAND_COLUMNS} FROM agent_commands INDEXED BY agent_commands_device_id_state_idx WHERE device_id = ? AND ${OPEN} AND deadline > ?
         AND (state = 'queued' OR last_delivered_at <= ?) ORDER BY id LIMIT ?`),
+      // Most check-ins find no open command: this probe is several times cheaper than the full select.
+      anyOpen: p(`SELECT 1 FROM agent_commands INDEXED BY agent_commands_device_id_state_idx WHERE device_id = ? AND ${OPEN} LIMIT 1`).pluck(),
       deliver: p(`UPDATE agent_commands SET state = 'delivered', delivered_at = coalesce(delivered_at, ?), last_delivered_at = ?, delivery_count = delivery_count + 1 WHERE id = ?`),
       insertCommand: p(`INSERT INTO agent_commands (device_id, type, content, state, created_at, deadline, delivery_count) VALUES (?, ?, ?, 'queued', ?, ?, 0) RETURNING ${COMMAND_COLUMNS}`),
       queueAll: p(`INSERT INTO agent_commands (device_id, type, content, state, created_at, deadline, delivery_count)
@@ -129,6 +131,7 @@ export class SqliteAgentRepository implements AgentRepository {
   }
 
   private deliver(deviceId: string, d: AgentDelivery): AgentCommandRow[] {
+    if (this.s.anyOpen!.get(deviceId) === undefined) return [];
     const due = this.s.due!.all(deviceId, d.now, d.now - d.redeliverAfterMs, d.maxCommands) as AgentCommandRow[];
     for (const c of due) {
       this.s.deliver!.run(d.now, d.now, c.id);
