@@ -1,8 +1,7 @@
 // The operator API (SPEC §4): every service here needs an operator key
 // (Authorization: Bearer …); the scope of each method is declared below, and
-// methods not listed need "admin". KeyService and StatsService are implemented;
-// the other services answer Unimplemented until their issues fill in the
-// implementation objects.
+// methods not listed need "admin". Each service's implementation lives in its
+// own file beside this one.
 import { CensusService } from "../../gen/fleetbeat/operator/v1/census_pb.js";
 import { CommandService } from "../../gen/fleetbeat/operator/v1/commands_pb.js";
 import { DeviceService } from "../../gen/fleetbeat/operator/v1/devices_pb.js";
@@ -18,7 +17,6 @@ import { createCommandService } from "./command-service.js";
 import { createDeviceService } from "./device-service.js";
 import { createEventService } from "./event-service.js";
 import { createEventFeed, createFollowEvents } from "./follow-events.js";
-import { withFleetStats } from "./fleet-stats.js";
 import { createKeyService } from "./key-service.js";
 import { createMachineService } from "./machine-service.js";
 import { createReleaseService } from "./release-service.js";
@@ -34,7 +32,7 @@ export function createOperatorSlice(deps: ServiceDeps): Slice {
       registerService({ service: KeyService, implementation: createKeyService(deps), access: { kind: "operator" } }),
       registerService({
         service: StatsService,
-        implementation: withFleetStats(deps, createStatsService(deps, { startedAt })),
+        implementation: createStatsService(deps, { startedAt }),
         access: { kind: "operator", scopes: { getStats: "read" } },
       }),
       registerService({
