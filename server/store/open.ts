@@ -3,7 +3,7 @@
 // before the store is answered.
 import type { Logger } from "pino";
 import { openNodePostgresStore } from "./postgres/node-postgres.js";
-import { openSqliteStore } from "./sqlite/store.js";
+import { openSqliteStore, type SqliteSynchronous } from "./sqlite/store.js";
 import type { Store } from "./store.js";
 
 export { openPgliteStore, type PgliteStoreOptions } from "./postgres/pglite.js";
@@ -14,6 +14,8 @@ export interface OpenStoreOptions {
   /** postgres://… or postgresql://… switches to Postgres; empty means SQLite. */
   databaseUrl?: string | undefined;
   logger?: Logger | undefined;
+  /** SQLite only: PRAGMA synchronous, "full" (default) or "normal". */
+  sqliteSynchronous?: SqliteSynchronous | undefined;
 }
 
 /** True when the URL selects Postgres. */
@@ -28,5 +30,16 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     if (!isPostgresUrl(url)) throw new Error("DATABASE_URL must start with postgres:// or postgresql:// (leave it empty for SQLite)");
     return openNodePostgresStore({ url, ...(logger ? { logger } : {}) });
   }
-  return openSqliteStore({ dataDir: options.dataDir, ...(logger ? { logger } : {}) });
+  const store = openSqliteStore({
+    dataDir: options.dataDir,
+    ...(logger ? { logger } : {}),
+    ...(options.sqliteSynchronous ? { synchronous: options.sqliteSynchronous } : {}),
+  });
+  try {
+    await store.whenReady();
+  } catch (error) {
+    await store.close().catch(() => {});
+    throw error;
+  }
+  return store;
 }

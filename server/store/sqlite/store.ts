@@ -1,6 +1,9 @@
-// The Store on SQLite (better-sqlite3, WAL). better-sqlite3 is synchronous: a
-// batch runs start to commit without yielding, so `apply` needs no locking of its
-// own. A batch first runs as one IMMEDIATE transaction without savepoints (the
+// The Store on SQLite (better-sqlite3, WAL). Writes run in a writer thread
+// (writer.ts, writer-worker.ts) that owns the write connection, so a batch's
+// commit and its fsync no longer stop the event loop; the main thread keeps its
+// own connection for reads (and the few writes outside the batcher: operator
+// keys). Inside the thread better-sqlite3 is synchronous: a batch runs start to
+// commit without yielding (applyNow), so it needs no locking of its own. A batch first runs as one IMMEDIATE transaction without savepoints (the
 // common case: every operation succeeds). If an operation throws, that transaction
 // rolls back and the batch runs again with a savepoint per operation, so the
 // failing operation rolls back alone and the others commit.
@@ -18,6 +21,10 @@ import { SqliteOperatorKeyRepository } from "./operator.js";
 import * as schema from "./schema/index.js";
 import { SqliteTrackRepository } from "./track.js";
 import { SqliteStatsQueries } from "./stats.js";
+import { SqliteWriterThread } from "./writer.js";
+import type { SqliteSynchronous } from "./writer-protocol.js";
+
+export type { SqliteSynchronous } from "./writer-protocol.js";
 
 export const sqliteMigrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
 
@@ -30,6 +37,10 @@ export interface SqliteStoreOptions {
   logger?: Logger;
   /** How long a statement waits for another process's lock before failing (ms). */
   busyTimeoutMs?: number;
+  /** PRAGMA synchronous of the connections: "full" (default: every commit syncs the WAL) or "normal". */
+  synchronous?: SqliteSynchronous;
+  /** Commit batches in a writer thread (default) or inline on the calling thread. */
+  writerThread?: boolean;
 }
 
 export class SqliteStore implements Store {
@@ -44,7 +55,14 @@ export class SqliteStore implements Store {
   private readonly applyOne: (op: WriteOp) => WriteResult;
   private readonly applyBatch: (ops: readonly WriteOp[]) => OpOutcome[];
 
-  constructor(readonly sqlite: Database.Database) {
+  /**
+   * `sqlite` serves the reads; with a writer thread, apply() goes to the thread
+   * and its own connection, else it runs inline on `sqlite`.
+   */
+  constructor(
+    readonly sqlite: Database.Database,
+    private readonly writer?: SqliteWriterThread,
+  ) {
     this.db = drizzle({ client: sqlite, schema });
     this.track = new SqliteTrackRepository(sqlite, this.db);
     this.operatorKeys = new SqliteOperatorKeyRepository(this.db);
@@ -121,7 +139,19 @@ export class SqliteStore implements Store {
 
   async apply(ops: readonly WriteOp[]): Promise<OpOutcome[]> {
     if (ops.length === 0) return [];
+    if (this.writer) return this.writer.apply(ops);
     return this.applyBatch(ops);
+  }
+
+  /** Commits the operations on this thread's connection, synchronously (the writer thread's side of apply). */
+  applyNow(ops: readonly WriteOp[]): OpOutcome[] {
+    if (ops.length === 0) return [];
+    return this.applyBatch(ops);
+  }
+
+  /** Resolves once the store can write (its writer thread has opened the database). */
+  async whenReady(): Promise<void> {
+    await this.writer?.whenReady();
   }
 
   async sizeBytes(): Promise<number> {
@@ -142,7 +172,12 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.sqlite.close();
+    try {
+      // Applies in flight finish first; then the thread closes its connection and ends.
+      await this.writer?.close();
+    } finally {
+      this.sqlite.close();
+    }
   }
 }
 
@@ -173,28 +208,42 @@ export function migrateSqlite(sqlite: Database.Database, logger?: Logger): numbe
   return applied;
 }
 
-/** Opens (creating when needed) `<dataDir>/fleetbeat.sqlite` and brings its schema up to date. */
+/** The connection settings every connection of the store uses (the writer thread's too). */
+export function configureSqlite(sqlite: Database.Database, options: { busyTimeoutMs?: number | undefined; synchronous?: SqliteSynchronous | undefined }): void {
+  // Wait for another connection's lock rather than failing at once.
+  sqlite.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+  const mode = sqlite.pragma("journal_mode = WAL", { simple: true });
+  if (mode !== "wal") throw new Error(`SQLite refused WAL mode (journal_mode is ${String(mode)})`);
+  // A 200 promises durability: by default every commit syncs the WAL (group commit
+  // amortises it). "normal" syncs at checkpoints only: a power loss may lose the
+  // last commits, never corrupt the file.
+  sqlite.pragma(`synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);
+  // No foreign keys in the schema; keep the check off so it costs nothing.
+  sqlite.pragma("foreign_keys = OFF");
+  // Statement journals (multi-row statements, savepoints) stay in memory instead
+  // of spilling to temporary files: that spill cost more than the inserts did.
+  sqlite.pragma("temp_store = MEMORY");
+}
+
+/**
+ * Opens (creating when needed) `<dataDir>/fleetbeat.sqlite`, brings its schema up
+ * to date on this thread, then starts the writer thread (unless `writerThread` is
+ * false). Await `whenReady()` to know the thread could open the database.
+ */
 export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   mkdirSync(options.dataDir, { recursive: true });
   const file = path.join(options.dataDir, sqliteFileName);
   const sqlite = new Database(file);
+  const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000));
+  const synchronous = options.synchronous ?? "full";
   try {
-    // Wait for another process's lock rather than failing at once.
-    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
-    const mode = sqlite.pragma("journal_mode = WAL", { simple: true });
-    if (mode !== "wal") throw new Error(`SQLite refused WAL mode (journal_mode is ${String(mode)})`);
-    // A 200 promises durability: every commit syncs the WAL (group commit amortises it).
-    sqlite.pragma("synchronous = FULL");
-    // No foreign keys in the schema; keep the check off so it costs nothing.
-    sqlite.pragma("foreign_keys = OFF");
-    // Statement journals (multi-row statements, savepoints) stay in memory instead
-    // of spilling to temporary files: that spill cost more than the inserts did.
-    sqlite.pragma("temp_store = MEMORY");
+    configureSqlite(sqlite, { busyTimeoutMs, synchronous });
     migrateSqlite(sqlite, options.logger);
   } catch (error) {
     sqlite.close();
     throw error;
   }
-  options.logger?.info({ dialect: "sqlite", file }, "database open");
-  return new SqliteStore(sqlite);
+  const writer = options.writerThread === false ? undefined : new SqliteWriterThread({ file, busyTimeoutMs, synchronous }, options.logger);
+  options.logger?.info({ dialect: "sqlite", file, synchronous, writerThread: writer !== undefined }, "database open");
+  return new SqliteStore(sqlite, writer);
 }
