@@ -103,7 +103,9 @@ class GuardedCall {
 
   async unary(run: AnyMethod, request: unknown, context: HandlerContext): Promise<unknown> {
     try {
-      await this.admit(context);
+      // admit() inlined: no promise to await for calls that need no operator key.
+      if (this.options.shutdown.aborted) throw new FleetbeatError("SHUTTING_DOWN");
+      if (this.requiredScope !== undefined) await this.authorize(context, this.requiredScope);
       const response = await run(request, context);
       this.count(context, "ok");
       return response;
@@ -140,10 +142,12 @@ class GuardedCall {
 
   private async admit(context: HandlerContext): Promise<void> {
     if (this.options.shutdown.aborted) throw new FleetbeatError("SHUTTING_DOWN");
-    if (this.requiredScope !== undefined) {
-      const key = await this.options.auth.authorize(context.requestHeader, this.requiredScope);
-      context.values.set(operatorKeyKey, key);
-    }
+    if (this.requiredScope !== undefined) await this.authorize(context, this.requiredScope);
+  }
+
+  private async authorize(context: HandlerContext, scope: OperatorKeyScope): Promise<void> {
+    const key = await this.options.auth.authorize(context.requestHeader, scope);
+    context.values.set(operatorKeyKey, key);
   }
 
   private count(context: HandlerContext, code: string): void {

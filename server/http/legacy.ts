@@ -6,6 +6,11 @@
 // translates bytes into a generated message, calls the service through
 // `request.call` (the guarded implementation the Connect router serves, with a
 // HandlerContext like the router's) and translates the answer back.
+//
+// This is the hottest code of the server, so per request it allocates only what a
+// call uses: a light HandlerContext (no deadline or linked abort signals, response
+// headers made on first use, the request's Headers shared instead of copied), and
+// the abort signal only when somebody reads it.
 import { setMaxListeners } from "node:events";
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
@@ -14,16 +19,17 @@ import {
   type DescMessage,
   type DescMethod,
   type DescMethodUnary,
+  type DescService,
   type MessageInitShape,
   type MessageShape,
 } from "@bufbuild/protobuf";
-import { ConnectError, createContextValues, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import { ConnectError, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "pino";
 import { peerAddressKey } from "../core/context.js";
 import { errorDefinitions, FleetbeatError, httpStatusOf } from "../core/errors.js";
 import type { GuardedService, GuardedUnary } from "../core/guard.js";
-import { isHttp1, peerAddressOf, type NodeResponse } from "./peer.js";
+import { isHttp1, peerAddressOf, type NodeRequest, type NodeResponse } from "./peer.js";
 
 export interface LegacyRequest {
   readonly method: "GET" | "POST";
@@ -73,23 +79,57 @@ export function jsonResponse(status: number, value: unknown, headers?: Readonly<
 
 /**
  * The HandlerContext of a legacy call, as the Connect router would build it:
- * protocolName "legacy", the request headers copied into requestHeader (that is
- * how identity reaches a service), the peer address in values.
+ * protocolName "legacy", the request headers as requestHeader (that is how
+ * identity reaches a service), the peer address in values, the request's abort
+ * signal as signal. Cheaper than Connect's createHandlerContext (which builds a
+ * deadline signal, a linked AbortController and three Headers per call): the
+ * request's Headers are shared rather than copied, the response headers and
+ * trailers are made on first use, and the signal is the request's own.
  */
 export function createLegacyHandlerContext(
   method: DescMethod,
   request: Pick<LegacyRequest, "method" | "url" | "headers" | "peerAddress" | "signal">,
 ): HandlerContext {
-  return createHandlerContext({
-    service: method.parent,
-    method,
-    protocolName: "legacy",
-    requestMethod: request.method,
-    url: request.url,
-    requestHeader: request.headers,
-    requestSignal: request.signal,
-    contextValues: createContextValues().set(peerAddressKey, request.peerAddress),
-  });
+  return new LegacyHandlerContext(method, request);
+}
+
+const noTimeout = (): number | undefined => undefined;
+
+class LegacyHandlerContext implements HandlerContext {
+  readonly service: DescService;
+  readonly protocolName = "legacy";
+  /** Legacy paths carry no deadline. */
+  readonly timeoutMs = noTimeout;
+  readonly values: ContextValues;
+  private responseHeaders: Headers | undefined;
+  private responseTrailers: Headers | undefined;
+
+  constructor(
+    readonly method: DescMethod,
+    private readonly request: Pick<LegacyRequest, "method" | "url" | "headers" | "peerAddress" | "signal">,
+  ) {
+    this.service = method.parent;
+    this.values = createContextValues().set(peerAddressKey, request.peerAddress);
+  }
+
+  get requestMethod(): string {
+    return this.request.method;
+  }
+  get url(): string {
+    return this.request.url;
+  }
+  get requestHeader(): Headers {
+    return this.request.headers;
+  }
+  get signal(): AbortSignal {
+    return this.request.signal;
+  }
+  get responseHeader(): Headers {
+    return (this.responseHeaders ??= new Headers());
+  }
+  get responseTrailer(): Headers {
+    return (this.responseTrailers ??= new Headers());
+  }
 }
 
 export interface LegacyHandlerOptions {
@@ -111,7 +151,7 @@ export interface LegacyHandler {
 
 export function createLegacyHandler(options: LegacyHandlerOptions): LegacyHandler {
   const { maxBodyBytes, logger } = options;
-  // Every request in flight listens on the cut signal (below): no listener limit.
+  // Every request in flight whose signal is in use listens on the cut signal: no listener limit.
   if (options.cutSignal) setMaxListeners(0, options.cutSignal);
   const table = new Map<string, Map<string, LegacyRoute>>();
   for (const route of options.routes) {
@@ -146,47 +186,11 @@ export function createLegacyHandler(options: LegacyHandlerOptions): LegacyHandle
         return;
       }
 
-      const client = new AbortController();
-      response.once("close", () => {
-        if (!response.writableFinished) client.abort(new FleetbeatError("BAD_REQUEST", "the client went away"));
-      });
-      // Not AbortSignal.any([client.signal, cutSignal]): Node keeps a composite
-      // signal that has abort listeners (Connect's HandlerContext adds some) alive
-      // for as long as its sources live, and cutSignal lives as long as the server:
-      // about 1 KB leaked per request. A listener removed when the response ends instead.
-      const cutSignal = options.cutSignal;
-      const onCut = (): void => client.abort(cutSignal?.reason);
-      if (cutSignal?.aborted) onCut();
-      else if (cutSignal) {
-        cutSignal.addEventListener("abort", onCut, { once: true });
-        response.once("close", () => cutSignal.removeEventListener("abort", onCut));
-      }
-      const signal = client.signal;
-
+      const incoming = new IncomingLegacyRequest(route.method, path, request, response, options.cutSignal, guardedUnary);
       let answer: LegacyResponse;
       try {
-        const body = await readBody(request, maxBodyBytes);
-        const headers = headersOf(request);
-        const legacyRequest: LegacyRequest = {
-          method: route.method,
-          path,
-          url: urlOf(request),
-          headers,
-          contentType: mediaType(headers.get("content-type")),
-          body,
-          peerAddress: peerAddressOf(request),
-          signal,
-          async call<I extends DescMessage, O extends DescMessage>(
-            method: DescMethodUnary<I, O>,
-            input: MessageInitShape<I>,
-            context?: HandlerContext,
-          ): Promise<MessageShape<O>> {
-            const implementation = guardedUnary(method);
-            const output = await implementation(create(method.input, input), context ?? createLegacyHandlerContext(method, legacyRequest));
-            return create(method.output, output as MessageInitShape<O>);
-          },
-        };
-        answer = await route.handle(legacyRequest);
+        incoming.received(await readBody(request, maxBodyBytes));
+        answer = await route.handle(incoming);
       } catch (error) {
         // Errors that went through the guard were logged there; what is left is
         // a fault of the route's own translation code.
@@ -213,6 +217,97 @@ export function createLegacyHandler(options: LegacyHandlerOptions): LegacyHandle
       }
     },
   };
+}
+
+/** The request being answered, as its route sees it. */
+class IncomingLegacyRequest implements LegacyRequest {
+  body: Uint8Array = EMPTY;
+  headers: Headers = EMPTY_HEADERS;
+  contentType = "";
+  readonly peerAddress: string;
+  private fullUrl: string | undefined;
+  private controller: AbortController | undefined;
+  /** The response closed before it finished: the client went away. */
+  private gone = false;
+
+  constructor(
+    readonly method: "GET" | "POST",
+    readonly path: string,
+    private readonly node: NodeRequest,
+    private readonly response: NodeResponse,
+    private readonly cutSignal: AbortSignal | undefined,
+    private readonly guardedUnary: (method: DescMethod) => GuardedUnary,
+  ) {
+    this.peerAddress = peerAddressOf(node);
+    (response as ResponseWithRequest)[incomingKey] = this;
+    response.once("close", onResponseClose);
+  }
+
+  /** The body has been read: the request is complete. */
+  received(body: Uint8Array): void {
+    this.body = body;
+    this.headers = headersOf(this.node);
+    this.contentType = mediaType(this.headers.get("content-type"));
+  }
+
+  get url(): string {
+    return (this.fullUrl ??= urlOf(this.node));
+  }
+
+  /**
+   * Aborted when the client goes away or the server cuts in-flight requests.
+   * Made on first use: most calls never look, and every signal watching the
+   * server-long cut signal costs a listener until its response closes.
+   */
+  get signal(): AbortSignal {
+    if (this.controller) return this.controller.signal;
+    const controller = new AbortController();
+    this.controller = controller;
+    const cutSignal = this.cutSignal;
+    if (this.gone) controller.abort(clientGone());
+    else if (cutSignal?.aborted) controller.abort(cutSignal.reason);
+    else if (cutSignal) {
+      // Not AbortSignal.any([client, cutSignal]): Node keeps a composite signal
+      // that has abort listeners alive for as long as its sources live, and
+      // cutSignal lives as long as the server (about 1 KB leaked per request).
+      // A listener removed when the response closes instead.
+      const onCut = (): void => controller.abort(cutSignal.reason);
+      cutSignal.addEventListener("abort", onCut, { once: true });
+      this.response.once("close", () => cutSignal.removeEventListener("abort", onCut));
+    }
+    return controller.signal;
+  }
+
+  /** The response closed (finished or not). */
+  closed(): void {
+    if (this.response.writableFinished) return;
+    this.gone = true;
+    this.controller?.abort(clientGone());
+  }
+
+  async call<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodUnary<I, O>,
+    input: MessageInitShape<I>,
+    context?: HandlerContext,
+  ): Promise<MessageShape<O>> {
+    const implementation = this.guardedUnary(method);
+    const output = await implementation(create(method.input, input), context ?? new LegacyHandlerContext(method, this));
+    return create(method.output, output as MessageInitShape<O>);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+const EMPTY_HEADERS = new Headers();
+const incomingKey = Symbol("fleetbeat legacy request");
+type ResponseWithRequest = NodeResponse & { [incomingKey]?: IncomingLegacyRequest };
+
+/** One listener function for every response (no closure per request); `this` is the response. */
+function onResponseClose(this: NodeResponse): void {
+  (this as ResponseWithRequest)[incomingKey]?.closed();
+}
+
+function clientGone(): FleetbeatError {
+  return new FleetbeatError("BAD_REQUEST", "the client went away");
 }
 
 /** A small JSON error body; internals (500s not of our making) are not described. */
