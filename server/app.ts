@@ -61,7 +61,9 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const tls = await readTls(config);
   const metrics = createMetrics();
   const ownsStore = options.store === undefined;
-  const store = options.store ?? (await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, logger }));
+  const store =
+    options.store ??
+    (await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, logger, sqliteSynchronous: config.sqliteSynchronous }));
 
   const batcher = new ServerBatcher(store, {
     maxOps: config.batchMaxOps,

@@ -118,6 +118,16 @@ function logLevel(raw: string): string {
   return raw;
 }
 
+const sqliteSynchronousModes = ["full", "normal"] as const;
+
+function sqliteSynchronous(raw: string): "full" | "normal" {
+  const text = raw.trim().toLowerCase();
+  if (!(sqliteSynchronousModes as readonly string[]).includes(text)) {
+    throw new InvalidArgumentError(`expected one of ${sqliteSynchronousModes.join(", ")}.`);
+  }
+  return text as "full" | "normal";
+}
+
 function yesNo(raw: string): boolean {
   const text = raw.trim().toLowerCase();
   if (["true", "1", "yes", "on"].includes(text)) return true;
@@ -236,6 +246,14 @@ export const serveSettings: readonly Setting[] = [
     env: "FLEETBEAT_BATCH_MAX_DELAY_MS",
     description: "group commit: longest wait for more writes before committing",
     parse: integerIn(0, 10_000, "milliseconds"),
+  }),
+  top(STORAGE, "sqliteSynchronous", {
+    flags: "--sqlite-synchronous <mode>",
+    env: "FLEETBEAT_SQLITE_SYNCHRONOUS",
+    description:
+      "SQLite durability: full syncs every commit (a 200 survives a power loss); normal syncs at checkpoints only (faster, a power loss may lose the last commits)",
+    parse: sqliteSynchronous,
+    choices: sqliteSynchronousModes,
   }),
   top(TLS, "tlsCert", {
     flags: "--tls-cert <file>",

@@ -21,6 +21,12 @@ export interface ServerConfig {
   /** Group commit: most operations in one transaction, and longest wait for more. */
   batchMaxOps: number;
   batchMaxDelayMs: number;
+  /**
+   * SQLite's PRAGMA synchronous: "full" syncs the WAL at every commit (a 200 survives
+   * a power loss), "normal" only at checkpoints (faster; a power loss may lose the
+   * last commits, never corrupt the file). Unused with Postgres.
+   */
+  sqliteSynchronous: "full" | "normal";
   logLevel: string;
   /** Update heartbeat (server/heartbeat/). */
   heartbeat: HeartbeatConfig;
@@ -99,6 +105,7 @@ export const defaultConfig: ServerConfig = {
   shutdownTimeoutMs: 10_000,
   batchMaxOps: 512,
   batchMaxDelayMs: 2,
+  sqliteSynchronous: "full",
   logLevel: "info",
   heartbeat: {
     defaultProduct: "default",

@@ -103,6 +103,19 @@ describe("sqlite writer thread", () => {
     }
   });
 
+  it("sets synchronous=NORMAL when asked (FULL by default)", async () => {
+    const store = openSqliteStore({ dataDir: tempDir(), synchronous: "normal" });
+    try {
+      await store.whenReady();
+      expect(store.sqlite.pragma("synchronous", { simple: true })).toBe(1);
+      const op = insertOp();
+      expect((await store.apply([op]))[0]?.ok).toBe(true);
+      expect(await store.track.eventsOfSession(op.session.session)).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("works inline without a thread when asked", async () => {
     const store = openSqliteStore({ dataDir: tempDir(), writerThread: false });
     try {
