@@ -343,38 +343,63 @@ function readBody(request: IncomingMessage | Http2ServerRequest, limit: number):
     return Promise.reject(new FleetbeatError("BODY_TOO_LARGE", `${declared} bytes, at most ${limit}`));
   }
   return new Promise<Uint8Array>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = (): void => {
-      request.off("data", onData);
-      request.off("end", onEnd);
-      request.off("error", onError);
-      request.off("aborted", onAborted);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.byteLength;
-      if (size > limit) {
-        cleanup();
-        request.pause();
-        reject(new FleetbeatError("BODY_TOO_LARGE", `more than ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(Buffer.concat(chunks, size));
-    };
-    const onError = (error: Error): void => {
-      cleanup();
-      reject(new FleetbeatError("BAD_REQUEST", "the request body could not be read", { cause: error }));
-    };
-    const onAborted = (): void => onError(new Error("request aborted"));
-    request.on("data", onData);
-    request.on("end", onEnd);
-    request.on("error", onError);
-    request.on("aborted", onAborted);
+    // The listeners are shared functions (`this` is the request) and the state
+    // sits on the request: no closures to make per request.
+    (request as RequestReadingBody)[bodyReadKey] = { chunks: [], size: 0, limit, resolve, reject };
+    request.on("data", onBodyData);
+    request.on("end", onBodyEnd);
+    request.on("error", onBodyError);
+    request.on("aborted", onBodyAborted);
   });
+}
+
+interface BodyRead {
+  readonly chunks: Buffer[];
+  size: number;
+  readonly limit: number;
+  readonly resolve: (body: Uint8Array) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+const bodyReadKey = Symbol("fleetbeat body read");
+type RequestReadingBody = NodeRequest & { [bodyReadKey]?: BodyRead | undefined };
+
+/** Ends the read: removes the listeners and answers its state (undefined when it already ended). */
+function stopReading(request: NodeRequest): BodyRead | undefined {
+  const reading = request as RequestReadingBody;
+  const state = reading[bodyReadKey];
+  reading[bodyReadKey] = undefined;
+  request.off("data", onBodyData);
+  request.off("end", onBodyEnd);
+  request.off("error", onBodyError);
+  request.off("aborted", onBodyAborted);
+  return state;
+}
+
+function onBodyData(this: NodeRequest, chunk: Buffer): void {
+  const state = (this as RequestReadingBody)[bodyReadKey];
+  if (state === undefined) return;
+  state.size += chunk.byteLength;
+  if (state.size > state.limit) {
+    stopReading(this);
+    this.pause();
+    state.reject(new FleetbeatError("BODY_TOO_LARGE", `more than ${state.limit} bytes`));
+    return;
+  }
+  state.chunks.push(chunk);
+}
+
+function onBodyEnd(this: NodeRequest): void {
+  const state = stopReading(this);
+  state?.resolve(Buffer.concat(state.chunks, state.size));
+}
+
+function onBodyError(this: NodeRequest, error: Error): void {
+  stopReading(this)?.reject(new FleetbeatError("BAD_REQUEST", "the request body could not be read", { cause: error }));
+}
+
+function onBodyAborted(this: NodeRequest): void {
+  onBodyError.call(this, new Error("request aborted"));
 }
 
 function headersOf(request: IncomingMessage | Http2ServerRequest): Headers {
