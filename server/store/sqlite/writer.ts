@@ -97,7 +97,10 @@ export class SqliteWriterThread {
     });
     // Whoever awaits `ready` sees the failure; no unhandled rejection meanwhile.
     ready.catch(() => {});
-    const worker = new Worker(workerEntry, { workerData: this.options, execArgv: [] });
+    // No flags of the main thread (its loaders are not for this thread), except a
+    // CPU profile's: `--cpu-prof` then profiles the writer thread too.
+    const execArgv = process.execArgv.filter((flag) => flag.startsWith("--cpu-prof"));
+    const worker = new Worker(workerEntry, { workerData: this.options, execArgv });
     const thread: Thread = { worker, ready, isReady: false, settleStart };
     this.thread = thread;
     worker.on("message", (message: FromWriter) => this.onMessage(thread, message));
