@@ -10,6 +10,20 @@ import { FleetbeatError } from "../core/errors.js";
 import { Batcher, type BatchInfo } from "./batcher.js";
 import type { InsertEventsOp, OperatorKeyRow, Store, TrackEventRow, TrackSessionRow, WriteOp } from "./store.js";
 
+/** Every application table, in name order: each dialect's migrations must create exactly these. */
+export const everyTable = [
+  "agent_commands",
+  "agent_device_labels",
+  "agent_devices",
+  "hb_daily",
+  "hb_heartbeats",
+  "hb_installations",
+  "hb_releases",
+  "operator_keys",
+  "track_events",
+  "track_sessions",
+];
+
 /** One database for the whole suite. */
 export interface StoreSuiteDatabase {
   /**

@@ -5,7 +5,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { openStore } from "../open.js";
-import { describeStoreSuite } from "../store.suite.js";
+import { describeStoreSuite, everyTable } from "../store.suite.js";
 import { migrateSqlite, openSqliteStore, sqliteFileName, SqliteStore } from "./store.js";
 
 const tempDirs: string[] = [];
@@ -60,18 +60,7 @@ describe("sqlite specifics", () => {
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '__drizzle%' ORDER BY name")
         .pluck()
         .all();
-      expect(tables).toEqual([
-        "agent_commands",
-        "agent_device_labels",
-        "agent_devices",
-        "hb_daily",
-        "hb_heartbeats",
-        "hb_installations",
-        "hb_releases",
-        "operator_keys",
-        "track_events",
-        "track_sessions",
-      ]);
+      expect(tables).toEqual(everyTable);
       const unique = store.sqlite.prepare("SELECT sql FROM sqlite_master WHERE name = 'track_events_session_nr_uq'").pluck().get();
       expect(unique).toMatch(/CREATE UNIQUE INDEX .*\(`session`,`nr`\)/);
     } finally {
