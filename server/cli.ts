@@ -313,6 +313,14 @@ export const serveSettings: readonly Setting[] = [
     parse: integerIn(1_000, 365 * DAY_MS, "milliseconds"),
     defaultText: `${defaultConfig.agent.tokenLifetimeMs} (24 hours)`,
   }),
+  inSection(AGENT, "agent", "previousTokenGraceMs", {
+    flags: "--agent-previous-token-grace <ms>",
+    env: "FLEETBEAT_AGENT_PREVIOUS_TOKEN_GRACE_MS",
+    description:
+      "how long a replaced token still works once, for a device that missed the answer with its new token; never past its own expiry, and only until the new token is used",
+    parse: integerIn(0, DAY_MS, "milliseconds"),
+    defaultText: `${defaultConfig.agent.previousTokenGraceMs} (10 minutes)`,
+  }),
   inSection(AGENT, "agent", "intervalSeconds", {
     flags: "--agent-interval <s>",
     env: "FLEETBEAT_AGENT_INTERVAL_SECONDS",

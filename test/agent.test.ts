@@ -12,6 +12,7 @@ import { DeviceService, OnlineFilter } from "../gen/fleetbeat/operator/v1/device
 import { defaultConfig, type AgentConfig } from "../server/core/config.js";
 import { clientFor } from "./support/clients.js";
 import { bearer, operatorSecret, startTestServer, type TestServer } from "./support/server.js";
+import { expectNoTakeOverByReplay } from "./support/token-replay.js";
 
 const fixture = (name: string) => readFileSync(new URL(`../server/agent/fixtures/${name}`, import.meta.url));
 const T0 = Date.UTC(2026, 0, 1);
@@ -133,6 +134,20 @@ describe("DI agent protocol end to end", () => {
       const row = await t.server.store.agent.getDevice(id);
       expect(JSON.stringify(row)).not.toContain(t3);
       clock = T0;
+    });
+
+    it("a superseded token replayed after the device moved on gets 401 everywhere and changes nothing (issue 9)", async () => {
+      await expectNoTakeOverByReplay(
+        {
+          post: (path, headers, body) => post(base, path, headers, body),
+          registerBody: fixture("online.seed.request.json"),
+          setClock: (now) => (clock = now),
+          tokenLifetimeMs: agentConfig.tokenLifetimeMs,
+          previousGraceMs: agentConfig.previousTokenGraceMs,
+        },
+        newDevice(),
+        T0,
+      );
     });
 
     it("one device presenting another device's token gets 401", async () => {

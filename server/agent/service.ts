@@ -90,7 +90,7 @@ export function createAgentService(deps: ServiceDeps): ServiceImpl<typeof AgentS
 
   function mint(now: number): { token: string; mint: AgentTokenMint } {
     const token = newToken();
-    return { token, mint: { hash: hashToken(token), expiresAt: now + config.tokenLifetimeMs } };
+    return { token, mint: { hash: hashToken(token), expiresAt: now + config.tokenLifetimeMs, previousGraceMs: config.previousTokenGraceMs } };
   }
 
   const timing = { intervalSeconds: config.intervalSeconds, jitterSeconds: config.jitterSeconds };

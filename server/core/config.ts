@@ -58,6 +58,12 @@ export interface TrackConfig {
 export interface AgentConfig {
   /** Lifetime of a device token (ms); a heartbeat after it gets a new one. */
   tokenLifetimeMs: number;
+  /**
+   * How long a replaced token still counts as the previous one (ms), for a device
+   * that missed the answer carrying its new token; never past the token's own
+   * expiry, and only until the device first uses the new one.
+   */
+  previousTokenGraceMs: number;
   /** The heartbeat interval and jitter answered to agents (seconds). */
   intervalSeconds: number;
   jitterSeconds: number;
@@ -119,6 +125,7 @@ export const defaultConfig: ServerConfig = {
   },
   agent: {
     tokenLifetimeMs: 24 * 3_600_000,
+    previousTokenGraceMs: 600_000,
     intervalSeconds: 60,
     jitterSeconds: 10,
     onlineGraceMs: 60_000,
