@@ -71,7 +71,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     logger,
     onBatch: (info) => metrics.observeBatch(info),
   });
-  const deps: ServiceDeps = { config, store, batcher, logger, now };
+  const deps: ServiceDeps = { config, store, batcher, logger, metrics, now };
   const auth = createOperatorAuth({ store, logger, now });
 
   // stop() began: the guard refuses new calls, other paths answer 503.

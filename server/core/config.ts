@@ -75,6 +75,11 @@ export interface AgentConfig {
   commandTtlMs: number;
   /** Most commands in one answer. */
   maxCommandsPerAnswer: number;
+  /** Registrations of unknown device ids: a token bucket per client address and one overall (0 per second: no limit). */
+  enrolPerAddressPerSecond: number;
+  enrolPerAddressBurst: number;
+  enrolTotalPerSecond: number;
+  enrolTotalBurst: number;
   /** Closed enrolment: a device id the server does not know registers only with this secret (X-DI-ENROLL-SECRET). Unset: open enrolment. */
   enrollSecret: string | undefined;
   /** How often queued/delivered commands past their deadline are marked expired (ms). */
@@ -133,6 +138,10 @@ export const defaultConfig: ServerConfig = {
     commandTtlMs: 24 * 3_600_000,
     maxCommandsPerAnswer: 16,
     enrollSecret: undefined,
+    enrolPerAddressPerSecond: 5,
+    enrolPerAddressBurst: 50,
+    enrolTotalPerSecond: 200,
+    enrolTotalBurst: 2_000,
     expireEveryMs: 10_000,
   },
   track: {

@@ -14,6 +14,8 @@ export interface ServerMetrics {
   observeRpc(procedure: string, protocol: string, code: string): void;
   /** One batcher transaction (the batcher's onBatch). */
   observeBatch(info: BatchInfo): void;
+  /** One registration of an unknown device, let through or refused by a rate limit. */
+  observeEnrolment(outcome: "accepted" | "limited_address" | "limited_total"): void;
 }
 
 const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -67,6 +69,13 @@ export function createMetrics(): ServerMetrics {
     registers: [registry],
   });
 
+  const enrolments = new Counter({
+    name: "fleetbeat_agent_enrolments_total",
+    help: "Registrations of device ids the server did not know, by outcome (accepted, or refused by the per-address or the overall rate limit).",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+
   return {
     registry,
     observeHttp(route, protocol, status, seconds) {
@@ -82,6 +91,9 @@ export function createMetrics(): ServerMetrics {
       batchOps.inc({ outcome }, info.ops);
       if (info.ok) batchRows.inc(info.rows);
       commitDuration.observe({ outcome }, info.durationMs / 1000);
+    },
+    observeEnrolment(outcome) {
+      enrolments.inc({ outcome });
     },
   };
 }

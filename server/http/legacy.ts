@@ -314,7 +314,8 @@ function clientGone(): FleetbeatError {
 function errorResponse(error: unknown, headers: Record<string, string> = {}): LegacyResponse {
   const status = httpStatusOf(error);
   if (error instanceof FleetbeatError) {
-    return jsonResponse(status, { error: error.errorName, message: error.rawMessage }, headers);
+    const retry = error.retryAfterSeconds === undefined ? headers : { ...headers, "retry-after": String(error.retryAfterSeconds) };
+    return jsonResponse(status, { error: error.errorName, message: error.rawMessage }, retry);
   }
   if (error instanceof ConnectError && status < 500) {
     return jsonResponse(status, { error: codeToString(error.code), message: error.rawMessage }, headers);
