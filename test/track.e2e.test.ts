@@ -208,6 +208,31 @@ describe("POST /api/v1/track", () => {
   });
 });
 
+describe("no tracking secrets configured", () => {
+  it("every request is refused with 401, signed or not, on the legacy path and over Connect; nothing is stored", async () => {
+    const open = await startTestServer({ track: { ...trackConfig, secrets: undefined } });
+    try {
+      const c = collection(2);
+      const body = toBinary(CollectionSchema, c);
+      const time = String(Math.floor(Date.now() / 1000));
+      for (const signature of [sign(time, body, "global-secret"), sign(time, body, ""), undefined]) {
+        const headers: Record<string, string> = { "content-type": "application/protobuf" };
+        if (signature !== undefined) Object.assign(headers, { "x-hamustro-time": time, "x-hamustro-signature": signature });
+        const response = await fetch(`${open.server.url}/api/v1/track`, { method: "POST", headers, body: new Uint8Array(body) });
+        expect(response.status).toBe(401);
+      }
+      const client = clientFor(TrackService, "connect-binary", open.server.url);
+      const refused = await client
+        .track({ collection: c }, { headers: { "x-hamustro-time": time, "x-hamustro-signature": sign(time, body, "global-secret") } })
+        .then(() => undefined, (e: unknown) => ConnectError.from(e));
+      expect(refused?.code).toBe(Code.Unauthenticated);
+      expect(await open.server.store.track.eventsOfSession(c.session)).toEqual([]);
+    } finally {
+      await open.dispose();
+    }
+  });
+});
+
 describe("TrackService over Connect and gRPC", () => {
   it.each(wireProtocols)("%s: the same ingestion, signed over the Collection's binary encoding", async (protocol) => {
     const client = clientFor(TrackService, protocol, t.server.url);
