@@ -69,7 +69,7 @@ test("a read key may read but not manage keys", async () => {
 test("a revoked key stops working at once", async () => {
   const keys = clientFor(KeyService, "connect-binary", t.server.url);
   const made = await keys.createKey({ name: "short-lived", scope: KeyScope.ADMIN }, { headers: bearer(admin) });
-  await expect(keys.listKeys({}, { headers: bearer(made.secret) })).resolves.toBeDefined();
+  expect((await keys.listKeys({}, { headers: bearer(made.secret) })).keys.map((k) => k.id)).toContain(made.key?.id);
 
   await keys.revokeKey({ id: made.key?.id ?? "" }, { headers: bearer(admin) });
   const revoked = await failure(keys.listKeys({}, { headers: bearer(made.secret) }));

@@ -463,8 +463,9 @@ describe("shutting down", () => {
       socket.write(
         `POST /api/v1/track HTTP/1.1\r\nHost: x\r\nContent-Type: application/protobuf\r\nX-Hamustro-Time: ${time}\r\nX-Hamustro-Signature: ${sign(time, body, "global-secret")}\r\nContent-Length: ${body.length}\r\n\r\n`,
       );
-      // Give the server time to parse the headers (the request is then in flight, not an idle connection).
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      // A request on another connection answered after those headers were sent: the server
+      // has read them by then (the request is in flight, not an idle connection).
+      expect((await fetch(`${stopping.server.url}/api/health`)).status).toBe(200);
       const stop = stopping.server.stop();
       socket.write(body);
       const response = await readResponse(socket);
