@@ -1,0 +1,28 @@
+// The tests StrykerJS runs against each mutant (`npm run test:mutation`): the unit
+// tests beside the code and the end-to-end tests that guard the security- and
+// data-critical files listed in stryker.config.mjs. Stryker picks, per mutant,
+// only the tests that covered the mutated line.
+import { defineConfig, mergeConfig } from "vitest/config";
+import base from "./vitest.config.js";
+
+export default mergeConfig(
+  base,
+  defineConfig({
+    test: {
+      include: [
+        "server/track/*.test.ts",
+        "server/heartbeat/*.test.ts",
+        "server/agent/*.test.ts",
+        "server/operator/*.test.ts",
+        "server/core/*.test.ts",
+        "server/store/batcher.test.ts",
+        "server/store/sqlite/agent.test.ts",
+        "server/store/sqlite/track.test.ts",
+        "server/store/sqlite/heartbeat.test.ts",
+        "test/server.auth.test.ts",
+        "test/track.e2e.test.ts",
+        "test/agent.test.ts",
+      ],
+    },
+  }),
+);
