@@ -9,10 +9,12 @@ interface ErrorDefinition {
   /** Status on the legacy HTTP paths. */
   readonly httpStatus: number;
   readonly message: string;
+  /** Seconds a client should wait before trying again (the Retry-After header), when the row says so. */
+  readonly retryAfterSeconds?: number;
 }
 
-function define(code: Code, httpStatus: number, message: string): ErrorDefinition {
-  return { code, httpStatus, message };
+function define(code: Code, httpStatus: number, message: string, retryAfterSeconds?: number): ErrorDefinition {
+  return retryAfterSeconds === undefined ? { code, httpStatus, message } : { code, httpStatus, message, retryAfterSeconds };
 }
 
 export const errorDefinitions = {
@@ -46,7 +48,9 @@ export const errorDefinitions = {
 
   // Server state.
   SHUTTING_DOWN: define(Code.Unavailable, 503, "the server is shutting down"),
-  STORAGE_UNAVAILABLE: define(Code.Unavailable, 503, "storage is unavailable"),
+  STORAGE_UNAVAILABLE: define(Code.Unavailable, 503, "storage is unavailable", 5),
+  // The write queue is past its bound (operations or wait): refused at once rather than queued.
+  STORAGE_BUSY: define(Code.Unavailable, 503, "too many writes are waiting for storage: retry later", 1),
   UNIMPLEMENTED: define(Code.Unimplemented, 501, "not implemented yet"),
   INTERNAL: define(Code.Internal, 500, "internal error"),
 } as const satisfies Record<string, ErrorDefinition>;
@@ -65,13 +69,23 @@ export class FleetbeatError extends ConnectError {
   }
   readonly errorName: ErrorName;
   readonly httpStatus: number;
+  /** Seconds to wait before retrying; also sent as the retry-after header (legacy) or metadata (Connect, gRPC). */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(errorName: ErrorName, detail?: string, options?: { cause?: unknown }) {
-    const definition = errorDefinitions[errorName];
+  constructor(errorName: ErrorName, detail?: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    const definition: ErrorDefinition = errorDefinitions[errorName];
     super(detail ? `${definition.message}: ${detail}` : definition.message, definition.code, undefined, undefined, options?.cause);
     this.errorName = errorName;
     this.httpStatus = definition.httpStatus;
+    const retryAfter = options?.retryAfterSeconds ?? definition.retryAfterSeconds;
+    this.retryAfterSeconds = retryAfter === undefined ? undefined : Math.max(0, Math.ceil(retryAfter));
+    if (this.retryAfterSeconds !== undefined) this.metadata.set("retry-after", String(this.retryAfterSeconds));
   }
+}
+
+/** The Retry-After value (whole seconds) an error asks the client to wait, if any. */
+export function retryAfterOf(error: unknown): number | undefined {
+  return error instanceof FleetbeatError ? error.retryAfterSeconds : undefined;
 }
 
 /** Shorthand for `throw new FleetbeatError(...)` in expressions. */
