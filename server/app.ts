@@ -26,6 +26,7 @@ import { createOperatorSlice } from "./operator/slice.js";
 import { Batcher } from "./store/batcher.js";
 import { openStore } from "./store/open.js";
 import type { Store, WriteOp, WriteResultOf } from "./store/store.js";
+import { storageErrorOf } from "./store/unavailable.js";
 import { createTrackSlice } from "./track/slice.js";
 
 export interface StartServerOptions {
@@ -63,11 +64,21 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const ownsStore = options.store === undefined;
   const store =
     options.store ??
-    (await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, logger, sqliteSynchronous: config.sqliteSynchronous }));
+    (await openStore({
+      dataDir: config.dataDir,
+      databaseUrl: config.databaseUrl,
+      logger,
+      sqliteSynchronous: config.sqliteSynchronous,
+      timeoutMs: config.storageTimeoutMs,
+      connectTimeoutMs: config.storageConnectTimeoutMs,
+      keepAliveIdleMs: config.postgresKeepAliveMs,
+    }));
 
   const batcher = new ServerBatcher(store, {
     maxOps: config.batchMaxOps,
     maxDelayMs: config.batchMaxDelayMs,
+    maxQueuedOps: config.batchMaxQueuedOps,
+    maxQueueWaitMs: config.batchMaxQueueWaitMs,
     logger,
     onBatch: (info) => metrics.observeBatch(info),
   });
@@ -85,7 +96,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   try {
     slices = [createTrackSlice(deps), createHeartbeatSlice(deps), createAgentSlice(deps), createOperatorSlice(deps)];
     const guarded = slices.flatMap((slice) =>
-      slice.services.map((registration) => guardService(registration, { auth, metrics, logger, shutdown: stopping.signal })),
+      slice.services.map((registration) => guardService(registration, { auth, metrics, logger, shutdown: stopping.signal, explain: storageErrorOf })),
     );
     const legacy = createLegacyHandler({
       routes: [healthRoute, ...slices.flatMap((slice) => slice.legacyRoutes ?? [])],
