@@ -75,6 +75,11 @@ export class PostgresStore implements Store {
     agentExpireCommands: (tx, op) => this.agent.expireCommands(tx, op),
     agentSetLabels: (tx, op) => this.agent.setLabels(tx, op),
     agentDeleteDevice: (tx, op) => this.agent.deleteDevice(tx, op),
+    probeCommit: async (tx) => {
+      // A transaction id makes COMMIT write (and flush) a WAL record: a real commit.
+      await tx.execute(sql`SELECT pg_current_xact_id()`);
+      return { kind: "probeCommit" };
+    },
   };
 
   private async dispatch(tx: PgDb, op: WriteOp): Promise<WriteResult> {
