@@ -27,13 +27,13 @@ export const readyPath = "/readyz";
  * STORAGE_UNAVAILABLE with Retry-After. While the server stops, the router
  * answers 503 before any route runs. Point load balancers here.
  */
-export function readyRoute(check: () => Promise<{ ready: boolean; reason?: string }>): LegacyRoute {
+export function readyRoute(check: () => Promise<{ ready: boolean; error?: FleetbeatError }>): LegacyRoute {
   return {
     path: readyPath,
     method: "GET",
     handle: async () => {
       const readiness = await check();
-      if (!readiness.ready) throw new FleetbeatError("STORAGE_UNAVAILABLE", readiness.reason);
+      if (!readiness.ready) throw readiness.error ?? new FleetbeatError("STORAGE_UNAVAILABLE");
       return jsonResponse(200, { ready: true });
     },
   };

@@ -5,12 +5,13 @@
 // for at most `cacheMs`, and a probe that takes longer than `deadlineMs` counts
 // as a failure (it goes on in the background; the next check after it settles
 // starts a new one).
+import { FleetbeatError } from "../core/errors.js";
 import type { Batcher } from "./batcher.js";
 
 export interface Readiness {
   ready: boolean;
-  /** Why not, for the answer and the logs. */
-  reason?: string;
+  /** Why not: the probe's own error (STORAGE_UNAVAILABLE, STORAGE_BUSY, …), or STORAGE_UNAVAILABLE past the deadline. */
+  error?: FleetbeatError;
 }
 
 export interface ReadinessProbeOptions {
@@ -47,10 +48,16 @@ export class ReadinessProbe {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const commit = this.batcher.submit({ kind: "probeCommit" }).then(
       (): Readiness => ({ ready: true }),
-      (error: unknown): Readiness => ({ ready: false, reason: error instanceof Error ? error.message : String(error) }),
+      (error: unknown): Readiness => ({
+        ready: false,
+        error: error instanceof FleetbeatError ? error : new FleetbeatError("STORAGE_UNAVAILABLE", undefined, { cause: error }),
+      }),
     );
     const deadline = new Promise<Readiness>((resolve) => {
-      timer = setTimeout(() => resolve({ ready: false, reason: `storage did not commit within ${this.deadlineMs} ms` }), this.deadlineMs);
+      timer = setTimeout(
+        () => resolve({ ready: false, error: new FleetbeatError("STORAGE_UNAVAILABLE", `no commit within ${this.deadlineMs} ms`) }),
+        this.deadlineMs,
+      );
     });
     try {
       const readiness = await Promise.race([commit, deadline]);
