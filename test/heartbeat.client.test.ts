@@ -2,8 +2,6 @@
 // on and off, checkNow, update notification, persisted ids, a faked Raspberry Pi,
 // retry with backoff while the server is down, Retry-After honoured on 503/429.
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +17,7 @@ import {
 } from "../clients/heartbeat/index.js";
 import { ReleaseService } from "../gen/fleetbeat/operator/v1/releases_pb.js";
 import { rowsMentioning } from "../server/store/heartbeat.suite.js";
+import { startScriptedFront } from "./support/scripted-front.js";
 import { bearer, operatorSecret, startTestServer, type TestServer } from "./support/server.js";
 
 let t: TestServer;
@@ -71,48 +70,6 @@ function makeClient(options: Partial<HeartbeatClientOptions> & Pick<HeartbeatCli
 async function heartbeatsOf(machineId: string): Promise<number> {
   const data = await t.server.store.heartbeat.machineData(machineId);
   return data.installations.reduce((sum, row) => sum + row.heartbeats, 0);
-}
-
-/**
- * A loopback front of the test server: its first answers come from `script`
- * (a status and a Retry-After, with a Connect error body), every later request
- * is passed on to the server. Records when each request arrived.
- */
-async function scriptedFront(script: Array<{ status: number; retryAfter: string }>) {
-  const arrivals: number[] = [];
-  const server = http.createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
-      arrivals.push(performance.now());
-      const scripted = script.shift();
-      if (scripted) {
-        const code = scripted.status === 429 ? "resource_exhausted" : "unavailable";
-        response.writeHead(scripted.status, { "content-type": "application/json", "retry-after": scripted.retryAfter });
-        response.end(JSON.stringify({ code, message: "come back later" }));
-        return;
-      }
-      const headers: Record<string, string> = {};
-      // What identifies the call (content type, protocol version); not the hop's own headers.
-      for (const [name, value] of Object.entries(request.headers)) {
-        if (typeof value === "string" && (name === "content-type" || name.startsWith("connect-") || name.startsWith("x-"))) headers[name] = value;
-      }
-      fetch(`${t.server.url}${request.url ?? "/"}`, { method: request.method ?? "POST", headers, body: Buffer.concat(chunks) }).then(
-        async (answer) => {
-          const body = Buffer.from(await answer.arrayBuffer());
-          response.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/json" });
-          response.end(body);
-        },
-        () => response.destroy(),
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    arrivals,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
 }
 
 beforeAll(async () => {
@@ -189,7 +146,7 @@ describe.each(["legacy", "connect"] as const)("HeartbeatClient over %s", (protoc
 
 describe.each(["legacy", "connect"] as const)("HeartbeatClient and Retry-After over %s", (protocol) => {
   it("waits as long as a 503's or 429's Retry-After asks (seconds or HTTP-date) before retrying", { timeout: 20_000 }, async () => {
-    const front = await scriptedFront([
+    const front = await startScriptedFront(t.server.url, [
       { status: 503, retryAfter: "1" },
       { status: 429, retryAfter: new Date(Date.now() + 3_000).toUTCString() },
     ]);
@@ -211,7 +168,7 @@ describe.each(["legacy", "connect"] as const)("HeartbeatClient and Retry-After o
         throw new Error(`${String(e)} ${JSON.stringify(front.arrivals)} ${errors.map(String).join(";")}`);
       });
       expect(front.arrivals).toHaveLength(3);
-      const [first, second, third] = front.arrivals as [number, number, number];
+      const [first, second, third] = front.arrivals.map((arrival) => arrival.at) as [number, number, number];
       // Without the header the backoff would be 20 ms, then 40 ms.
       expect(second - first).toBeGreaterThanOrEqual(950);
       // The HTTP-date (whole seconds, 3 s ahead when made) leaves more than 1 s after the first wait.
@@ -224,7 +181,7 @@ describe.each(["legacy", "connect"] as const)("HeartbeatClient and Retry-After o
   });
 
   it("checkNow reports the server's Retry-After, bounded by retry.maxBackoffMs", async () => {
-    const front = await scriptedFront([{ status: 503, retryAfter: "3600" }]);
+    const front = await startScriptedFront(t.server.url, [{ status: 503, retryAfter: "3600" }]);
     const pi = await fakePi();
     const client = makeClient({ ...pi, protocol, baseUrl: front.url, retry: { attempts: 1, initialBackoffMs: 20, maxBackoffMs: 2_000 } });
     try {
