@@ -85,6 +85,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     maxQueueWaitMs: config.batchMaxQueueWaitMs,
     logger,
     onBatch: (info) => metrics.observeBatch(info),
+    onRefused: (reason, ops) => metrics.observeRefused(reason, ops),
   });
   const deps: ServiceDeps = { config, store, batcher, logger, now };
   const readiness = new ReadinessProbe(batcher);

@@ -65,6 +65,9 @@ it("a write lock held elsewhere turns writes into 503 within the bound; the serv
       expect(answer.ms).toBeLessThan(answerBoundMs);
     }
 
+    // The refusals are counted.
+    expect((await get(url, "/metrics")).body).toMatch(/^fleetbeat_batcher_refused_total\{reason="(waited_too_long|storage_stalled)"\} [1-9]/m);
+
     // Reads do not need the write lock (WAL).
     expect((await connectRead(url, reader, acknowledged[0] as string)).status).toBe("ok");
 

@@ -128,7 +128,8 @@ describe("Batcher", () => {
 
   it("bounds the queue by weight: past maxQueuedOps a submit is refused at once with STORAGE_BUSY and Retry-After", async () => {
     const gate = hangingStore();
-    const batcher = new Batcher(gate.store, { maxOps: 4, maxDelayMs: 0, maxQueuedOps: 10 });
+    const refusals: Array<[string, number]> = [];
+    const batcher = new Batcher(gate.store, { maxOps: 4, maxDelayMs: 0, maxQueuedOps: 10, onRefused: (reason, ops) => refusals.push([reason, ops]) });
     const inFlight = batcher.submit(op(4, "a"));
     await gate.started(1);
     const queued = [batcher.submit(op(6, "b")), batcher.submit(op(4, "c"))];
@@ -137,6 +138,7 @@ describe("Batcher", () => {
     expect((refused as FleetbeatError).errorName).toBe("STORAGE_BUSY");
     expect((refused as FleetbeatError).retryAfterSeconds).toBeGreaterThan(0);
     expect((refused as FleetbeatError).metadata.get("retry-after")).toBe(String((refused as FleetbeatError).retryAfterSeconds));
+    expect(refusals).toEqual([["queue_full", 1]]);
     gate.release();
     await expect(Promise.all([inFlight, ...queued])).resolves.toHaveLength(3);
     // Empty queue: an operation heavier than the bound still goes, alone.
@@ -145,7 +147,8 @@ describe("Batcher", () => {
 
   it("bounds the wait: queued operations are refused after maxQueueWaitMs, and new ones at once while storage is stuck; it recovers", async () => {
     const gate = hangingStore();
-    const batcher = new Batcher(gate.store, { maxOps: 100, maxDelayMs: 0, maxQueueWaitMs: 50 });
+    const refusals: Array<[string, number]> = [];
+    const batcher = new Batcher(gate.store, { maxOps: 100, maxDelayMs: 0, maxQueueWaitMs: 50, onRefused: (reason, ops) => refusals.push([reason, ops]) });
     const inFlight = batcher.submit(op(1, "a"));
     await gate.started(1);
     const waited = performance.now();
@@ -157,6 +160,10 @@ describe("Batcher", () => {
     const refused = await batcher.submit(op(1, "c")).catch((e: unknown) => e);
     expect((refused as FleetbeatError).errorName).toBe("STORAGE_BUSY");
     expect(batcher.pending).toBe(before);
+    expect(refusals).toEqual([
+      ["waited_too_long", 1],
+      ["storage_stalled", 1],
+    ]);
     // The store answers again: the batch in flight commits, new writes go through.
     gate.release();
     await expect(inFlight).resolves.toMatchObject({ inserted: 1 });

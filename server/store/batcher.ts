@@ -48,7 +48,12 @@ export interface BatcherOptions {
   logger?: Logger | undefined;
   /** Called after every batch, committed or not (metrics). Must not throw; if it does, the error is logged. */
   onBatch?: ((info: BatchInfo) => void) | undefined;
+  /** Called when operations are refused with STORAGE_BUSY (metrics), with why and how many. Must not throw. */
+  onRefused?: ((reason: RefusalReason, ops: number) => void) | undefined;
 }
+
+/** Why the batcher refused operations: the queue's weight bound, storage silent past the wait bound, or an operation that waited past it. */
+export type RefusalReason = "queue_full" | "storage_stalled" | "waited_too_long";
 
 /** Weight of an operation in a batch: the rows it writes, at least 1. */
 export function opWeight(op: WriteOp): number {
@@ -123,7 +128,10 @@ export class Batcher {
     if (this.closing) return Promise.reject(new FleetbeatError("SHUTTING_DOWN"));
     const weight = opWeight(op);
     const refusal = this.refusal(weight);
-    if (refusal) return Promise.reject(new FleetbeatError("STORAGE_BUSY", refusal));
+    if (refusal) {
+      this.refused(refusal.reason, 1);
+      return Promise.reject(new FleetbeatError("STORAGE_BUSY", refusal.detail));
+    }
     return new Promise<WriteResultOf<Op>>((resolve, reject) => {
       this.queue.push({
         op,
@@ -140,16 +148,24 @@ export class Batcher {
   }
 
   /** Why a new operation of this weight is refused right now, or undefined when it may queue. */
-  private refusal(weight: number): string | undefined {
+  private refusal(weight: number): { reason: RefusalReason; detail: string } | undefined {
     // An operation heavier than the bound still goes when the queue is empty (it forms a batch of its own).
     if (this.queuedWeight > 0 && this.queuedWeight + weight > this.maxQueuedOps) {
-      return `${this.queuedWeight} rows queued, at most ${this.maxQueuedOps}`;
+      return { reason: "queue_full", detail: `${this.queuedWeight} rows queued, at most ${this.maxQueuedOps}` };
     }
     const since = this.inFlightSince ?? this.queue[0]?.arrivedAt;
     if (since !== undefined && performance.now() - since > this.maxQueueWaitMs) {
-      return `storage has not answered for ${Math.round(performance.now() - since)} ms`;
+      return { reason: "storage_stalled", detail: `storage has not answered for ${Math.round(performance.now() - since)} ms` };
     }
     return undefined;
+  }
+
+  private refused(reason: RefusalReason, ops: number): void {
+    try {
+      this.options.onRefused?.(reason, ops);
+    } catch (error) {
+      this.options.logger?.error({ err: error }, "Batcher onRefused callback threw");
+    }
   }
 
   /** Keeps a timer on the queue's first operation, so none waits longer than maxQueueWaitMs. */
@@ -177,6 +193,7 @@ export class Batcher {
       this.queuedWeight -= p.weight;
       p.reject(error);
     }
+    this.refused("waited_too_long", expired.length);
     if (!this.inFlight) {
       this.markSettled();
       this.pump();
