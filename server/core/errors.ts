@@ -120,5 +120,8 @@ export function httpStatusOf(error: unknown): number {
 
 /** True when the error is the server's fault (worth logging at error level). */
 export function isServerFault(error: unknown): boolean {
-  return httpStatusOf(error) >= 500 && !(error instanceof FleetbeatError && error.errorName === "SHUTTING_DOWN");
+  // Refusals by design are not faults: shutting down, and a full write queue
+  // (counted in fleetbeat_batcher_refused_total; a line per refused request
+  // would flood the log exactly when the server is overloaded).
+  return httpStatusOf(error) >= 500 && !(error instanceof FleetbeatError && (error.errorName === "SHUTTING_DOWN" || error.errorName === "STORAGE_BUSY"));
 }
