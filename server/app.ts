@@ -4,6 +4,8 @@
 //        ├─► Connect router (server/http/connect.ts): Connect, gRPC, gRPC-Web
 //        └─► legacy routes (server/http/legacy.ts): the seeds' HTTP paths
 //   request router (server/http/routes.ts): /metrics, legacy paths, else Connect
+//   health: GET /api/health (liveness), GET /readyz and grpc.health.v1.Health
+//   (readiness: storage can commit, server/store/readiness.ts)
 //   listener (server/http/listener.ts): one port, h2c sniffing or TLS + ALPN
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
@@ -20,12 +22,15 @@ import { createHeartbeatSlice } from "./heartbeat/slice.js";
 import { createConnectHandler, proceduresOf } from "./http/connect.js";
 import { createLegacyHandler } from "./http/legacy.js";
 import { listen, type Listener } from "./http/listener.js";
-import { createRequestRouter, healthRoute } from "./http/routes.js";
+import { createRequestRouter, healthRoute, readyRoute } from "./http/routes.js";
 import { createOperatorAuth } from "./operator/auth.js";
 import { createOperatorSlice } from "./operator/slice.js";
 import { Batcher } from "./store/batcher.js";
 import { openStore } from "./store/open.js";
 import type { Store, WriteOp, WriteResultOf } from "./store/store.js";
+import { storageErrorOf } from "./store/unavailable.js";
+import { ReadinessProbe } from "./store/readiness.js";
+import { createHealthService } from "./core/health.js";
 import { createTrackSlice } from "./track/slice.js";
 
 export interface StartServerOptions {
@@ -63,15 +68,27 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const ownsStore = options.store === undefined;
   const store =
     options.store ??
-    (await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, logger, sqliteSynchronous: config.sqliteSynchronous }));
+    (await openStore({
+      dataDir: config.dataDir,
+      databaseUrl: config.databaseUrl,
+      logger,
+      sqliteSynchronous: config.sqliteSynchronous,
+      timeoutMs: config.storageTimeoutMs,
+      connectTimeoutMs: config.storageConnectTimeoutMs,
+      keepAliveIdleMs: config.postgresKeepAliveMs,
+    }));
 
   const batcher = new ServerBatcher(store, {
     maxOps: config.batchMaxOps,
     maxDelayMs: config.batchMaxDelayMs,
+    maxQueuedOps: config.batchMaxQueuedOps,
+    maxQueueWaitMs: config.batchMaxQueueWaitMs,
     logger,
     onBatch: (info) => metrics.observeBatch(info),
+    onRefused: (reason, ops) => metrics.observeRefused(reason, ops),
   });
   const deps: ServiceDeps = { config, store, batcher, logger, metrics, now };
+  const readiness = new ReadinessProbe(batcher);
   const auth = createOperatorAuth({ store, logger, now });
 
   // stop() began: the guard refuses new calls, other paths answer 503.
@@ -84,11 +101,13 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const started: Slice[] = [];
   try {
     slices = [createTrackSlice(deps), createHeartbeatSlice(deps), createAgentSlice(deps), createOperatorSlice(deps)];
-    const guarded = slices.flatMap((slice) =>
-      slice.services.map((registration) => guardService(registration, { auth, metrics, logger, shutdown: stopping.signal })),
+    const served = slices.flatMap((slice) => slice.services.map((registration) => registration.service.typeName));
+    const health = createHealthService({ check: () => readiness.check(), services: () => served });
+    const guarded = [...slices.flatMap((slice) => slice.services), health].map((registration) =>
+      guardService(registration, { auth, metrics, logger, shutdown: stopping.signal, explain: storageErrorOf }),
     );
     const legacy = createLegacyHandler({
-      routes: [healthRoute, ...slices.flatMap((slice) => slice.legacyRoutes ?? [])],
+      routes: [healthRoute, readyRoute(() => readiness.check()), ...slices.flatMap((slice) => slice.legacyRoutes ?? [])],
       services: guarded,
       maxBodyBytes: config.maxBodyBytes,
       logger,

@@ -247,6 +247,36 @@ export const serveSettings: readonly Setting[] = [
     description: "group commit: longest wait for more writes before committing",
     parse: integerIn(0, 10_000, "milliseconds"),
   }),
+  top(STORAGE, "batchMaxQueuedOps", {
+    flags: "--batch-max-queued <n>",
+    env: "FLEETBEAT_BATCH_MAX_QUEUED",
+    description: "most rows waiting for a commit; past it a write is answered 503 with Retry-After at once instead of queueing",
+    parse: integerIn(1, 100_000_000, "a count"),
+  }),
+  top(STORAGE, "batchMaxQueueWaitMs", {
+    flags: "--batch-max-wait <ms>",
+    env: "FLEETBEAT_BATCH_MAX_WAIT_MS",
+    description: "longest a write waits in the queue, and longest storage may go without answering before writes are refused (503, Retry-After)",
+    parse: integerIn(1, 3_600_000, "milliseconds"),
+  }),
+  top(STORAGE, "storageTimeoutMs", {
+    flags: "--storage-timeout <ms>",
+    env: "FLEETBEAT_STORAGE_TIMEOUT_MS",
+    description: "longest one storage call may wait: Postgres statement_timeout (the client gives up 1 s later), SQLite busy_timeout; then 503",
+    parse: integerIn(1, 3_600_000, "milliseconds"),
+  }),
+  top(STORAGE, "storageConnectTimeoutMs", {
+    flags: "--storage-connect-timeout <ms>",
+    env: "FLEETBEAT_STORAGE_CONNECT_TIMEOUT_MS",
+    description: "Postgres: longest wait for a connection, new or from the full pool; then 503",
+    parse: integerIn(1, 3_600_000, "milliseconds"),
+  }),
+  top(STORAGE, "postgresKeepAliveMs", {
+    flags: "--postgres-keepalive <ms>",
+    env: "FLEETBEAT_POSTGRES_KEEPALIVE_MS",
+    description: "Postgres: idle time before TCP keepalive probes start on a connection (finds a peer that vanished)",
+    parse: integerIn(1_000, 3_600_000, "milliseconds"),
+  }),
   top(STORAGE, "sqliteSynchronous", {
     flags: "--sqlite-synchronous <mode>",
     env: "FLEETBEAT_SQLITE_SYNCHRONOUS",

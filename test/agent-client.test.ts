@@ -11,6 +11,7 @@ import { Agent, type DeviceInfo, RegistrationFailedError, type ServerCommand } f
 import { hashToken } from "../server/agent/tokens.js";
 import { defaultConfig } from "../server/core/config.js";
 import { clientFor } from "./support/clients.js";
+import { startScriptedFront } from "./support/scripted-front.js";
 import { bearer, makeTempDir, operatorSecret, startTestServer, type TestServer } from "./support/server.js";
 
 const bin = fileURLToPath(new URL("../bin/fleetbeat.js", import.meta.url));
@@ -116,6 +117,37 @@ describe("agent library against the real server", () => {
       await running.catch(() => undefined);
     }
     await running;
+  });
+
+  it("429/503 are not failures: it waits as long as Retry-After asks, registers, and defers the next heartbeat", { timeout: 30_000 }, async () => {
+    const front = await startScriptedFront(t.server.url, [
+      { path: "/online", status: 503, retryAfter: "1" },
+      { path: "/online", status: 429, retryAfter: "1" },
+      { path: "/online", status: 503, retryAfter: "1" },
+      { path: "/heartbeat", status: 503, retryAfter: "2" },
+    ]);
+    const dir = await makeTempDir("fleetbeat-agent-");
+    const configFile = path.join(dir, "agent.json");
+    writeConfig(configFile, front.url, "patient");
+    // registerRetryMs 20: without Retry-After the tries would come 20 ms apart, and the third 503 would end the run.
+    const agent = new Agent({ configFile, info: () => ({ devicename: "n", ip: "", macaddress: "", os: "" }), registerRetryMs: 20, jitterSeconds: 0 });
+    const running = agent.run();
+    try {
+      const paths = (name: string) => front.arrivals.filter((arrival) => arrival.path === name);
+      await until("a heartbeat answered 200 after the deferred one", () => paths("/heartbeat").some((arrival) => arrival.status === 200));
+      const online = paths("/online");
+      expect(online.map((arrival) => arrival.status)).toEqual([503, 429, 503, 200]);
+      for (let i = 1; i < online.length; i++) expect((online[i] as { at: number }).at - (online[i - 1] as { at: number }).at).toBeGreaterThanOrEqual(950);
+      const beats = paths("/heartbeat");
+      expect(beats.slice(0, 2).map((arrival) => arrival.status)).toEqual([503, 200]);
+      // The server's interval is 1 s; the 503 asked for 2.
+      expect((beats[1] as { at: number }).at - (beats[0] as { at: number }).at).toBeGreaterThanOrEqual(1_950);
+      expect(agent.stats.registrations).toBe(1);
+    } finally {
+      agent.stop();
+      await running;
+      await front.close();
+    }
   });
 
   it("gives up after 3 consecutive failed registrations", async () => {

@@ -1,6 +1,6 @@
 // clients/heartbeat against the real server (loopback, SQLite): schedule, opt-out
 // on and off, checkNow, update notification, persisted ids, a faked Raspberry Pi,
-// retry with backoff while the server is down.
+// retry with backoff while the server is down, Retry-After honoured on 503/429.
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -8,9 +8,16 @@ import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { HeartbeatClient, HeartbeatRejectedError, type HeartbeatClientOptions, type UpdateInfo } from "../clients/heartbeat/index.js";
+import {
+  HeartbeatClient,
+  HeartbeatRejectedError,
+  HeartbeatRetryLaterError,
+  type HeartbeatClientOptions,
+  type UpdateInfo,
+} from "../clients/heartbeat/index.js";
 import { ReleaseService } from "../gen/fleetbeat/operator/v1/releases_pb.js";
 import { rowsMentioning } from "../server/store/heartbeat.suite.js";
+import { startScriptedFront } from "./support/scripted-front.js";
 import { bearer, operatorSecret, startTestServer, type TestServer } from "./support/server.js";
 
 let t: TestServer;
@@ -134,6 +141,56 @@ describe.each(["legacy", "connect"] as const)("HeartbeatClient over %s", (protoc
     }
     await sleep(600);
     expect(await heartbeatsOf(pi.serial)).toBe(settled);
+  });
+});
+
+describe.each(["legacy", "connect"] as const)("HeartbeatClient and Retry-After over %s", (protocol) => {
+  it("waits as long as a 503's or 429's Retry-After asks (seconds or HTTP-date) before retrying", { timeout: 20_000 }, async () => {
+    const front = await startScriptedFront(t.server.url, [
+      { status: 503, retryAfter: "1" },
+      { status: 429, retryAfter: new Date(Date.now() + 3_000).toUTCString() },
+    ]);
+    const pi = await fakePi();
+    const errors: Error[] = [];
+    const client = makeClient({
+      ...pi,
+      protocol,
+      baseUrl: front.url,
+      initialDelayMs: 0,
+      intervalMs: 60_000,
+      jitter: 0,
+      retry: { attempts: 4, initialBackoffMs: 20, maxBackoffMs: 5_000 },
+      onError: (error) => errors.push(error),
+    });
+    try {
+      client.start();
+      await waitFor(async () => ((await heartbeatsOf(pi.serial)) === 1 ? true : undefined), "a heartbeat after the waits").catch((e: unknown) => {
+        throw new Error(`${String(e)} ${JSON.stringify(front.arrivals)} ${errors.map(String).join(";")}`);
+      });
+      expect(front.arrivals).toHaveLength(3);
+      const [first, second, third] = front.arrivals.map((arrival) => arrival.at) as [number, number, number];
+      // Without the header the backoff would be 20 ms, then 40 ms.
+      expect(second - first).toBeGreaterThanOrEqual(950);
+      // The HTTP-date (whole seconds, 3 s ahead when made) leaves more than 1 s after the first wait.
+      expect(third - second).toBeGreaterThanOrEqual(950);
+      expect(errors).toEqual([]);
+    } finally {
+      client.stop();
+      await front.close();
+    }
+  });
+
+  it("checkNow reports the server's Retry-After, bounded by retry.maxBackoffMs", async () => {
+    const front = await startScriptedFront(t.server.url, [{ status: 503, retryAfter: "3600" }]);
+    const pi = await fakePi();
+    const client = makeClient({ ...pi, protocol, baseUrl: front.url, retry: { attempts: 1, initialBackoffMs: 20, maxBackoffMs: 2_000 } });
+    try {
+      const error = await client.checkNow().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(HeartbeatRetryLaterError);
+      expect((error as HeartbeatRetryLaterError).retryAfterMs).toBe(2_000);
+    } finally {
+      await front.close();
+    }
   });
 });
 

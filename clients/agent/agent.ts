@@ -1,7 +1,9 @@
 // The endpoint agent ("probe" in seeds/002): registers at start, heartbeats every
 // interval with jitter, keeps its token in its config file, re-registers on 401,
 // reports info changes with /update, runs commands at most once each (across
-// restarts too) and reports their results on the next heartbeat.
+// restarts too) and reports their results on the next heartbeat. A 429 or 503
+// ("come back later") is not a failure: the agent waits at least as long as the
+// answer's Retry-After asks (bounded) before it calls again.
 import {
   type DeviceInfo,
   type Exchange,
@@ -10,6 +12,7 @@ import {
   type ServerAnswer,
   type ServerCommand,
 } from "./legacy.js";
+import { asksToWait } from "../retry-after.js";
 import { type AgentState, type CommandOutcome, readState, writeState } from "./state.js";
 
 export type { DeviceInfo, ServerCommand } from "./legacy.js";
@@ -46,9 +49,11 @@ export interface AgentOptions {
   jitterSeconds?: number;
   /** Pause between failed registrations (ms). Default 10 s. */
   registerRetryMs?: number;
-  /** Consecutive failed registrations before giving up (the seed says 3). */
+  /** Consecutive failed registrations before giving up (the seed says 3); 429/503 answers do not count. */
   maxRegisterFailures?: number;
   requestTimeoutMs?: number;
+  /** Longest wait a server's Retry-After may impose (ms). Default 10 min. */
+  maxRetryAfterMs?: number;
   logger?: AgentLogger;
   random?: () => number;
 }
@@ -67,6 +72,8 @@ export class Agent {
   private jitter: number;
   private stopped = false;
   private wake: (() => void) | undefined;
+  /** The next call waits at least this long (ms): the last 429/503's Retry-After. */
+  private holdOffMs = 0;
   private readonly log: AgentLogger;
   /** Counters, for callers and tests. */
   readonly stats = { registrations: 0, heartbeats: 0, updates: 0, commandsRun: 0 };
@@ -86,10 +93,14 @@ export class Agent {
     const state = await readState(this.options.configFile);
     if (!state) throw new Error(`${this.options.configFile} does not exist`);
     this.state = state;
-    this.client = new LegacyAgentClient({ server: state.server, timeoutMs: this.options.requestTimeoutMs ?? 30_000 });
+    this.client = new LegacyAgentClient({
+      server: state.server,
+      timeoutMs: this.options.requestTimeoutMs ?? 30_000,
+      ...(this.options.maxRetryAfterMs !== undefined ? { maxRetryAfterMs: this.options.maxRetryAfterMs } : {}),
+    });
     await this.register();
     while (!this.stopped) {
-      await this.sleep(this.nextDelayMs());
+      await this.sleep(Math.max(this.nextDelayMs(), this.takeHoldOff()));
       if (this.stopped) break;
       await this.beat();
     }
@@ -98,6 +109,19 @@ export class Agent {
   stop(): void {
     this.stopped = true;
     this.wake?.();
+  }
+
+  /** The server asked to come back later: remember how long (the next sleep waits at least that). */
+  private holdOff(exchange: Exchange): boolean {
+    if (exchange.ok || exchange.retryAfterMs === undefined) return false;
+    this.holdOffMs = Math.max(this.holdOffMs, exchange.retryAfterMs);
+    return true;
+  }
+
+  private takeHoldOff(): number {
+    const ms = this.holdOffMs;
+    this.holdOffMs = 0;
+    return ms;
   }
 
   private nextDelayMs(): number {
@@ -129,6 +153,10 @@ export class Agent {
       } else if (exchange.status === 401) {
         this.log.warn("update refused (401): registering again");
         return this.register();
+      } else if (this.holdOff(exchange)) {
+        // No heartbeat right after a "come back later".
+        this.log.warn("update deferred by the server", describe(exchange));
+        return;
       } else {
         this.log.warn("update failed", describe(exchange));
       }
@@ -144,6 +172,8 @@ export class Agent {
     } else if (exchange.status === 401) {
       this.log.warn("heartbeat refused (401): registering again");
       await this.register();
+    } else if (this.holdOff(exchange)) {
+      this.log.warn("heartbeat deferred by the server", describe(exchange));
     } else {
       this.log.warn("heartbeat failed", describe(exchange));
     }
@@ -161,12 +191,21 @@ export class Agent {
         this.log.info("registered", { deviceId: this.state.deviceId });
         return this.accept(exchange.answer);
       }
+      const retryMs = this.options.registerRetryMs ?? 10_000;
+      if (!this.stopped && asksToWait(exchange.status)) {
+        // Not refused, only "come back later" (429/503): it does not count, and
+        // the next try waits at least as long as a Retry-After asks.
+        this.holdOff(exchange);
+        this.log.warn("registration deferred by the server", describe(exchange));
+        await this.sleep(Math.max(retryMs, this.takeHoldOff()));
+        continue;
+      }
       failures++;
       this.log.warn("registration failed", { ...describe(exchange), failures });
       if (failures >= max || this.stopped) {
         throw new RegistrationFailedError(`registration failed ${failures} times in a row (last status ${exchange.status || "no answer"})`);
       }
-      await this.sleep(this.options.registerRetryMs ?? 10_000);
+      await this.sleep(retryMs);
     }
   }
 
@@ -240,7 +279,11 @@ function sameInfo(a: DeviceInfo, b: DeviceInfo | undefined): boolean {
 
 function describe(exchange: Exchange): Record<string, unknown> {
   if (exchange.ok) return { status: 200 };
-  return { status: exchange.status, ...(exchange.error ? { error: String(exchange.error) } : {}) };
+  return {
+    status: exchange.status,
+    ...(exchange.error ? { error: String(exchange.error) } : {}),
+    ...(exchange.retryAfterMs !== undefined ? { retryAfterMs: exchange.retryAfterMs } : {}),
+  };
 }
 
 /** At most `limit` code points. */

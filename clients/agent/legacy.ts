@@ -1,5 +1,6 @@
 // The DI legacy HTTP dialect from the agent's side (seeds/002): POST /online,
 // /update, /heartbeat with X-DI-DEVICEID / X-DI-TOKEN headers and JSON bodies.
+import { asksToWait, defaultRetryAfterCeilingMs, retryAfterMs } from "../retry-after.js";
 
 export interface DeviceInfo {
   devicename: string;
@@ -31,7 +32,8 @@ export interface ResultReport {
 
 export type Exchange =
   | { ok: true; status: 200; answer: ServerAnswer }
-  | { ok: false; status: number; error?: unknown };
+  /** retryAfterMs: with 429 or 503, the wait the server's Retry-After asked for (bounded). */
+  | { ok: false; status: number; error?: unknown; retryAfterMs?: number };
 
 /**
  * JSON.parse, except that the value of every "id" key that is a bare integer
@@ -90,6 +92,8 @@ export interface LegacyClientOptions {
   server: string;
   /** Per request; default 30 s. */
   timeoutMs?: number;
+  /** Longest wait a Retry-After may ask for (ms); default 10 min. */
+  maxRetryAfterMs?: number;
 }
 
 export class LegacyAgentClient {
@@ -109,8 +113,11 @@ export class LegacyAgentClient {
       return { ok: false, status: 0, error };
     }
     const text = await response.text().catch(() => "");
-    // On anything but 200 the seed says: ignore the body.
-    if (response.status !== 200) return { ok: false, status: response.status };
+    // On anything but 200 the seed says: ignore the body (but not a 429/503's Retry-After).
+    if (response.status !== 200) {
+      const wait = asksToWait(response.status) ? retryAfterMs(response.headers.get("retry-after"), { maxMs: this.options.maxRetryAfterMs ?? defaultRetryAfterCeilingMs }) : undefined;
+      return wait === undefined ? { ok: false, status: response.status } : { ok: false, status: response.status, retryAfterMs: wait };
+    }
     try {
       return { ok: true, status: 200, answer: readAnswer(text) };
     } catch (error) {

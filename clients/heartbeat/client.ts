@@ -4,7 +4,7 @@
 //
 // Beyond the seed's client: jitter on every wait (a fleet that booted together
 // does not call together), retry with exponential backoff on failures that may be
-// temporary, the server's interval honoured, a correct version comparison, and an
+// temporary (never sooner than a 429/503's Retry-After), the server's interval honoured, a correct version comparison, and an
 // opt-out that switches off both the heartbeat and the automatic update check
 // while `checkNow()` keeps working for the user who asks.
 import { homedir, release as osRelease, type as osType } from "node:os";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { HeartbeatService } from "../../gen/fleetbeat/heartbeat/v1/heartbeat_pb.js";
+import { asksToWait, retryAfterMs } from "../retry-after.js";
 import { loadIdentity, type Identity } from "./identity.js";
 import { isNewerVersion } from "./version.js";
 
@@ -20,7 +21,7 @@ export interface RetryOptions {
   attempts: number;
   /** Wait before the first retry; doubles each time. Default 5 s. */
   initialBackoffMs: number;
-  /** Longest wait between retries. Default 5 min. */
+  /** Longest wait between retries; also bounds the wait a Retry-After asks for. Default 5 min. */
   maxBackoffMs: number;
 }
 
@@ -91,6 +92,18 @@ export class HeartbeatRejectedError extends Error {
     message: string,
     /** The HTTP status (legacy protocol) or the Connect code (connect protocol). */
     readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The server asked to come back later (429 / 503, or Connect unavailable / resource_exhausted) and said when. */
+export class HeartbeatRetryLaterError extends Error {
+  override name = "HeartbeatRetryLaterError";
+  constructor(
+    message: string,
+    /** The wait the server's Retry-After asked for (ms), bounded by retry.maxBackoffMs. */
+    readonly retryAfterMs: number,
   ) {
     super(message);
   }
@@ -253,8 +266,10 @@ export class HeartbeatClient {
         if (generation !== this.generation) return;
         lastError = error instanceof Error ? error : new Error(String(error));
         if (error instanceof HeartbeatRejectedError || attempt + 1 >= attempts) break;
-        const backoff = Math.min(maxBackoffMs, initialBackoffMs * 2 ** attempt);
-        if (!(await this.sleep(this.jittered(backoff), generation))) return;
+        const backoff = this.jittered(Math.min(maxBackoffMs, initialBackoffMs * 2 ** attempt));
+        // Never sooner than the server asked.
+        const wait = error instanceof HeartbeatRetryLaterError ? Math.max(backoff, error.retryAfterMs) : backoff;
+        if (!(await this.sleep(wait, generation))) return;
       } finally {
         if (this.inFlight === controller) this.inFlight = undefined;
       }
@@ -302,12 +317,19 @@ export class HeartbeatClient {
     }
   }
 
+  /** A Retry-After value as a wait in ms, bounded by retry.maxBackoffMs; undefined without a valid one. */
+  private retryAfter(value: string | null): number | undefined {
+    return retryAfterMs(value, { maxMs: this.settings.retry.maxBackoffMs });
+  }
+
   private async sendLegacy(body: Record<string, string>, signal: AbortSignal): Promise<{ actualVersion: string; intervalSeconds: number }> {
     const url = `${this.options.baseUrl.replace(/\/+$/, "")}/hb/newHb`;
     const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal });
     const text = await response.text();
     if (response.status !== 200) {
       const message = `POST /hb/newHb answered ${response.status}: ${text.slice(0, 200)}`;
+      const wait = asksToWait(response.status) ? this.retryAfter(response.headers.get("retry-after")) : undefined;
+      if (wait !== undefined) throw new HeartbeatRetryLaterError(message, wait);
       if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
         throw new HeartbeatRejectedError(message, response.status);
       }
@@ -334,6 +356,9 @@ export class HeartbeatClient {
       const connectError = ConnectError.from(error);
       const retryable = [Code.Unavailable, Code.ResourceExhausted, Code.DeadlineExceeded, Code.Unknown, Code.Internal, Code.Aborted, Code.Canceled];
       if (!retryable.includes(connectError.code)) throw new HeartbeatRejectedError(connectError.message, connectError.code);
+      const asksLater = connectError.code === Code.Unavailable || connectError.code === Code.ResourceExhausted;
+      const wait = asksLater ? this.retryAfter(connectError.metadata.get("retry-after")) : undefined;
+      if (wait !== undefined) throw new HeartbeatRetryLaterError(connectError.message, wait);
       throw connectError;
     }
   }

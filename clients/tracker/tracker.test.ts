@@ -7,9 +7,12 @@ import { CollectionSchema, type Collection } from "../../gen/fleetbeat/track/v1/
 import { ClientTracker, CollectorError, type ClientTrackerOptions } from "./tracker.js";
 import { MemoryStorage } from "./storage.js";
 
+/** One scripted answer: a status, or a status with a Retry-After header. */
+type Scripted = number | { status: number; retryAfter: string };
+
 /** A loopback collector that checks each signature with node:crypto and answers from a script of statuses. */
-async function collector(statuses: number[] = []) {
-  const received: Array<{ collection: Collection; headers: http.IncomingHttpHeaders; status: number }> = [];
+async function collector(statuses: Scripted[] = []) {
+  const received: Array<{ collection: Collection; headers: http.IncomingHttpHeaders; status: number; at: number }> = [];
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -19,9 +22,10 @@ async function collector(statuses: number[] = []) {
       const md5 = createHash("md5").update(body).digest("hex");
       const expected = createHash("sha256").update(`${time}|${md5}|secret`).digest("base64");
       const signed = request.headers["x-hamustro-signature"] === expected && request.url === "/prefix/api/v1/track";
-      const status = signed ? (statuses.shift() ?? 200) : 401;
-      received.push({ collection: fromBinary(CollectionSchema, body), headers: request.headers, status });
-      response.writeHead(status).end();
+      const scripted = signed ? (statuses.shift() ?? 200) : 401;
+      const status = typeof scripted === "number" ? scripted : scripted.status;
+      received.push({ collection: fromBinary(CollectionSchema, body), headers: request.headers, status, at: performance.now() });
+      response.writeHead(status, typeof scripted === "number" ? {} : { "retry-after": scripted.retryAfter }).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -34,7 +38,7 @@ afterEach(async () => {
   while (closers.length) await closers.pop()!();
 });
 
-async function setup(statuses: number[] = [], options: Partial<ClientTrackerOptions> = {}) {
+async function setup(statuses: Scripted[] = [], options: Partial<ClientTrackerOptions> = {}) {
   const server = await collector(statuses);
   closers.push(server.close);
   let clock = Date.parse("2026-11-24T12:00:00Z");
@@ -113,6 +117,34 @@ describe("ClientTracker", () => {
       [1, 2],
     ]);
     expect(errors.map((e) => (e as CollectorError).status)).toEqual([500, 503]);
+    await tracker.close();
+  });
+
+  it("waits as long as a 503's or 429's Retry-After asks (seconds or HTTP-date) before retrying", async () => {
+    const errors: unknown[] = [];
+    const { server, open, now } = await setup([
+      { status: 503, retryAfter: "1" },
+      { status: 429, retryAfter: new Date(Date.parse("2026-11-24T12:00:01Z")).toUTCString() },
+    ]);
+    expect(now()).toBe(Date.parse("2026-11-24T12:00:00Z"));
+    const tracker = await open({ queueSize: 1, retry: { initialDelayMs: 5, maxDelayMs: 5_000 }, onError: (error) => errors.push(error) });
+    await tracker.trackEvent("a");
+    await waitFor(() => tracker.pending === 0, 10_000);
+    expect(server.received.map((r) => r.status)).toEqual([503, 429, 200]);
+    // Without the header the backoff would be 5–10 ms.
+    const [first, second, third] = server.received.map((r) => r.at) as [number, number, number];
+    expect(second - first).toBeGreaterThanOrEqual(950);
+    expect(third - second).toBeGreaterThanOrEqual(950);
+    expect(errors.map((e) => (e as CollectorError).retryAfterMs)).toEqual([1_000, 1_000]);
+    await tracker.close();
+  });
+
+  it("bounds a Retry-After by retry.maxDelayMs", async () => {
+    const { server, open } = await setup([{ status: 503, retryAfter: "3600" }]);
+    const tracker = await open({ queueSize: 1, retry: { initialDelayMs: 5, maxDelayMs: 50 } });
+    await tracker.trackEvent("a");
+    await waitFor(() => tracker.pending === 0);
+    expect(server.received.map((r) => r.status)).toEqual([503, 200]);
     await tracker.close();
   });
 

@@ -15,13 +15,14 @@
 //   (sending)                         tracker.flush(); tracker.close()
 import { create, toBinary } from "@bufbuild/protobuf";
 import { CollectionSchema, PayloadSchema, type Collection } from "../../gen/fleetbeat/track/v1/collection_pb.js";
+import { asksToWait, retryAfterMs } from "../retry-after.js";
 import { generateSession, sha256Hex, signature } from "./signing.js";
 import { keyOf, type EventKey, type SessionInfo, type StoredEvent, type TrackerStorage } from "./storage.js";
 
 export interface RetryOptions {
   /** First delay after a failed send. Default 1 s. */
   initialDelayMs?: number;
-  /** Longest delay between attempts. Default 5 min. */
+  /** Longest delay between attempts; also bounds the wait a Retry-After asks for. Default 5 min. */
   maxDelayMs?: number;
 }
 
@@ -81,8 +82,12 @@ export interface FlushResult {
 
 /** A non-200 answer from the collector. The events stay queued. */
 export class CollectorError extends Error {
-  constructor(readonly status: number) {
-    super(`collector answered ${status}`);
+  constructor(
+    readonly status: number,
+    /** With 429 or 503: the wait the collector's Retry-After asked for (ms, bounded by retry.maxDelayMs). */
+    readonly retryAfterMs?: number,
+  ) {
+    super(retryAfterMs === undefined ? `collector answered ${status}` : `collector answered ${status}, retry after ${retryAfterMs} ms`);
     this.name = "CollectorError";
   }
 }
@@ -278,7 +283,7 @@ export class ClientTracker {
         try {
           await this.post(chunk);
         } catch (error) {
-          this.scheduleRetry();
+          this.scheduleRetry(error instanceof CollectorError ? error.retryAfterMs : undefined);
           this.options.onError?.(error);
           return { delivered, pending: this.queue.size, error };
         }
@@ -302,6 +307,7 @@ export class ClientTracker {
     const controller = new AbortController();
     const timeout = setTimeout(() => controller.abort(), this.options.requestTimeoutMs ?? 30_000);
     let status: number;
+    let retryAfter: string | null = null;
     try {
       const response = await this.fetchImpl(this.url, {
         method: "POST",
@@ -314,25 +320,32 @@ export class ClientTracker {
         signal: controller.signal,
       });
       status = response.status;
+      if (asksToWait(status)) retryAfter = response.headers.get("retry-after");
       await response.arrayBuffer().catch(() => undefined);
     } finally {
       clearTimeout(timeout);
     }
-    if (status !== 200) throw new CollectorError(status);
+    if (status !== 200) {
+      throw new CollectorError(status, retryAfterMs(retryAfter, { now: this.now(), maxMs: this.options.retry?.maxDelayMs ?? 300_000 }));
+    }
     await this.storage.remove(keys);
     for (const key of keys) this.queue.delete(keyOf(key));
     this.lastSyncTime = this.now();
     await this.storage.setLastSyncTime(this.lastSyncTime);
   }
 
-  /** Exponential backoff with ("equal") jitter: a random delay in [c/2, c] for c = min(max, initial · 2^attempt). */
-  private scheduleRetry(): void {
+  /**
+   * Exponential backoff with ("equal") jitter: a random delay in [c/2, c] for
+   * c = min(max, initial · 2^attempt), and never shorter than the collector's
+   * Retry-After (already bounded by max) when it sent one.
+   */
+  private scheduleRetry(retryAfterMs?: number): void {
     if (this.closed) return;
     const initial = this.options.retry?.initialDelayMs ?? 1_000;
     const max = this.options.retry?.maxDelayMs ?? 300_000;
     const ceiling = Math.min(max, initial * 2 ** Math.min(this.attempt, 30));
     this.attempt++;
-    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    const delay = Math.max(retryAfterMs ?? 0, Math.round(ceiling / 2 + (Math.random() * ceiling) / 2));
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;

@@ -22,6 +22,22 @@ export interface ServerConfig {
   batchMaxOps: number;
   batchMaxDelayMs: number;
   /**
+   * Bounds of the write queue: most rows waiting, and longest wait (ms) for
+   * storage. Past either, a write is answered 503 with Retry-After at once
+   * instead of queueing (server/store/batcher.ts).
+   */
+  batchMaxQueuedOps: number;
+  batchMaxQueueWaitMs: number;
+  /**
+   * Longest one storage call may wait (ms): Postgres statement_timeout (the
+   * client gives up a second later), SQLite busy_timeout.
+   */
+  storageTimeoutMs: number;
+  /** Postgres: longest wait for a connection, new or from the full pool (ms). */
+  storageConnectTimeoutMs: number;
+  /** Postgres: idle time before TCP keepalive probes start on a connection (ms). */
+  postgresKeepAliveMs: number;
+  /**
    * SQLite's PRAGMA synchronous: "full" syncs the WAL at every commit (a 200 survives
    * a power loss), "normal" only at checkpoints (faster; a power loss may lose the
    * last commits, never corrupt the file). Unused with Postgres.
@@ -116,6 +132,11 @@ export const defaultConfig: ServerConfig = {
   shutdownTimeoutMs: 10_000,
   batchMaxOps: 512,
   batchMaxDelayMs: 2,
+  batchMaxQueuedOps: 10_000,
+  batchMaxQueueWaitMs: 2_000,
+  storageTimeoutMs: 5_000,
+  storageConnectTimeoutMs: 5_000,
+  postgresKeepAliveMs: 10_000,
   sqliteSynchronous: "full",
   logLevel: "info",
   heartbeat: {

@@ -9,10 +9,12 @@ interface ErrorDefinition {
   /** Status on the legacy HTTP paths. */
   readonly httpStatus: number;
   readonly message: string;
+  /** Seconds a client should wait before trying again (the Retry-After header), when the row says so. */
+  readonly retryAfterSeconds?: number;
 }
 
-function define(code: Code, httpStatus: number, message: string): ErrorDefinition {
-  return { code, httpStatus, message };
+function define(code: Code, httpStatus: number, message: string, retryAfterSeconds?: number): ErrorDefinition {
+  return retryAfterSeconds === undefined ? { code, httpStatus, message } : { code, httpStatus, message, retryAfterSeconds };
 }
 
 export const errorDefinitions = {
@@ -47,7 +49,9 @@ export const errorDefinitions = {
 
   // Server state.
   SHUTTING_DOWN: define(Code.Unavailable, 503, "the server is shutting down"),
-  STORAGE_UNAVAILABLE: define(Code.Unavailable, 503, "storage is unavailable"),
+  STORAGE_UNAVAILABLE: define(Code.Unavailable, 503, "storage is unavailable", 5),
+  // The write queue is past its bound (operations or wait): refused at once rather than queued.
+  STORAGE_BUSY: define(Code.Unavailable, 503, "too many writes are waiting for storage: retry later", 1),
   UNIMPLEMENTED: define(Code.Unimplemented, 501, "not implemented yet"),
   INTERNAL: define(Code.Internal, 500, "internal error"),
 } as const satisfies Record<string, ErrorDefinition>;
@@ -66,18 +70,23 @@ export class FleetbeatError extends ConnectError {
   }
   readonly errorName: ErrorName;
   readonly httpStatus: number;
-  /** Sent as `Retry-After` (seconds): a legacy response header, Connect/gRPC response metadata. */
+  /** Seconds to wait before retrying; also sent as the retry-after header (legacy) or metadata (Connect, gRPC). */
   readonly retryAfterSeconds: number | undefined;
 
   constructor(errorName: ErrorName, detail?: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
-    const definition = errorDefinitions[errorName];
-    const retryAfter = options?.retryAfterSeconds === undefined ? undefined : Math.max(1, Math.ceil(options.retryAfterSeconds));
-    const metadata = retryAfter === undefined ? undefined : new Headers({ "retry-after": String(retryAfter) });
-    super(detail ? `${definition.message}: ${detail}` : definition.message, definition.code, metadata, undefined, options?.cause);
+    const definition: ErrorDefinition = errorDefinitions[errorName];
+    super(detail ? `${definition.message}: ${detail}` : definition.message, definition.code, undefined, undefined, options?.cause);
     this.errorName = errorName;
     this.httpStatus = definition.httpStatus;
-    this.retryAfterSeconds = retryAfter;
+    const retryAfter = options?.retryAfterSeconds ?? definition.retryAfterSeconds;
+    this.retryAfterSeconds = retryAfter === undefined ? undefined : Math.max(0, Math.ceil(retryAfter));
+    if (this.retryAfterSeconds !== undefined) this.metadata.set("retry-after", String(this.retryAfterSeconds));
   }
+}
+
+/** The Retry-After value (whole seconds) an error asks the client to wait, if any. */
+export function retryAfterOf(error: unknown): number | undefined {
+  return error instanceof FleetbeatError ? error.retryAfterSeconds : undefined;
 }
 
 /** Shorthand for `throw new FleetbeatError(...)` in expressions. */
@@ -112,5 +121,8 @@ export function httpStatusOf(error: unknown): number {
 
 /** True when the error is the server's fault (worth logging at error level). */
 export function isServerFault(error: unknown): boolean {
-  return httpStatusOf(error) >= 500 && !(error instanceof FleetbeatError && error.errorName === "SHUTTING_DOWN");
+  // Refusals by design are not faults: shutting down, and a full write queue
+  // (counted in fleetbeat_batcher_refused_total; a line per refused request
+  // would flood the log exactly when the server is overloaded).
+  return httpStatusOf(error) >= 500 && !(error instanceof FleetbeatError && (error.errorName === "SHUTTING_DOWN" || error.errorName === "STORAGE_BUSY"));
 }

@@ -27,12 +27,21 @@ function contextFor(method: (typeof KeyService.methods)[number]) {
   return createHandlerContext({ service: KeyService, method, protocolName: "connect", requestMethod: "POST", url: "http://test/" });
 }
 
-function guardKeys(implementation: object, options: { scopes?: Record<string, OperatorKeyScope>; shutdown?: AbortSignal } = {}) {
+function guardKeys(
+  implementation: object,
+  options: { scopes?: Record<string, OperatorKeyScope>; shutdown?: AbortSignal; explain?: (error: unknown) => FleetbeatError | undefined } = {},
+) {
   const auth = recordingAuth();
   const outcomes: string[] = [];
   const guarded = guardService(
     registerService({ service: KeyService, implementation, access: { kind: "operator", ...(options.scopes ? { scopes: options.scopes } : {}) } }),
-    { auth, logger, metrics: { observeRpc: (_method, _protocol, code) => outcomes.push(code) }, shutdown: options.shutdown ?? new AbortController().signal },
+    {
+      auth,
+      logger,
+      metrics: { observeRpc: (_method, _protocol, code) => outcomes.push(code) },
+      shutdown: options.shutdown ?? new AbortController().signal,
+      ...(options.explain ? { explain: options.explain } : {}),
+    },
   );
   const call = (name: "createKey" | "listKeys" | "revokeKey") => {
     const method = KeyService.method[name];
@@ -94,4 +103,26 @@ test("after shutdown began, calls are refused before the key is even checked", a
 
 test("an implementation key that is no method of the service is refused at start-up", () => {
   expect(() => guardKeys({ listkeys: () => ({}) })).toThrow(/no method "listkeys"/);
+});
+
+test("an error explain recognises answers as its row (a down database: unavailable, not internal); others stay internal", async () => {
+  const down = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
+  const explain = (error: unknown) => (error === down ? new FleetbeatError("STORAGE_UNAVAILABLE", undefined, { cause: error }) : undefined);
+  const { call, outcomes } = guardKeys(
+    {
+      listKeys: () => {
+        throw down;
+      },
+      createKey: () => {
+        throw new Error("a bug");
+      },
+    },
+    { explain },
+  );
+  const unavailable = ConnectError.from(await call("listKeys").promise.catch((e: unknown) => e));
+  expect(unavailable.code).toBe(Code.Unavailable);
+  expect(unavailable.metadata.get("retry-after")).toBe("5");
+  expect(unavailable.rawMessage).not.toMatch(/ECONNREFUSED/);
+  expect(ConnectError.from(await call("createKey").promise.catch((e: unknown) => e)).code).toBe(Code.Internal);
+  expect(outcomes).toEqual(["unavailable", "internal"]);
 });

@@ -10,8 +10,10 @@
 //   - for operator services, requires an operator key with the method's scope;
 //   - runs the implementation (a method the slice left out answers UNIMPLEMENTED);
 //   - counts the outcome by method, protocol and code;
-//   - logs server faults and answers an error that is not ours as INTERNAL,
-//     without its message, so no internals reach the caller.
+//   - answers an error that is not ours but that `explain` recognises (a
+//     storage driver's "database unreachable") as the row explain names;
+//   - logs server faults and answers any other error that is not ours as
+//     INTERNAL, without its message, so no internals reach the caller.
 // Unary and server-streaming methods are supported; a service with another
 // kind of method is refused at start-up rather than served unguarded.
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
@@ -44,6 +46,12 @@ export interface GuardOptions {
    * FollowEvents never finishes by itself and its client should reconnect.
    */
   readonly shutdown: AbortSignal;
+  /**
+   * Turns an error that is not a FleetbeatError into one, when it knows it (the
+   * server passes the store's storageErrorOf: a database that is down answers
+   * STORAGE_UNAVAILABLE, not INTERNAL); undefined leaves the error as it is.
+   */
+  readonly explain?: (error: unknown) => FleetbeatError | undefined;
 }
 
 /** "/fleetbeat.operator.v1.KeyService/CreateKey": the Connect/gRPC request path of a method. */
@@ -156,7 +164,7 @@ class GuardedCall {
 
   /** The error the caller sees; logs server faults. */
   private fail(error: unknown, context: HandlerContext): ConnectError {
-    const answered = callerError(error);
+    const answered = callerError(error instanceof ConnectError ? error : (this.options.explain?.(error) ?? error));
     if (isServerFault(answered)) {
       this.options.logger.error(
         { err: error, procedure: this.procedure, protocol: context.protocolName },

@@ -1,7 +1,7 @@
 // Prometheus metrics of one server. Each server has its own Registry (not
 // prom-client's global one), so several servers can run in one process (tests).
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
-import type { BatchInfo } from "../store/batcher.js";
+import type { BatchInfo, RefusalReason } from "../store/batcher.js";
 
 /** Request protocols as labelled on the HTTP metrics. */
 export type HttpProtocol = "connect" | "grpc" | "grpc-web" | "legacy" | "http";
@@ -16,6 +16,8 @@ export interface ServerMetrics {
   observeBatch(info: BatchInfo): void;
   /** One registration of an unknown device, let through or refused by a rate limit. */
   observeEnrolment(outcome: "accepted" | "limited_address" | "limited_total"): void;
+  /** Writes the batcher refused past its queue bounds (the batcher's onRefused). */
+  observeRefused(reason: RefusalReason, ops: number): void;
 }
 
 const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -61,6 +63,12 @@ export function createMetrics(): ServerMetrics {
     help: "Rows written by committed group-commit transactions.",
     registers: [registry],
   });
+  const refused = new Counter({
+    name: "fleetbeat_batcher_refused_total",
+    help: "Write operations refused with 503 STORAGE_BUSY past the write queue's bounds, by reason (queue_full, storage_stalled, waited_too_long).",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   const commitDuration = new Histogram({
     name: "fleetbeat_batcher_commit_duration_seconds",
     help: "Duration of group-commit transactions.",
@@ -94,6 +102,9 @@ export function createMetrics(): ServerMetrics {
     },
     observeEnrolment(outcome) {
       enrolments.inc({ outcome });
+    },
+    observeRefused(reason, ops) {
+      refused.inc({ reason }, ops);
     },
   };
 }

@@ -27,7 +27,7 @@ import { ConnectError, createContextValues, type ContextValues, type HandlerCont
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "pino";
 import { peerAddressKey } from "../core/context.js";
-import { errorDefinitions, FleetbeatError, httpStatusOf } from "../core/errors.js";
+import { errorDefinitions, FleetbeatError, httpStatusOf, retryAfterOf } from "../core/errors.js";
 import type { GuardedService, GuardedUnary } from "../core/guard.js";
 import { isHttp1, peerAddressOf, type NodeRequest, type NodeResponse } from "./peer.js";
 
@@ -313,9 +313,10 @@ function clientGone(): FleetbeatError {
 /** A small JSON error body; internals (500s not of our making) are not described. */
 function errorResponse(error: unknown, headers: Record<string, string> = {}): LegacyResponse {
   const status = httpStatusOf(error);
+  const retryAfter = retryAfterOf(error);
+  if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter);
   if (error instanceof FleetbeatError) {
-    const retry = error.retryAfterSeconds === undefined ? headers : { ...headers, "retry-after": String(error.retryAfterSeconds) };
-    return jsonResponse(status, { error: error.errorName, message: error.rawMessage }, retry);
+    return jsonResponse(status, { error: error.errorName, message: error.rawMessage }, headers);
   }
   if (error instanceof ConnectError && status < 500) {
     return jsonResponse(status, { error: codeToString(error.code), message: error.rawMessage }, headers);

@@ -19,6 +19,26 @@ export const healthRoute: LegacyRoute = {
   handle: async () => jsonResponse(200, { up: true }),
 };
 
+export const readyPath = "/readyz";
+
+/**
+ * GET /readyz → 200 {"ready":true} while storage can commit (a real commit,
+ * checked at most once a second: server/store/readiness.ts); else 503
+ * STORAGE_UNAVAILABLE with Retry-After. While the server stops, the router
+ * answers 503 before any route runs. Point load balancers here.
+ */
+export function readyRoute(check: () => Promise<{ ready: boolean; error?: FleetbeatError }>): LegacyRoute {
+  return {
+    path: readyPath,
+    method: "GET",
+    handle: async () => {
+      const readiness = await check();
+      if (!readiness.ready) throw readiness.error ?? new FleetbeatError("STORAGE_UNAVAILABLE");
+      return jsonResponse(200, { ready: true });
+    },
+  };
+}
+
 export interface RequestRouterOptions {
   readonly connect: RequestHandler;
   readonly legacy: LegacyHandler;

@@ -28,6 +28,33 @@ function recordingStore(apply?: (ops: readonly WriteOp[]) => Promise<OpOutcome[]
   return { store, batches };
 }
 
+/** A store whose apply waits until release() is called, then answers "all inserted". */
+function hangingStore() {
+  let open: () => void = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const batches: WriteOp[][] = [];
+  const waiters: Array<() => void> = [];
+  const store = {
+    apply: async (ops: readonly WriteOp[]): Promise<OpOutcome[]> => {
+      batches.push([...ops]);
+      for (const wake of waiters.splice(0)) wake();
+      await opened;
+      return ops.map((o) => ({ ok: true, result: { kind: "insertEvents", inserted: (o as InsertEventsOp).events.length, duplicates: 0 } }));
+    },
+  } as unknown as Store;
+  return {
+    store,
+    batches,
+    release: () => open(),
+    /** Resolves once apply has been called `count` times. */
+    started: async (count: number): Promise<void> => {
+      while (batches.length < count) await new Promise<void>((resolve) => waiters.push(resolve));
+    },
+  };
+}
+
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -99,9 +126,57 @@ describe("Batcher", () => {
     expect(batches).toHaveLength(2);
   });
 
+  it("bounds the queue by weight: past maxQueuedOps a submit is refused at once with STORAGE_BUSY and Retry-After", async () => {
+    const gate = hangingStore();
+    const refusals: Array<[string, number]> = [];
+    const batcher = new Batcher(gate.store, { maxOps: 4, maxDelayMs: 0, maxQueuedOps: 10, onRefused: (reason, ops) => refusals.push([reason, ops]) });
+    const inFlight = batcher.submit(op(4, "a"));
+    await gate.started(1);
+    const queued = [batcher.submit(op(6, "b")), batcher.submit(op(4, "c"))];
+    const refused = await batcher.submit(op(1, "d")).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(FleetbeatError);
+    expect((refused as FleetbeatError).errorName).toBe("STORAGE_BUSY");
+    expect((refused as FleetbeatError).retryAfterSeconds).toBeGreaterThan(0);
+    expect((refused as FleetbeatError).metadata.get("retry-after")).toBe(String((refused as FleetbeatError).retryAfterSeconds));
+    expect(refusals).toEqual([["queue_full", 1]]);
+    gate.release();
+    await expect(Promise.all([inFlight, ...queued])).resolves.toHaveLength(3);
+    // Empty queue: an operation heavier than the bound still goes, alone.
+    await expect(batcher.submit(op(25, "e"))).resolves.toMatchObject({ inserted: 25 });
+  });
+
+  it("bounds the wait: queued operations are refused after maxQueueWaitMs, and new ones at once while storage is stuck; it recovers", async () => {
+    const gate = hangingStore();
+    const refusals: Array<[string, number]> = [];
+    const batcher = new Batcher(gate.store, { maxOps: 100, maxDelayMs: 0, maxQueueWaitMs: 50, onRefused: (reason, ops) => refusals.push([reason, ops]) });
+    const inFlight = batcher.submit(op(1, "a"));
+    await gate.started(1);
+    const waited = performance.now();
+    const queued = await batcher.submit(op(1, "b")).catch((e: unknown) => e);
+    expect((queued as FleetbeatError).errorName).toBe("STORAGE_BUSY");
+    expect(performance.now() - waited).toBeGreaterThanOrEqual(45);
+    // Storage has not answered for longer than the bound: refused without queueing.
+    const before = batcher.pending;
+    const refused = await batcher.submit(op(1, "c")).catch((e: unknown) => e);
+    expect((refused as FleetbeatError).errorName).toBe("STORAGE_BUSY");
+    expect(batcher.pending).toBe(before);
+    expect(refusals).toEqual([
+      ["waited_too_long", 1],
+      ["storage_stalled", 1],
+    ]);
+    // The store answers again: the batch in flight commits, new writes go through.
+    gate.release();
+    await expect(inFlight).resolves.toMatchObject({ inserted: 1 });
+    await expect(batcher.submit(op(1, "d"))).resolves.toMatchObject({ inserted: 1 });
+    await batcher.flush();
+    expect(gate.batches.map((b) => b.length)).toEqual([1, 1]);
+  });
+
   it("refuses bad limits", () => {
     const { store } = recordingStore();
     expect(() => new Batcher(store, { maxOps: 0, maxDelayMs: 1 })).toThrow(RangeError);
     expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: -1 })).toThrow(RangeError);
+    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: 1, maxQueuedOps: 0 })).toThrow(RangeError);
+    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: 1, maxQueueWaitMs: 0 })).toThrow(RangeError);
   });
 });

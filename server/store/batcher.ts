@@ -11,6 +11,12 @@
 // - If the transaction cannot commit, exactly the callers of that batch are
 //   rejected with STORAGE_UNAVAILABLE (the cause attached); later batches carry
 //   on. An operation that fails on its own rejects only its caller, with its error.
+// - The queue is bounded (maxQueuedOps, maxQueueWaitMs): past its weight, or
+//   while storage has not answered for longer than the wait bound, submit()
+//   refuses at once with STORAGE_BUSY (503 + Retry-After) instead of queueing;
+//   an operation that waited in the queue past the wait bound is refused the same
+//   way (it never reached the database). The batch in flight is bounded by the
+//   store's own timeouts, so no caller waits without end on a stuck database.
 import type { Logger } from "pino";
 import { FleetbeatError } from "../core/errors.js";
 import type { OpOutcome, Store, WriteOp, WriteResult, WriteResultOf } from "./store.js";
@@ -31,10 +37,23 @@ export interface BatcherOptions {
   maxOps: number;
   /** Longest a batch waits for more operations after its first one (ms). */
   maxDelayMs: number;
+  /** Most weight (rows) waiting in the queue; more is refused with STORAGE_BUSY. Unbounded when omitted. */
+  maxQueuedOps?: number | undefined;
+  /**
+   * Longest an operation waits in the queue, and longest the batcher keeps
+   * accepting while storage has not answered (ms); past it, STORAGE_BUSY.
+   * Unbounded when omitted.
+   */
+  maxQueueWaitMs?: number | undefined;
   logger?: Logger | undefined;
   /** Called after every batch, committed or not (metrics). Must not throw; if it does, the error is logged. */
   onBatch?: ((info: BatchInfo) => void) | undefined;
+  /** Called when operations are refused with STORAGE_BUSY (metrics), with why and how many. Must not throw. */
+  onRefused?: ((reason: RefusalReason, ops: number) => void) | undefined;
 }
+
+/** Why the batcher refused operations: the queue's weight bound, storage silent past the wait bound, or an operation that waited past it. */
+export type RefusalReason = "queue_full" | "storage_stalled" | "waited_too_long";
 
 /** Weight of an operation in a batch: the rows it writes, at least 1. */
 export function opWeight(op: WriteOp): number {
@@ -70,6 +89,12 @@ export class Batcher {
 
   private readonly maxOps: number;
   private readonly maxDelayMs: number;
+  private readonly maxQueuedOps: number;
+  private readonly maxQueueWaitMs: number;
+  /** performance.now() when the batch in flight went to the store. */
+  private inFlightSince: number | undefined;
+  /** Fires when the queue's first operation has waited maxQueueWaitMs. */
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
   private queue: Pending[] = [];
   private queuedWeight = 0;
   private lastSeq = 0;
@@ -90,15 +115,24 @@ export class Batcher {
   ) {
     if (!(options.maxOps >= 1)) throw new RangeError("Batcher: maxOps must be at least 1");
     if (!(options.maxDelayMs >= 0)) throw new RangeError("Batcher: maxDelayMs must be 0 or more");
+    if (options.maxQueuedOps !== undefined && !(options.maxQueuedOps >= 1)) throw new RangeError("Batcher: maxQueuedOps must be at least 1");
+    if (options.maxQueueWaitMs !== undefined && !(options.maxQueueWaitMs >= 1)) throw new RangeError("Batcher: maxQueueWaitMs must be at least 1");
     this.maxOps = options.maxOps;
     this.maxDelayMs = options.maxDelayMs;
+    this.maxQueuedOps = options.maxQueuedOps ?? Number.POSITIVE_INFINITY;
+    this.maxQueueWaitMs = options.maxQueueWaitMs ?? Number.POSITIVE_INFINITY;
   }
 
   /** Commits the operation with others; resolves with its result once its transaction committed. */
   submit<Op extends WriteOp>(op: Op): Promise<WriteResultOf<Op>> {
     if (this.closing) return Promise.reject(new FleetbeatError("SHUTTING_DOWN"));
+    const weight = opWeight(op);
+    const refusal = this.refusal(weight);
+    if (refusal) {
+      this.refused(refusal.reason, 1);
+      return Promise.reject(new FleetbeatError("STORAGE_BUSY", refusal.detail));
+    }
     return new Promise<WriteResultOf<Op>>((resolve, reject) => {
-      const weight = opWeight(op);
       this.queue.push({
         op,
         weight,
@@ -109,7 +143,67 @@ export class Batcher {
       });
       this.queuedWeight += weight;
       this.pump();
+      this.armExpiry();
     });
+  }
+
+  /** Why a new operation of this weight is refused right now, or undefined when it may queue. */
+  private refusal(weight: number): { reason: RefusalReason; detail: string } | undefined {
+    // An operation heavier than the bound still goes when the queue is empty (it forms a batch of its own).
+    if (this.queuedWeight > 0 && this.queuedWeight + weight > this.maxQueuedOps) {
+      return { reason: "queue_full", detail: `${this.queuedWeight} rows queued, at most ${this.maxQueuedOps}` };
+    }
+    const since = this.inFlightSince ?? this.queue[0]?.arrivedAt;
+    if (since !== undefined && performance.now() - since > this.maxQueueWaitMs) {
+      return { reason: "storage_stalled", detail: `storage has not answered for ${Math.round(performance.now() - since)} ms` };
+    }
+    return undefined;
+  }
+
+  private refused(reason: RefusalReason, ops: number): void {
+    try {
+      this.options.onRefused?.(reason, ops);
+    } catch (error) {
+      this.options.logger?.error({ err: error }, "Batcher onRefused callback threw");
+    }
+  }
+
+  /** Keeps a timer on the queue's first operation, so none waits longer than maxQueueWaitMs. */
+  private armExpiry(): void {
+    if (this.expiryTimer || this.queue.length === 0 || this.maxQueueWaitMs === Number.POSITIVE_INFINITY) return;
+    const head = this.queue[0] as Pending;
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = undefined;
+      this.expire();
+      this.armExpiry();
+    }, Math.max(0, head.arrivedAt + this.maxQueueWaitMs - performance.now()) + 1);
+    // A timer of its own must not keep a process alive that nothing else does.
+    this.expiryTimer.unref?.();
+  }
+
+  /** Refuses the queued operations that waited past maxQueueWaitMs (none of them reached the database). */
+  private expire(): void {
+    const limit = performance.now() - this.maxQueueWaitMs;
+    let count = 0;
+    while (count < this.queue.length && (this.queue[count] as Pending).arrivedAt <= limit) count++;
+    if (count === 0) return;
+    const expired = this.queue.splice(0, count);
+    const error = new FleetbeatError("STORAGE_BUSY", `waited ${this.maxQueueWaitMs} ms for storage`);
+    for (const p of expired) {
+      this.queuedWeight -= p.weight;
+      p.reject(error);
+    }
+    this.refused("waited_too_long", expired.length);
+    if (!this.inFlight) {
+      this.markSettled();
+      this.pump();
+    }
+  }
+
+  /** Nothing in flight: every operation before the queue's first has settled. */
+  private markSettled(): void {
+    this.settledSeq = (this.queue[0]?.seq ?? this.lastSeq + 1) - 1;
+    this.wakeFlushWaiters();
   }
 
   /** Commits everything submitted so far without waiting for maxDelayMs; resolves when all of it has settled. */
@@ -164,10 +258,15 @@ export class Batcher {
     }
     const batch = this.queue.splice(0, count);
     this.queuedWeight -= weight;
+    this.inFlightSince = performance.now();
+    if (this.expiryTimer && this.queue.length === 0) {
+      clearTimeout(this.expiryTimer);
+      this.expiryTimer = undefined;
+    }
     this.inFlight = this.run(batch, weight).finally(() => {
       this.inFlight = undefined;
-      this.settledSeq = (batch[batch.length - 1] as Pending).seq;
-      this.wakeFlushWaiters();
+      this.inFlightSince = undefined;
+      this.markSettled();
       this.pump();
     });
   }

@@ -16,6 +16,12 @@ export interface OpenStoreOptions {
   logger?: Logger | undefined;
   /** SQLite only: PRAGMA synchronous, "full" (default) or "normal". */
   sqliteSynchronous?: SqliteSynchronous | undefined;
+  /** Longest one storage call may wait (ms): Postgres statement timeout, SQLite busy timeout. */
+  timeoutMs?: number | undefined;
+  /** Postgres only: longest wait for a connection (ms). */
+  connectTimeoutMs?: number | undefined;
+  /** Postgres only: idle time before TCP keepalive probes (ms). */
+  keepAliveIdleMs?: number | undefined;
 }
 
 /** True when the URL selects Postgres. */
@@ -28,12 +34,19 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const logger = options.logger ?? undefined;
   if (url) {
     if (!isPostgresUrl(url)) throw new Error("DATABASE_URL must start with postgres:// or postgresql:// (leave it empty for SQLite)");
-    return openNodePostgresStore({ url, ...(logger ? { logger } : {}) });
+    return openNodePostgresStore({
+      url,
+      ...(logger ? { logger } : {}),
+      ...(options.timeoutMs !== undefined ? { statementTimeoutMs: options.timeoutMs } : {}),
+      ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+      ...(options.keepAliveIdleMs !== undefined ? { keepAliveIdleMs: options.keepAliveIdleMs } : {}),
+    });
   }
   const store = openSqliteStore({
     dataDir: options.dataDir,
     ...(logger ? { logger } : {}),
     ...(options.sqliteSynchronous ? { synchronous: options.sqliteSynchronous } : {}),
+    ...(options.timeoutMs !== undefined ? { busyTimeoutMs: options.timeoutMs } : {}),
   });
   try {
     await store.whenReady();

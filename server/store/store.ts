@@ -14,18 +14,20 @@ import type { AgentRepository, AgentWriteOp, AgentWriteResult } from "./agent.js
 import type { OperatorKeyRepository } from "./operator.js";
 import type { TrackRepository, TrackWriteOp, TrackWriteResult } from "./track.js";
 import type { StatsQueries } from "./stats.js";
+import type { ProbeWriteOp, ProbeWriteResult } from "./probe.js";
 
 export type * from "./heartbeat.js";
 export type * from "./agent.js";
 export type * from "./operator.js";
 export type * from "./track.js";
 export type * from "./stats.js";
+export type * from "./probe.js";
 
 export type Dialect = "sqlite" | "postgres";
 
 /** Every write operation: data, so the batcher stays dialect-free and a dialect can merge operations of one batch. */
-export type WriteOp = TrackWriteOp | HeartbeatWriteOp | AgentWriteOp;
-export type WriteResult = TrackWriteResult | HeartbeatWriteResult | AgentWriteResult;
+export type WriteOp = TrackWriteOp | HeartbeatWriteOp | AgentWriteOp | ProbeWriteOp;
+export type WriteResult = TrackWriteResult | HeartbeatWriteResult | AgentWriteResult | ProbeWriteResult;
 export type WriteResultOf<Op extends WriteOp> = Extract<WriteResult, { kind: Op["kind"] }>;
 
 /** Per-operation outcome of one `apply` call: one slot per operation, in order. */

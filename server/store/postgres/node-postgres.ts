@@ -1,7 +1,23 @@
 // The Postgres store on a node-postgres Pool (DATABASE_URL=postgres://…).
+//
+// Every wait on the database is bounded, so a database that is down, frozen or
+// cut off turns into errors (503 STORAGE_UNAVAILABLE upstream) within seconds
+// instead of requests that hang for as long as the outage lasts:
+//   - connecting (and waiting for a free pooled connection): connectTimeoutMs;
+//   - each statement: statement_timeout on the server, and a client-side read
+//     timeout a second later for a server that does not answer at all (frozen,
+//     or a network that drops packets);
+//   - an idle transaction left behind on the server: idle_in_transaction_session_timeout;
+//   - a dead peer on an idle connection: TCP keepalive.
+// Write transactions hold one pooled connection of their own (not Drizzle's
+// pool transaction, which leaks the connection when BEGIN fails and returns a
+// stuck one to the pool); a connection on which storage became unavailable is
+// destroyed, not reused, and the pool opens a fresh one once the database is back.
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import type { Logger } from "pino";
+import { isStorageUnavailable } from "../unavailable.js";
+import type { PgDb } from "./db.js";
 import * as schema from "./schema/index.js";
 import { migratePostgres, PostgresStore } from "./store.js";
 
@@ -10,30 +26,108 @@ export interface NodePostgresStoreOptions {
   logger?: Logger;
   /** Most connections in the pool (writes use one at a time; reads share the rest). */
   maxConnections?: number;
-  /** How long to wait for a new connection before failing (ms). */
+  /** How long to wait for a new connection, or for a free one in a full pool, before failing (ms). Default 5 s. */
   connectTimeoutMs?: number;
+  /** Longest one statement may run (statement_timeout; the client gives up 1 s later). Default 5 s. */
+  statementTimeoutMs?: number;
+  /** Idle time before TCP keepalive probes start on a connection (ms). Default 10 s. */
+  keepAliveIdleMs?: number;
 }
+
+export const postgresTimeoutDefaults = { connectTimeoutMs: 5_000, statementTimeoutMs: 5_000, keepAliveIdleMs: 10_000 } as const;
 
 /** Connects, applies pending migrations under an advisory lock, and answers the store. */
 export async function openNodePostgresStore(options: NodePostgresStoreOptions): Promise<PostgresStore> {
-  const pool = new pg.Pool({
+  const statementTimeoutMs = options.statementTimeoutMs ?? postgresTimeoutDefaults.statementTimeoutMs;
+  const connection = {
     connectionString: options.url,
-    max: options.maxConnections ?? 10,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? postgresTimeoutDefaults.connectTimeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: options.keepAliveIdleMs ?? postgresTimeoutDefaults.keepAliveIdleMs,
     application_name: "fleetbeat",
+  };
+  // Migrations may rewrite big tables: they run on a connection of their own, without statement timeouts.
+  const migrator = new pg.Client(connection);
+  migrator.on("error", (error) => options.logger?.warn({ err: error }, "Postgres connection of the migrations failed"));
+  try {
+    await migrator.connect();
+    await migratePostgres(drizzle({ client: migrator, schema }), options.logger);
+  } finally {
+    await migrator.end().catch(() => undefined);
+  }
+  const pool = new pg.Pool({
+    ...connection,
+    max: options.maxConnections ?? 10,
+    statement_timeout: statementTimeoutMs,
+    // The server's own timeout answers first with a clean error and a usable
+    // connection; this one covers a server that answers nothing at all.
+    query_timeout: statementTimeoutMs + 1_000,
+    idle_in_transaction_session_timeout: statementTimeoutMs * 2,
   });
   // An idle client whose server went away emits 'error' on the pool; without a
   // listener that would crash the process. The next query reconnects.
   pool.on("error", (error) => options.logger?.warn({ err: error }, "idle Postgres connection failed"));
   const db = drizzle({ client: pool, schema });
-  try {
-    await migratePostgres(db, options.logger);
-  } catch (error) {
-    await pool.end().catch(() => undefined);
-    throw error;
-  }
   options.logger?.info({ dialect: "postgres", database: databaseNameOf(options.url) }, "database open");
-  return new PostgresStore(db, { release: () => pool.end(), ...(options.logger ? { logger: options.logger } : {}) });
+  return new PostgresStore(db, {
+    release: () => pool.end(),
+    transaction: (run) => transactionOnOwnConnection(pool, run),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+}
+
+/** Drizzle over each pooled connection, made once per connection. */
+const drizzleOf = new WeakMap<pg.PoolClient, { db: PgDb; broken: { error: Error | undefined } }>();
+
+/**
+ * Runs `run` in one transaction on a connection taken from the pool. When
+ * storage turns out unavailable on it (a timeout, a lost connection), its socket
+ * is destroyed at once, so the ROLLBACK that follows fails at once instead of
+ * queueing behind a statement that never returns, and the pool drops it.
+ */
+async function transactionOnOwnConnection<T>(pool: pg.Pool, run: (tx: PgDb) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let entry = drizzleOf.get(client);
+  if (!entry) {
+    const broken: { error: Error | undefined } = { error: undefined };
+    // Drizzle calls only query(config, params) on its client: route it through
+    // a check that breaks the connection on a storage error.
+    const guarded = {
+      query: (config: pg.QueryConfig, values?: unknown[]) =>
+        client.query(config, values).catch((error: unknown) => {
+          if (isStorageUnavailable(error) && broken.error === undefined) {
+            broken.error = error instanceof Error ? error : new Error(String(error));
+            destroySocket(client);
+          }
+          throw error;
+        }),
+    };
+    entry = { db: drizzle({ client: guarded as unknown as pg.PoolClient, schema }), broken };
+    drizzleOf.set(client, entry);
+  }
+  // A checked-out client has no 'error' listener of the pool's: one of ours, or
+  // a socket that dies now would crash the process.
+  const onError = (): void => {};
+  client.on("error", onError);
+  try {
+    return await entry.db.transaction(run);
+  } catch (error) {
+    if (isStorageUnavailable(error) && entry.broken.error === undefined) {
+      entry.broken.error = error instanceof Error ? error : new Error(String(error));
+      destroySocket(client);
+    }
+    throw error;
+  } finally {
+    const broken = entry.broken.error;
+    // A broken client keeps a listener: its socket may still report errors after the pool let it go.
+    if (broken === undefined) client.off("error", onError);
+    client.release(broken);
+  }
+}
+
+/** Ends a connection's socket now (pg's end() would wait for a server that may never answer). */
+function destroySocket(client: pg.PoolClient): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 
 /** The database name of a URL, for logs (never the password). */

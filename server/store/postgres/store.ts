@@ -5,12 +5,15 @@
 // round trip per operation). If an operation fails, that transaction rolls back
 // and the batch runs again in one transaction with a savepoint per operation, so
 // only the failing operation fails and the rest commit together. If BEGIN or
-// COMMIT itself fails, apply rejects: nothing of the batch took effect.
+// COMMIT itself fails, or an operation fails because storage is unavailable
+// (timeout, lost connection: no second pass would fare better), apply rejects:
+// nothing of the batch took effect.
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import type { Logger } from "pino";
 import type { OpOutcome, Store, WriteOp, WriteResult } from "../store.js";
+import { isStorageUnavailable } from "../unavailable.js";
 import { rowsOf, type PgDb } from "./db.js";
 import { PostgresAgentRepository } from "./agent.js";
 import { PostgresHeartbeatRepository } from "./heartbeat.js";
@@ -27,6 +30,11 @@ export interface PostgresStoreOptions {
   /** Releases the driver (pool.end(), pglite.close()); called once by close(). */
   release: () => Promise<void>;
   logger?: Logger;
+  /**
+   * Runs one write transaction (default: db.transaction). node-postgres passes
+   * its own, which holds one pooled connection and drops it when it broke.
+   */
+  transaction?: <T>(run: (tx: PgDb) => Promise<T>) => Promise<T>;
 }
 
 export class PostgresStore implements Store {
@@ -37,6 +45,7 @@ export class PostgresStore implements Store {
   readonly agent: PostgresAgentRepository;
   readonly stats: PostgresStatsQueries;
   private closing: Promise<void> | undefined;
+  private readonly transaction: <T>(run: (tx: PgDb) => Promise<T>) => Promise<T>;
 
   constructor(
     readonly db: PgDb,
@@ -47,6 +56,7 @@ export class PostgresStore implements Store {
     this.heartbeat = new PostgresHeartbeatRepository(db);
     this.agent = new PostgresAgentRepository(db);
     this.stats = new PostgresStatsQueries(db);
+    this.transaction = options.transaction ?? ((run) => db.transaction(run));
   }
 
   /** One handler per kind of write operation; the mapped type makes a missing one a type error. */
@@ -65,6 +75,11 @@ export class PostgresStore implements Store {
     agentExpireCommands: (tx, op) => this.agent.expireCommands(tx, op),
     agentSetLabels: (tx, op) => this.agent.setLabels(tx, op),
     agentDeleteDevice: (tx, op) => this.agent.deleteDevice(tx, op),
+    probeCommit: async (tx) => {
+      // A transaction id makes COMMIT write (and flush) a WAL record: a real commit.
+      await tx.execute(sql`SELECT pg_current_xact_id()`);
+      return { kind: "probeCommit" };
+    },
   };
 
   private async dispatch(tx: PgDb, op: WriteOp): Promise<WriteResult> {
@@ -77,13 +92,13 @@ export class PostgresStore implements Store {
     if (ops.length === 0) return [];
     let opFailed = false;
     try {
-      return await this.db.transaction(async (tx) => {
+      return await this.transaction(async (tx) => {
         const outcomes: OpOutcome[] = [];
         for (const op of ops) {
           try {
             outcomes.push({ ok: true, result: await this.dispatch(tx, op) });
           } catch (error) {
-            opFailed = true;
+            opFailed = !isStorageUnavailable(error);
             throw error;
           }
         }
@@ -95,12 +110,13 @@ export class PostgresStore implements Store {
     }
     // Second pass: same batch, one savepoint per operation. A dead connection
     // shows up here as a failing BEGIN or COMMIT and rejects the whole batch.
-    return this.db.transaction(async (tx) => {
+    return this.transaction(async (tx) => {
       const outcomes: OpOutcome[] = [];
       for (const op of ops) {
         try {
           outcomes.push({ ok: true, result: await tx.transaction((savepoint) => this.dispatch(savepoint, op)) });
         } catch (error) {
+          if (isStorageUnavailable(error)) throw error;
           outcomes.push({ ok: false, error });
         }
       }
