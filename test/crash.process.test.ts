@@ -25,8 +25,8 @@ const DI_WORKERS = 4;
 const DEVICES_PER_WORKER = 5;
 const QUEUE_WORKERS = 2;
 /** The kill comes once this much was acknowledged (and at least MIN_LOAD_MS passed). */
-const KILL_AFTER = { trackBatches: 300, results: 150, queued: 150 };
-const MIN_LOAD_MS = 1_500;
+const KILL_AFTER = { trackBatches: 200, results: 80, queued: 80 };
+const MIN_LOAD_MS = 1_000;
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -63,13 +63,21 @@ async function post(url: string, headers: Record<string, string>, body: Uint8Arr
   }
 }
 
-/** A POST that must get an answer: network errors (a stale keep-alive connection) are retried. */
+/** "Not now, try again" (overload, storage briefly unavailable): not an acknowledgement, and not an error either. */
+const isBusy = (reply: Reply | undefined): boolean => reply?.status === 503 || reply?.status === 429;
+
+/**
+ * A POST that must get a real answer: network errors (a stale keep-alive
+ * connection) and busy answers (503, 429) are retried, as clients do.
+ */
 async function postSurely(url: string, headers: Record<string, string>, body: Uint8Array | string): Promise<Reply> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const reply = await post(url, headers, body);
-    if (reply) return reply;
+  let last: Reply | undefined;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    last = await post(url, headers, body);
+    if (last && !isBusy(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
   }
-  throw new Error(`no answer from ${url} after 5 attempts`);
+  throw new Error(`no answer from ${url} after 20 attempts (last: ${last?.status} ${last?.text})`);
 }
 
 // ---------------------------------------------------------------------------
@@ -125,9 +133,13 @@ function nextBatch(s: TrackSession, random: () => number): Batch {
   return { session: s.session, body, time: String(at), events };
 }
 
-function sendBatch(base: string, batch: Batch): Promise<Reply | undefined> {
+function signedHeaders(batch: Batch): Record<string, string> {
   const signature = createHash("sha256").update(`${batch.time}|${md5(batch.body)}|${SECRET}`).digest("base64");
-  return post(`${base}/api/v1/track`, { "content-type": "application/protobuf", "x-hamustro-time": batch.time, "x-hamustro-signature": signature }, batch.body);
+  return { "content-type": "application/protobuf", "x-hamustro-time": batch.time, "x-hamustro-signature": signature };
+}
+
+function sendBatch(base: string, batch: Batch): Promise<Reply | undefined> {
+  return post(`${base}/api/v1/track`, signedHeaders(batch), batch.body);
 }
 
 // ---------------------------------------------------------------------------
@@ -314,7 +326,7 @@ test.each(["sqlite", "postgres"] as const)(
           ledger.acked.push(batch);
           counts.trackAcked++;
         } else {
-          if (reply) unexpected.push(`track ${reply.status} ${reply.text}`);
+          if (reply && !isBusy(reply)) unexpected.push(`track ${reply.status} ${reply.text}`);
           ledger.unacked.push(batch);
         }
       }
@@ -329,7 +341,7 @@ test.each(["sqlite", "postgres"] as const)(
         const reply = await post(`${server.url}/heartbeat`, { "content-type": "application/json", "x-di-deviceid": device.id, "x-di-token": device.token }, heartbeatBody(device));
         inFlight--;
         if (reply?.status !== 200) {
-          if (reply) unexpected.push(`heartbeat ${reply.status} ${reply.text}`);
+          if (reply && !isBusy(reply)) unexpected.push(`heartbeat ${reply.status} ${reply.text}`);
           continue;
         }
         const answer = JSON.parse(reply.text) as AgentAnswer;
@@ -355,7 +367,7 @@ test.each(["sqlite", "postgres"] as const)(
         const reply = await post(`${server.url}/fleetbeat.operator.v1.CommandService/QueueCommand`, operator, JSON.stringify({ target: { deviceId: device.id }, type: 1, content }));
         inFlight--;
         if (reply?.status !== 200) {
-          if (reply) unexpected.push(`queue ${reply.status} ${reply.text}`);
+          if (reply && !isBusy(reply)) unexpected.push(`queue ${reply.status} ${reply.text}`);
           continue;
         }
         const commands = (JSON.parse(reply.text) as { commands: Array<{ id: string; deviceId: string; content: string }> }).commands;
@@ -378,7 +390,7 @@ test.each(["sqlite", "postgres"] as const)(
           counts.trackAcked >= KILL_AFTER.trackBatches &&
           counts.resultsAcked >= KILL_AFTER.results &&
           counts.queuedAcked >= KILL_AFTER.queued),
-      40_000,
+      60_000,
       `load to reach ${JSON.stringify(KILL_AFTER)} (reached ${JSON.stringify(counts)})`,
     );
     expect(unexpected, "answers other than 200 before the kill").toEqual([]);
@@ -398,9 +410,8 @@ test.each(["sqlite", "postgres"] as const)(
 
     // Clients resend what was not acknowledged and report what they ran.
     for (const batch of ledger.unacked) {
-      let reply: Reply | undefined;
-      for (let attempt = 0; attempt < 5 && !reply; attempt++) reply = await sendBatch(server.url, batch);
-      expect(reply?.status, `a resent collection: ${reply?.text}`).toBe(200);
+      const reply = await postSurely(`${server.url}/api/v1/track`, signedHeaders(batch), batch.body);
+      expect(reply.status, `a resent collection: ${reply.text}`).toBe(200);
       ledger.acked.push(batch);
     }
     const finishedCommands = new Set(ledger.results.keys());
@@ -434,5 +445,6 @@ test.each(["sqlite", "postgres"] as const)(
         `after restart ${JSON.stringify(afterRestart)}; final ${JSON.stringify(final)}; wall ${Date.now() - started} ms`,
     );
   },
-  60_000,
+  // About 15 s on a quiet 2-core machine; the timeout leaves room for a busy one.
+  90_000,
 );
