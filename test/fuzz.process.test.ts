@@ -9,7 +9,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
-import { runFuzz, summarize, type FuzzContext } from "./support/fuzz.js";
+import { readdirSync, readFileSync } from "node:fs";
+import { agentRoutes } from "../server/agent/legacy.js";
+import { newHbRoute } from "../server/heartbeat/legacy.js";
+import { trackRoute } from "../server/track/legacy.js";
+import { legacyPaths, methods, runFuzz, summarize, type FuzzContext } from "./support/fuzz.js";
 import { createAdminKey, startServerProcess, type ServerProcess } from "./support/process-server.js";
 
 const SEED = Number(process.env.FLEETBEAT_FUZZ_SEED ?? 20_260_901);
@@ -23,6 +27,24 @@ let dataDir: string | undefined;
 afterAll(async () => {
   await server?.kill9();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+test("the fuzzer knows every legacy path and every method of every .proto service", () => {
+  expect([...legacyPaths].sort()).toEqual([trackRoute, newHbRoute, ...agentRoutes].map((route) => route.path).sort());
+  const protoDir = new URL("../proto/fleetbeat/", import.meta.url);
+  const declared: string[] = [];
+  for (const entry of readdirSync(protoDir, { recursive: true, encoding: "utf8" })) {
+    if (!entry.endsWith(".proto")) continue;
+    const text = readFileSync(new URL(entry, protoDir), "utf8");
+    const pkg = /^package ([\w.]+);/m.exec(text)?.[1];
+    let service = "";
+    for (const line of text.split("\n")) {
+      service = /^service (\w+)/.exec(line)?.[1] ?? service;
+      const rpc = /^\s*rpc (\w+)\(/.exec(line)?.[1];
+      if (rpc) declared.push(`${pkg}.${service}/${rpc}`);
+    }
+  }
+  expect(methods.map((method) => `${method.parent.typeName}/${method.name}`).sort()).toEqual(declared.sort());
 });
 
 test(`${COUNT} fuzzed requests over every legacy path and Connect method: no 5xx, the server stays up`, async () => {

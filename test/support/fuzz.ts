@@ -83,7 +83,7 @@ export interface FuzzRequest {
 // ---------------------------------------------------------------------------
 // Bodies.
 
-const legacyPaths = ["/api/v1/track", "/hb/newHb", "/online", "/update", "/heartbeat"] as const;
+export const legacyPaths = ["/api/v1/track", "/hb/newHb", "/online", "/update", "/heartbeat"] as const;
 type LegacyPath = (typeof legacyPaths)[number];
 
 const legacySchemas: Record<LegacyPath, DescMessage> = {
