@@ -51,13 +51,16 @@ const md5 = (data: Uint8Array | string): string => createHash("md5").update(data
 interface Reply {
   status: number;
   text: string;
+  /** Seconds from a Retry-After header (429, 503). */
+  retryAfter: number | undefined;
 }
 
 /** One POST; a network error (the server died, a connection was cut) answers undefined. */
 async function post(url: string, headers: Record<string, string>, body: Uint8Array | string): Promise<Reply | undefined> {
   try {
     const response = await fetch(url, { method: "POST", headers, body: typeof body === "string" ? body : new Uint8Array(body) });
-    return { status: response.status, text: await response.text() };
+    const retryAfter = Number(response.headers.get("retry-after") ?? Number.NaN);
+    return { status: response.status, text: await response.text(), retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined };
   } catch {
     return undefined;
   }
@@ -75,7 +78,9 @@ async function postSurely(url: string, headers: Record<string, string>, body: Ui
   for (let attempt = 0; attempt < 20; attempt++) {
     last = await post(url, headers, body);
     if (last && !isBusy(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
+    // Retry-After when the server gave one (bounded), else a growing pause.
+    const pauseMs = last?.retryAfter !== undefined ? Math.min(5_000, last.retryAfter * 1000) : 50 * (attempt + 1);
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
   }
   throw new Error(`no answer from ${url} after 20 attempts (last: ${last?.status} ${last?.text})`);
 }
