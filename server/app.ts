@@ -2,7 +2,8 @@
 //
 //   slices (server/<part>/slice.ts) ─► guard (server/core/guard.ts), once per service
 //        ├─► Connect router (server/http/connect.ts): Connect, gRPC, gRPC-Web
-//        └─► legacy routes (server/http/legacy.ts): the seeds' HTTP paths
+//        └─► legacy runner (server/http/legacy.ts): the seeds' HTTP paths, each
+//            a route given as data by its slice (server/<part>/legacy.ts)
 //   request router (server/http/routes.ts): /metrics, legacy paths, else Connect
 //   listener (server/http/listener.ts): one port, h2c sniffing or TLS + ALPN
 import { readFile } from "node:fs/promises";
@@ -11,6 +12,7 @@ import type { Registry } from "prom-client";
 import { createAgentSlice } from "./agent/slice.js";
 import type { ServerConfig } from "./core/config.js";
 import type { ServiceDeps } from "./core/deps.js";
+import { FoldingErrorLog } from "./core/error-log.js";
 import { FleetbeatError } from "./core/errors.js";
 import { guardService } from "./core/guard.js";
 import { createLogger } from "./core/logger.js";
@@ -21,7 +23,7 @@ import { createConnectHandler, proceduresOf } from "./http/connect.js";
 import { createLegacyHandler } from "./http/legacy.js";
 import { listen, type Listener } from "./http/listener.js";
 import { createRequestRouter, healthRoute } from "./http/routes.js";
-import { createOperatorAuth } from "./operator/auth.js";
+import { authorizeWith, createOperatorAuth } from "./operator/auth.js";
 import { createOperatorSlice } from "./operator/slice.js";
 import { Batcher } from "./store/batcher.js";
 import { openStore } from "./store/open.js";
@@ -73,6 +75,8 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   });
   const deps: ServiceDeps = { config, store, batcher, logger, now };
   const auth = createOperatorAuth({ store, logger, now });
+  // Faults of requests, folded per distinct error: an outage logs a few lines, not a stack per request.
+  const errorLog = new FoldingErrorLog(logger);
 
   // stop() began: the guard refuses new calls, other paths answer 503.
   const stopping = new AbortController();
@@ -85,13 +89,13 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   try {
     slices = [createTrackSlice(deps), createHeartbeatSlice(deps), createAgentSlice(deps), createOperatorSlice(deps)];
     const guarded = slices.flatMap((slice) =>
-      slice.services.map((registration) => guardService(registration, { auth, metrics, logger, shutdown: stopping.signal })),
+      slice.services.map((registration) => guardService(registration, { authorize: authorizeWith(auth), metrics, errorLog, shutdown: stopping.signal })),
     );
     const legacy = createLegacyHandler({
       routes: [healthRoute, ...slices.flatMap((slice) => slice.legacyRoutes ?? [])],
       services: guarded,
       maxBodyBytes: config.maxBodyBytes,
-      logger,
+      errorLog,
       cutSignal: cut.signal,
     });
     const connect = createConnectHandler(guarded, { maxBodyBytes: config.maxBodyBytes, cutSignal: cut.signal });
@@ -101,6 +105,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       procedures: proceduresOf(guarded),
       metrics,
       logger,
+      errorLog,
       isStopping: () => stopping.signal.aborted,
     });
     listener = await listen({ host: config.host, port: config.port, ...(tls ? { tls } : {}), handler, logger });
@@ -114,6 +119,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     await stopSlices(started, logger);
     await batcher.close().catch(() => {});
     await auth.settle();
+    errorLog.close();
     if (ownsStore) await store.close().catch(() => {});
     throw error;
   }
@@ -140,6 +146,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       failures.push(error);
     }
     await auth.settle();
+    errorLog.close();
     if (ownsStore) {
       try {
         await store.close();

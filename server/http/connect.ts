@@ -6,7 +6,7 @@ import type { DescService, DescMethod } from "@bufbuild/protobuf";
 import { createContextValues, type ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { peerAddressKey } from "../core/context.js";
-import { errorDefinitions } from "../core/errors.js";
+import { FleetbeatError, writeError } from "../core/errors.js";
 import { procedureOf, type GuardedService } from "../core/guard.js";
 import { peerAddressOf, type NodeRequest, type NodeResponse } from "./peer.js";
 
@@ -31,9 +31,7 @@ export function createConnectHandler(services: readonly GuardedService[], option
     ...(options.cutSignal ? { shutdownSignal: options.cutSignal } : {}),
     contextValues: (request) => createContextValues().set(peerAddressKey, peerAddressOf(request)),
     fallback(_request, response) {
-      const body = JSON.stringify({ error: "NOT_FOUND", message: errorDefinitions.NOT_FOUND.message });
-      response.writeHead(404, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) });
-      response.end(body);
+      writeError(response as unknown as NodeResponse, new FleetbeatError("NOT_FOUND"));
     },
   });
   // The adapter's own type patches write()/writeHead() of the union; the listener is the same function.
