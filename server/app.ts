@@ -108,7 +108,16 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       errorLog,
       isStopping: () => stopping.signal.aborted,
     });
-    listener = await listen({ host: config.host, port: config.port, ...(tls ? { tls } : {}), handler, logger });
+    listener = await listen({
+      host: config.host,
+      port: config.port,
+      ...(tls ? { tls } : {}),
+      handler,
+      logger,
+      maxConnections: config.maxConnections,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      onRefused: (reason) => metrics.observeConnectionRefused(reason),
+    });
     for (const slice of slices) {
       slice.start?.();
       started.push(slice);

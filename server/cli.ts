@@ -220,6 +220,18 @@ export const serveSettings: readonly Setting[] = [
     parse: integerIn(1, 1024 * MiB, "a size in bytes"),
     defaultText: `${defaultConfig.maxBodyBytes} (${defaultConfig.maxBodyBytes / MiB} MiB)`,
   }),
+  top(SERVER, "maxConnections", {
+    flags: "--max-connections <n>",
+    env: "FLEETBEAT_MAX_CONNECTIONS",
+    description: "most connections open at once; a new one past it is closed at once (keep it below the open-files limit, ulimit -n); 0: no cap",
+    parse: integerIn(0, 10_000_000, "a count"),
+  }),
+  top(SERVER, "maxConnectionsPerAddress", {
+    flags: "--max-connections-per-address <n>",
+    env: "FLEETBEAT_MAX_CONNECTIONS_PER_ADDRESS",
+    description: "most connections open at once from one client address (devices behind one NAT or proxy share it: raise it there); 0: no cap",
+    parse: integerIn(0, 10_000_000, "a count"),
+  }),
   top(SERVER, "logLevel", {
     flags: "--log-level <level>",
     env: "FLEETBEAT_LOG_LEVEL",

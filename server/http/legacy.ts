@@ -306,24 +306,23 @@ function lingerAfterAnswer(request: IncomingMessage, limits: { readonly maxBytes
   if (typeof socket.destroySoon !== "function") return;
   socket.destroySoon = function lingeringClose(this: Socket): void {
     this.end();
-    let drained = 0;
-    const stop = (): void => {
+    // The whole body is in already: nothing left unread, so closing sends no RST.
+    if (request.complete) {
       this.destroy();
-    };
-    const timer = setTimeout(stop, limits.maxMs);
-    const onData = (chunk: Buffer): void => {
+      return;
+    }
+    let drained = 0;
+    const timer = setTimeout(() => this.destroy(), limits.maxMs);
+    this.once("close", () => clearTimeout(timer));
+    // Counted on the request, not the socket: a "data" listener on the socket
+    // would take it from Node's native parser, which reads the handle itself.
+    // Flowing again, the request restarts the reading that stopped at the limit.
+    request.on("data", (chunk: Buffer) => {
       drained += chunk.byteLength;
-      if (drained > limits.maxBytes) stop();
-    };
-    this.on("data", onData);
-    this.once("close", () => {
-      clearTimeout(timer);
-      this.off("data", onData);
+      if (drained > limits.maxBytes) this.destroy();
     });
-    // The body read stopped at the limit and paused the request (and with it the
-    // socket): let the rest flow into the parser, which drops it.
+    request.once("end", () => this.destroy());
     request.resume();
-    this.resume();
   };
 }
 

@@ -32,6 +32,10 @@ export async function startPartsServer(options: {
   routes: readonly LegacyRoute[];
   maxBodyBytes: number;
   auth?: OperatorAuth;
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
+  /** After a 413: how much of the body is drained, and for how long (server/http/legacy.ts lingerLimits). */
+  linger?: { maxBytes: number; maxMs: number };
 }): Promise<PartsServer> {
   const logger = pino({ level: "silent" });
   const metrics = createMetrics();
@@ -40,7 +44,7 @@ export async function startPartsServer(options: {
   const errorLog = new FoldingErrorLog(logger);
   const authorize = authorizeWith(auth);
   const guarded = options.services.map((registration) => guardService(registration, { authorize, metrics, errorLog, shutdown: stopping.signal }));
-  const legacy = createLegacyHandler({ routes: options.routes, services: guarded, maxBodyBytes: options.maxBodyBytes, errorLog });
+  const legacy = createLegacyHandler({ routes: options.routes, services: guarded, maxBodyBytes: options.maxBodyBytes, errorLog, ...(options.linger ? { linger: options.linger } : {}) });
   const handler = createRequestRouter({
     connect: createConnectHandler(guarded, { maxBodyBytes: options.maxBodyBytes }),
     legacy,
@@ -50,7 +54,15 @@ export async function startPartsServer(options: {
     errorLog,
     isStopping: () => stopping.signal.aborted,
   });
-  const listener = await listen({ host: "127.0.0.1", port: 0, handler, logger });
+  const listener = await listen({
+    host: "127.0.0.1",
+    port: 0,
+    handler,
+    logger,
+    maxConnections: options.maxConnections ?? 0,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 0,
+    onRefused: (reason) => metrics.observeConnectionRefused(reason),
+  });
   return {
     listener,
     url: listener.url,

@@ -1,0 +1,239 @@
+// Slow and abusive clients over real sockets: connection caps overall and per
+// client address, a body trickled in 1-byte segments, an over-limit body written
+// in full before the client reads (it must read its 413, not a reset), and
+// malformed binary protobuf on Connect/gRPC methods (invalid_argument, never
+// internal).
+import { execFile } from "node:child_process";
+import { once } from "node:events";
+import { rm } from "node:fs/promises";
+import * as net from "node:net";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { StatsService } from "../gen/fleetbeat/operator/v1/stats_pb.js";
+import { answerRoute, jsonResponse } from "../server/core/legacy-route.js";
+import { registerService } from "../server/core/slice.js";
+import { openStore } from "../server/store/open.js";
+import type { Store } from "../server/store/store.js";
+import { startPartsServer, type PartsServer } from "./support/parts-server.js";
+import { connectRaw, readResponse } from "./support/raw-http.js";
+import { makeTempDir } from "./support/server.js";
+
+const maxBodyBytes = 1024 * 1024;
+const perAddress = 4;
+const total = 7;
+
+let dataDir: string;
+let store: Store;
+let parts: PartsServer;
+
+beforeAll(async () => {
+  dataDir = await makeTempDir();
+  store = await openStore({ dataDir });
+  parts = await startPartsServer({
+    store,
+    maxBodyBytes,
+    maxConnections: total,
+    maxConnectionsPerAddress: perAddress,
+    // Room to drain the 24 MiB sent below (more than the socket buffers of loopback hold).
+    linger: { maxBytes: 64 * 1024 * 1024, maxMs: 20_000 },
+    routes: [
+      // What the runner handed over: the body's length and the size of the one buffer behind it.
+      answerRoute({
+        path: "/test/body",
+        method: "POST",
+        answer: (request) => jsonResponse(200, { length: request.body.byteLength, backing: request.body.buffer.byteLength, sum: sum(request.body) }),
+      }),
+    ],
+    services: [registerService({ service: StatsService, implementation: { getStats: () => ({ version: "ok" }) }, access: { kind: "device" } })],
+  });
+});
+
+afterAll(async () => {
+  await parts?.close();
+  await store?.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+function sum(bytes: Uint8Array): number {
+  let total = 0;
+  for (const byte of bytes) total = (total + byte) % 65_521;
+  return total;
+}
+
+async function connectFrom(localAddress: string): Promise<net.Socket> {
+  const socket = net.connect({ port: parts.port, host: "127.0.0.1", localAddress });
+  socket.on("error", () => {});
+  await once(socket, "connect");
+  return socket;
+}
+
+/** True when the server closed `socket` without answering anything. */
+async function closedWithoutAnswer(socket: net.Socket): Promise<boolean> {
+  let received = 0;
+  socket.on("data", (chunk: Buffer) => (received += chunk.length));
+  if (!socket.destroyed && !socket.readableEnded) await once(socket, "close");
+  return received === 0;
+}
+
+async function refusedCount(reason: string): Promise<number> {
+  const text = await parts.metrics.registry.metrics();
+  const match = new RegExp(`fleetbeat_connections_refused_total\\{reason="${reason}"\\} (\\d+)`).exec(text);
+  return Number(match?.[1] ?? 0);
+}
+
+async function postBody(socket: net.Socket, body: Buffer): Promise<{ length: number; backing: number; sum: number }> {
+  const response = readResponse(socket);
+  socket.write(`POST /test/body HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n`);
+  socket.write(body);
+  const answer = await response;
+  expect(answer.status).toBe(200);
+  return JSON.parse(answer.body.toString()) as { length: number; backing: number; sum: number };
+}
+
+describe("connection caps", () => {
+  test("past the per-address cap new connections from that address are closed; another address still connects; then the overall cap", async () => {
+    const open: net.Socket[] = [];
+    try {
+      for (let i = 0; i < perAddress; i += 1) open.push(await connectFrom("127.0.0.1"));
+      await vi.waitFor(() => expect(parts.listener.connections).toBe(perAddress));
+
+      const refused = await connectFrom("127.0.0.1");
+      expect(await closedWithoutAnswer(refused)).toBe(true);
+      expect(await refusedCount("per_address")).toBe(1);
+
+      // The capped address's open connections still work, and so does another address.
+      const other = await connectFrom("127.0.0.2");
+      open.push(other);
+      expect(await postBody(other, Buffer.from("hello"))).toMatchObject({ length: 5 });
+      expect(await postBody(open[0] as net.Socket, Buffer.from("again"))).toMatchObject({ length: 5 });
+
+      // Fill the overall cap from a third address, then one more is refused as "total".
+      while (open.length < total) open.push(await connectFrom("127.0.0.3"));
+      await vi.waitFor(() => expect(parts.listener.connections).toBe(total));
+      const overTotal = await connectFrom("127.0.0.4");
+      expect(await closedWithoutAnswer(overTotal)).toBe(true);
+      expect(await refusedCount("total")).toBe(1);
+
+      // Closing connections frees their places.
+      for (const socket of open.splice(0)) socket.destroy();
+      await vi.waitFor(() => expect(parts.listener.connections).toBe(0));
+      const again = await connectFrom("127.0.0.1");
+      open.push(again);
+      expect(await postBody(again, Buffer.from("back"))).toMatchObject({ length: 4 });
+    } finally {
+      for (const socket of open) socket.destroy();
+    }
+  });
+});
+
+describe("bodies", () => {
+  test("a body trickled in 1-byte segments arrives whole, in one buffer about its own size", async () => {
+    const body = Buffer.alloc(12 * 1024);
+    for (let i = 0; i < body.length; i += 1) body[i] = (i * 31) % 251;
+    const socket = await connectRaw(parts.port);
+    socket.setNoDelay(true);
+    try {
+      const response = readResponse(socket);
+      socket.write(`POST /test/body HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      // One chunk of the chunked encoding per byte, each its own write (its own segment).
+      for (let i = 0; i < body.length; i += 1) {
+        await new Promise<void>((resolve, reject) => socket.write(Buffer.from([0x31, 0x0d, 0x0a, body[i] as number, 0x0d, 0x0a]), (error) => (error ? reject(error) : resolve())));
+      }
+      socket.write("0\r\n\r\n");
+      const answer = await response;
+      expect(answer.status).toBe(200);
+      const seen = JSON.parse(answer.body.toString()) as { length: number; backing: number; sum: number };
+      expect(seen.length).toBe(body.length);
+      expect(seen.sum).toBe(sum(body));
+      // Grown by doubling from 4 KiB: at most twice the body, not a Buffer per segment.
+      expect(seen.backing).toBeLessThanOrEqual(2 * body.length);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test("a body with Content-Length is read into one buffer of exactly that size", async () => {
+    const socket = await connectRaw(parts.port);
+    try {
+      const body = Buffer.alloc(300 * 1024, 7);
+      expect(await postBody(socket, body)).toEqual({ length: body.length, backing: body.length, sum: sum(body) });
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test("a client that writes its whole over-limit body before reading (Python urllib) reads the 413", async () => {
+    const script = [
+      "import sys, urllib.request, urllib.error",
+      "body = b'x' * (24 * 1024 * 1024)",
+      "req = urllib.request.Request(sys.argv[1], data=body, method='POST', headers={'Content-Type': 'application/octet-stream'})",
+      "try:",
+      "    urllib.request.urlopen(req, timeout=20)",
+      "    print('200')",
+      "except urllib.error.HTTPError as e:",
+      "    print(e.code, e.read().decode())",
+      "except Exception as e:",
+      "    print('failed', repr(e))",
+    ].join("\n");
+    const output = await new Promise<string>((resolve, reject) =>
+      execFile("python3", ["-c", script, `${parts.url}/test/body`], { timeout: 30_000 }, (error, stdout) => (error ? reject(error) : resolve(stdout))),
+    );
+    expect(output).toMatch(/^413 \{"error":"BODY_TOO_LARGE"/);
+  });
+
+  test("a chunked over-limit body written in full before reading: the 413 arrives, then the server closes", async () => {
+    const socket = await connectRaw(parts.port);
+    try {
+      // Read nothing until everything is written, as a blocking client does.
+      socket.pause();
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      const framed = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]);
+      socket.write("POST /test/body HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+      for (let i = 0; i < 384; i += 1) socket.write(framed); // 24 MiB: more than loopback buffers hold
+      await new Promise<void>((resolve, reject) => socket.write("0\r\n\r\n", (error) => (error ? reject(error) : resolve())));
+      const response = readResponse(socket);
+      socket.resume();
+      const answer = await response;
+      expect(answer.status).toBe(413);
+      expect(answer.headers.connection).toBe("close");
+      expect(JSON.parse(answer.body.toString())).toMatchObject({ error: "BODY_TOO_LARGE" });
+      if (!socket.readableEnded) await once(socket, "end");
+    } finally {
+      socket.destroy();
+    }
+  });
+});
+
+describe("malformed binary protobuf on a Connect method", () => {
+  // A field tag of wire type 7 (no such type): no message can be read from it.
+  const garbage = Buffer.from([0x0f, 0xff, 0xff, 0xff]);
+
+  test("Connect unary: 400 invalid_argument", async () => {
+    const response = await fetch(`${parts.url}/fleetbeat.operator.v1.StatsService/GetStats`, {
+      method: "POST",
+      headers: { "content-type": "application/proto", "connect-protocol-version": "1" },
+      body: garbage,
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: "invalid_argument" });
+  });
+
+  test("gRPC-Web and gRPC: invalid_argument", async () => {
+    const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage]);
+    const web = await fetch(`${parts.url}/fleetbeat.operator.v1.StatsService/GetStats`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
+      body: envelope,
+    });
+    expect(web.status).toBe(200);
+    const text = Buffer.from(await web.arrayBuffer()).toString("latin1");
+    expect(text).toMatch(/grpc-status: ?3\b/);
+  });
+
+  test("a well-formed binary request still works on every protocol", async () => {
+    const { clientFor, wireProtocols } = await import("./support/clients.js");
+    for (const protocol of wireProtocols) {
+      const stats = clientFor(StatsService, protocol, parts.url);
+      expect((await stats.getStats({})).version).toBe("ok");
+    }
+  });
+});
