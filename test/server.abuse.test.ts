@@ -6,8 +6,10 @@
 import { execFile } from "node:child_process";
 import { once } from "node:events";
 import { rm } from "node:fs/promises";
+import * as http2 from "node:http2";
 import * as net from "node:net";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { EventService } from "../gen/fleetbeat/operator/v1/events_pb.js";
 import { StatsService } from "../gen/fleetbeat/operator/v1/stats_pb.js";
 import { answerRoute, jsonResponse } from "../server/core/legacy-route.js";
 import { registerService } from "../server/core/slice.js";
@@ -43,7 +45,10 @@ beforeAll(async () => {
         answer: (request) => jsonResponse(200, { length: request.body.byteLength, backing: request.body.buffer.byteLength, sum: sum(request.body) }),
       }),
     ],
-    services: [registerService({ service: StatsService, implementation: { getStats: () => ({ version: "ok" }) }, access: { kind: "device" } })],
+    services: [
+      registerService({ service: StatsService, implementation: { getStats: () => ({ version: "ok" }) }, access: { kind: "device" } }),
+      registerService({ service: EventService, implementation: {}, access: { kind: "operator" } }),
+    ],
   });
 });
 
@@ -217,8 +222,9 @@ describe("malformed binary protobuf on a Connect method", () => {
     expect(await response.json()).toMatchObject({ code: "invalid_argument" });
   });
 
-  test("gRPC-Web and gRPC: invalid_argument", async () => {
-    const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage]);
+  const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.length]), garbage]);
+
+  test("gRPC-Web: grpc-status 3 (invalid_argument)", async () => {
     const web = await fetch(`${parts.url}/fleetbeat.operator.v1.StatsService/GetStats`, {
       method: "POST",
       headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
@@ -226,7 +232,32 @@ describe("malformed binary protobuf on a Connect method", () => {
     });
     expect(web.status).toBe(200);
     const text = Buffer.from(await web.arrayBuffer()).toString("latin1");
-    expect(text).toMatch(/grpc-status: ?3\b/);
+    expect(text).toMatch(/grpc-status: ?3\r\n/);
+  });
+
+  test("gRPC over HTTP/2: grpc-status 3 (invalid_argument)", async () => {
+    const session = http2.connect(parts.url);
+    try {
+      const stream = session.request({ ":method": "POST", ":path": "/fleetbeat.operator.v1.StatsService/GetStats", "content-type": "application/grpc", te: "trailers" });
+      const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once("trailers", resolve));
+      const headers = new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once("response", resolve));
+      stream.resume();
+      stream.end(envelope);
+      const status = (await headers)["grpc-status"] ?? (await trailers)["grpc-status"];
+      expect(status).toBe("3");
+    } finally {
+      session.close();
+    }
+  });
+
+  test("Connect server streaming: the end-of-stream error is invalid_argument", async () => {
+    const response = await fetch(`${parts.url}/fleetbeat.operator.v1.EventService/FollowEvents`, {
+      method: "POST",
+      headers: { "content-type": "application/connect+proto", "connect-protocol-version": "1" },
+      body: envelope,
+    });
+    const text = Buffer.from(await response.arrayBuffer()).toString("utf8");
+    expect(text).toContain('"code":"invalid_argument"');
   });
 
   test("a well-formed binary request still works on every protocol", async () => {
