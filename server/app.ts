@@ -117,6 +117,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       maxConnections: config.maxConnections,
       maxConnectionsPerAddress: config.maxConnectionsPerAddress,
       onRefused: (reason) => metrics.observeConnectionRefused(reason),
+      errorLog,
     });
     for (const slice of slices) {
       slice.start?.();

@@ -23,6 +23,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { Logger } from "pino";
+import type { ErrorLog } from "../core/error-log.js";
 import type { ConnectionRefusal } from "../core/metrics.js";
 import type { RequestHandler } from "./connect.js";
 import { isHttp1, normalizeAddress, type NodeRequest, type NodeResponse } from "./peer.js";
@@ -58,6 +59,8 @@ export interface ListenOptions {
   readonly maxConnectionsPerAddress?: number;
   /** A new connection was closed at once because of a cap. */
   readonly onRefused?: (reason: ConnectionRefusal) => void;
+  /** Where the listening socket's errors go (accept failures repeat: folded); defaults to the logger. */
+  readonly errorLog?: ErrorLog;
 }
 
 export interface Listener {
@@ -211,7 +214,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       throw error;
     }),
   ]);
-  server.on("error", (error) => logger.error({ err: error }, "listener error"));
+  const errorLog: ErrorLog = options.errorLog ?? { error: (error, fields, message) => logger.error({ ...fields, err: error }, message) };
+  server.on("error", (error) => errorLog.error(error, {}, "listener error"));
 
   const address = server.address() as net.AddressInfo;
   const scheme = options.tls ? "https" : "http";
