@@ -156,6 +156,24 @@ describe("bodies", () => {
     }
   });
 
+  test("a Connect JSON request trickled in 1-byte segments is answered", async () => {
+    const body = Buffer.from(JSON.stringify({}) + " ".repeat(2_000));
+    const socket = await connectRaw(parts.port);
+    socket.setNoDelay(true);
+    try {
+      const response = readResponse(socket);
+      socket.write(
+        `POST /fleetbeat.operator.v1.StatsService/GetStats HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+      );
+      for (const byte of body) await new Promise<void>((resolve, reject) => socket.write(Uint8Array.of(byte), (error) => (error ? reject(error) : resolve())));
+      const answer = await response;
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body.toString())).toEqual({ version: "ok" });
+    } finally {
+      socket.destroy();
+    }
+  });
+
   test("a body with Content-Length is read into one buffer of exactly that size", async () => {
     const socket = await connectRaw(parts.port);
     try {

@@ -13,6 +13,11 @@
 // method throws MALFORMED_BODY, and connect writes that error in the request's
 // own protocol (400 / invalid_argument, grpc-status 3). Others go to the real
 // router with the bytes read.
+//
+// Every POST body is read this way (every served method takes one request
+// message: the guard refuses client streams), into one buffer bounded by the
+// limit, so a body trickled in tiny segments costs its size, not an object per
+// segment as connect's own reader keeps.
 import { fromBinary, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createConnectRouter, createContextValues, type ServiceImpl } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
@@ -34,8 +39,8 @@ export interface ConnectHandlerOptions {
   readonly cutSignal?: AbortSignal;
 }
 
-/** How a request carries its one binary message, when it does. */
-type BinaryFraming = "unary" | "envelope";
+/** How a request carries its one message: binary alone, binary in envelopes, or anything else (read, not parsed). */
+type Framing = "unary" | "envelope" | "opaque";
 
 const envelopeHeaderBytes = 5;
 const compressedFlag = 0b0000_0001;
@@ -73,7 +78,7 @@ export function createConnectHandler(services: readonly GuardedService[], option
       writeError(response, new FleetbeatError("BAD_REQUEST", "the request names no authority (Host)"));
       return;
     }
-    const framing = request.method === "POST" ? binaryFraming(request) : undefined;
+    const framing = request.method === "POST" ? framingOf(request, options.maxBodyBytes) : undefined;
     const answered =
       framing === undefined
         ? entry.real(universal)
@@ -91,17 +96,22 @@ export function createConnectHandler(services: readonly GuardedService[], option
   };
 }
 
-/** The request's framing when its message is binary protobuf and not compressed; undefined otherwise (connect reads it). */
-function binaryFraming(request: NodeRequest): BinaryFraming | undefined {
+/**
+ * How the request's message is framed; undefined when a declared length is over
+ * the limit already (connect answers that without reading).
+ */
+function framingOf(request: NodeRequest, maxBodyBytes: number): Framing | undefined {
+  const declared = request.headers["content-length"];
+  if (declared !== undefined && Number(declared) > maxBodyBytes + envelopeHeaderBytes) return undefined;
   const type = String(request.headers["content-type"] ?? "").toLowerCase().split(";", 1)[0]?.trim() ?? "";
   if (type === "application/proto") {
     const encoding = request.headers["content-encoding"];
-    return encoding === undefined || encoding === "identity" ? "unary" : undefined;
+    return encoding === undefined || encoding === "identity" ? "unary" : "opaque";
   }
-  // Compressed envelopes carry a flag: those are left alone where they are read.
+  // Compressed envelopes carry a flag: parses() leaves those alone.
   if (type === "application/connect+proto" || type === "application/grpc" || type === "application/grpc+proto") return "envelope";
   if (type === "application/grpc-web" || type === "application/grpc-web+proto") return "envelope";
-  return undefined;
+  return "opaque";
 }
 
 interface CheckedRequest {
@@ -118,7 +128,7 @@ interface CheckedRequest {
 async function readChecked(
   node: NodeRequest,
   universal: UniversalServerRequest,
-  framing: BinaryFraming,
+  framing: Framing,
   input: DescMessage,
   maxBodyBytes: number,
 ): Promise<CheckedRequest> {
@@ -141,7 +151,7 @@ async function readChecked(
 }
 
 /** True unless the body holds an uncompressed binary message that does not parse. */
-function parses(bytes: Uint8Array, framing: BinaryFraming, input: DescMessage): boolean {
+function parses(bytes: Uint8Array, framing: Framing, input: DescMessage): boolean {
   if (framing === "unary") return tryParse(input, bytes);
   let offset = 0;
   while (offset + envelopeHeaderBytes <= bytes.byteLength) {
