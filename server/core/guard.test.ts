@@ -2,7 +2,7 @@ import { Code, ConnectError, createContextKey, createHandlerContext } from "@con
 import { pino } from "pino";
 import { describe, expect, test } from "vitest";
 import { KeyService } from "../../gen/fleetbeat/operator/v1/keys_pb.js";
-import { FoldingErrorLog } from "./error-log.js";
+import { FoldingErrorLog, type ErrorLog } from "./error-log.js";
 import { FleetbeatError } from "./errors.js";
 import { guardService, type Authorize, type GuardedUnary } from "./guard.js";
 import { registerService, type OperatorScope } from "./slice.js";
@@ -26,12 +26,12 @@ function contextFor(method: (typeof KeyService.methods)[number]) {
   return createHandlerContext({ service: KeyService, method, protocolName: "connect", requestMethod: "POST", url: "http://test/" });
 }
 
-function guardKeys(implementation: object, options: { scopes?: Record<string, OperatorScope>; shutdown?: AbortSignal } = {}) {
+function guardKeys(implementation: object, options: { scopes?: Record<string, OperatorScope>; shutdown?: AbortSignal; errorLog?: ErrorLog } = {}) {
   const auth = recordingAuth();
   const outcomes: string[] = [];
   const guarded = guardService(
     registerService({ service: KeyService, implementation, access: { kind: "operator", ...(options.scopes ? { scopes: options.scopes } : {}) } }),
-    { authorize: auth.authorize, errorLog, metrics: { observeRpc: (_method, _protocol, code) => outcomes.push(code) }, shutdown: options.shutdown ?? new AbortController().signal },
+    { authorize: auth.authorize, errorLog: options.errorLog ?? errorLog, metrics: { observeRpc: (_method, _protocol, code) => outcomes.push(code) }, shutdown: options.shutdown ?? new AbortController().signal },
   );
   const call = (name: "createKey" | "listKeys" | "revokeKey") => {
     const method = KeyService.method[name];
@@ -86,6 +86,27 @@ describe("errors the caller sees", () => {
     expect(internal).toMatchObject({ errorName: "INTERNAL", code: Code.Internal });
     expect((internal as FleetbeatError).rawMessage).not.toContain("password");
   });
+});
+
+test("server faults go to the error log with their procedure; the client's mistakes do not", async () => {
+  const logged: Array<{ error: unknown; fields: Readonly<Record<string, unknown>>; message: string }> = [];
+  const { call } = guardKeys(
+    {
+      listKeys: () => {
+        throw new Error("connection terminated unexpectedly");
+      },
+      createKey: () => {
+        throw new FleetbeatError("MISSING_FIELD", "name");
+      },
+    },
+    { errorLog: { error: (error, fields, message) => logged.push({ error, fields, message }) } },
+  );
+  await call("listKeys").promise.catch(() => {});
+  await call("createKey").promise.catch(() => {});
+  expect(logged).toHaveLength(1);
+  expect(logged[0]?.message).toBe("KeyService.ListKeys failed");
+  expect(logged[0]?.fields).toEqual({ procedure: "/fleetbeat.operator.v1.KeyService/ListKeys", protocol: "connect" });
+  expect((logged[0]?.error as Error).message).toBe("connection terminated unexpectedly");
 });
 
 test("after shutdown began, calls are refused before the key is even checked", async () => {
