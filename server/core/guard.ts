@@ -1,9 +1,8 @@
 // The guard: every service implementation is wrapped once, here, and the wrapped
 // object is the only one the server exposes. The Connect router serves it
 // (server/http/connect.ts) and the legacy runner calls it (server/http/legacy.ts),
-// so what the guard enforces holds on both surfaces.
-// (Connect interceptors would not: connectNodeAdapter's fallback, where legacy
-// paths live, skips them.)
+// so what the guard enforces holds on both surfaces. (Connect interceptors would
+// not: the legacy runner never passes through the Connect router.)
 //
 // For each call the guard:
 //   - refuses it with SHUTTING_DOWN once stop() began;

@@ -41,8 +41,8 @@ export interface LegacyRoute {
    * without `rpc`): a route may put values there for the service.
    */
   readonly decode: (request: LegacyRequest, context: HandlerContext | undefined) => unknown;
-  /** The call's output (and its input) to the answer. */
-  readonly encode: (output: unknown, input: unknown, request: LegacyRequest) => LegacyResponse;
+  /** The call's output (and its input) to the answer (a promise only for routes without a call). */
+  readonly encode: (output: unknown, input: unknown, request: LegacyRequest) => LegacyResponse | Promise<LegacyResponse>;
 }
 
 export interface CallRouteSpec<I extends DescMessage, O extends DescMessage> {
@@ -58,11 +58,11 @@ export function callRoute<I extends DescMessage, O extends DescMessage>(spec: Ca
   return spec as unknown as LegacyRoute;
 }
 
-/** A route answered without a service call (GET /api/health). */
+/** A route answered without a service call (GET /api/health); `answer` may be async. */
 export function answerRoute(spec: {
   readonly path: string;
   readonly method: "POST" | "GET";
-  answer(request: LegacyRequest): LegacyResponse;
+  answer(request: LegacyRequest): LegacyResponse | Promise<LegacyResponse>;
 }): LegacyRoute {
   const { answer } = spec;
   return {

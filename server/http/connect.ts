@@ -1,7 +1,8 @@
 // The Connect router: Connect (JSON and binary), gRPC and gRPC-Web for every
 // guarded service. It serves the guarded implementations only (see
 // server/core/guard.ts); it has no interceptors, because nothing may depend on
-// them (the adapter's fallback, where legacy paths would live, skips them).
+// them (the legacy runner never passes through here). Unknown paths get 404
+// from writeError.
 //
 // Malformed binary protobuf is the client's mistake, but @connectrpc/connect
 // 2.1 answers a binary message that does not parse with Code.Internal (its
