@@ -13,8 +13,8 @@ if (!dataDir) throw new Error("--data-dir is required");
 const store = openSqliteStore({ dataDir });
 const now = Date.now();
 const insert = store.sqlite.prepare(
-  `INSERT INTO agent_devices (device_id, devicename, ip, macaddress, os, token_hash, token_expires_at, previous_token_hash, registered_at, updated_at, last_seen)
-   VALUES (?, ?, '10.0.0.1', '00:0c:29:59:ab:c6', ?, ?, ?, NULL, ?, ?, NULL)`,
+  `INSERT INTO agent_devices (device_id, devicename, ip, macaddress, os, token_hash, token_expires_at, previous_token_hash, previous_token_expires_at, registered_at, updated_at, last_seen)
+   VALUES (?, ?, '10.0.0.1', '00:0c:29:59:ab:c6', ?, ?, ?, NULL, NULL, ?, ?, NULL)`,
 );
 const chunk = store.sqlite.transaction((from: number, to: number) => {
   for (let i = from; i < to; i++) {

@@ -73,7 +73,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     logger,
     onBatch: (info) => metrics.observeBatch(info),
   });
-  const deps: ServiceDeps = { config, store, batcher, logger, now };
+  const deps: ServiceDeps = { config, store, batcher, logger, metrics, now };
   const auth = createOperatorAuth({ store, logger, now });
   // Faults of requests, folded per distinct error: an outage logs a few lines, not a stack per request.
   const errorLog = new FoldingErrorLog(logger);

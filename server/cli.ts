@@ -13,7 +13,7 @@ import { defaultConfig, type ServerConfig } from "./core/config.js";
 import { createLogger } from "./core/logger.js";
 import { maxKeyNameLength } from "./operator/keys.js";
 import type { OperatorKeyScope, Store } from "./store/store.js";
-import { TrustedProxies } from "./track/ip.js";
+import { TrustedProxies } from "./core/ip.js";
 import { parseTrackSecrets } from "./track/secrets.js";
 
 // The server, the store and the key module are imported when a command runs, not
@@ -318,12 +318,44 @@ export const serveSettings: readonly Setting[] = [
     description: "closed enrolment: an unknown device id registers only with this secret in X-DI-ENROLL-SECRET (prefer the variable: flags show in ps); unset: open enrolment",
     parse: optional,
   }),
+  inSection(AGENT, "agent", "enrolPerAddressPerSecond", {
+    flags: "--agent-enrol-rate <n>",
+    env: "FLEETBEAT_AGENT_ENROL_RATE",
+    description: "new (unknown) devices one client address may register per second, then 429 with Retry-After; 0: no per-address limit",
+    parse: integerIn(0, 1_000_000, "registrations per second"),
+  }),
+  inSection(AGENT, "agent", "enrolPerAddressBurst", {
+    flags: "--agent-enrol-burst <n>",
+    env: "FLEETBEAT_AGENT_ENROL_BURST",
+    description: "registrations of new devices one client address may make at once before --agent-enrol-rate applies",
+    parse: integerIn(1, 1_000_000, "a count of registrations"),
+  }),
+  inSection(AGENT, "agent", "enrolTotalPerSecond", {
+    flags: "--agent-enrol-rate-total <n>",
+    env: "FLEETBEAT_AGENT_ENROL_RATE_TOTAL",
+    description: "new devices the whole server registers per second, from all addresses together; 0: no overall limit",
+    parse: integerIn(0, 1_000_000, "registrations per second"),
+  }),
+  inSection(AGENT, "agent", "enrolTotalBurst", {
+    flags: "--agent-enrol-burst-total <n>",
+    env: "FLEETBEAT_AGENT_ENROL_BURST_TOTAL",
+    description: "registrations of new devices the whole server accepts at once before --agent-enrol-rate-total applies",
+    parse: integerIn(1, 10_000_000, "a count of registrations"),
+  }),
   inSection(AGENT, "agent", "tokenLifetimeMs", {
     flags: "--agent-token-lifetime <ms>",
     env: "FLEETBEAT_AGENT_TOKEN_LIFETIME_MS",
     description: "lifetime of a device token; a heartbeat after it gets a new one",
     parse: integerIn(1_000, 365 * DAY_MS, "milliseconds"),
     defaultText: `${defaultConfig.agent.tokenLifetimeMs} (24 hours)`,
+  }),
+  inSection(AGENT, "agent", "previousTokenGraceMs", {
+    flags: "--agent-previous-token-grace <ms>",
+    env: "FLEETBEAT_AGENT_PREVIOUS_TOKEN_GRACE_MS",
+    description:
+      "how long a replaced token still works once, for a device that missed the answer with its new token; never past its own expiry, and only until the new token is used",
+    parse: integerIn(0, DAY_MS, "milliseconds"),
+    defaultText: `${defaultConfig.agent.previousTokenGraceMs} (10 minutes)`,
   }),
   inSection(AGENT, "agent", "intervalSeconds", {
     flags: "--agent-interval <s>",

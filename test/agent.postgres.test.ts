@@ -10,6 +10,7 @@ import { openPgliteStore } from "../server/store/postgres/pglite.js";
 import { clientFor } from "./support/clients.js";
 import { createFreshPostgresDatabase, testPostgresUrl, type FreshPostgresDatabase } from "./support/postgres.js";
 import { bearer, operatorSecret, startTestServer, type TestServer } from "./support/server.js";
+import { expectNoTakeOverByReplay } from "./support/token-replay.js";
 
 const seedBody = readFileSync(new URL("../server/agent/fixtures/online.seed.request.json", import.meta.url));
 const T0 = Date.UTC(2026, 0, 1);
@@ -60,6 +61,20 @@ it("tokens: keep, rotate when expired, recover with the previous, 401 otherwise;
   expect((await beat(t2)).status).toBe(401);
   expect((await post("/online", { "X-DI-DEVICEID": id }, seedBody)).status).toBe(401);
   clock = T0;
+});
+
+it("a superseded token replayed after the device moved on gets 401 everywhere and changes nothing (issue 9)", async () => {
+  await expectNoTakeOverByReplay(
+    {
+      post,
+      registerBody: seedBody,
+      setClock: (now) => (clock = now),
+      tokenLifetimeMs: 3_600_000,
+      previousGraceMs: defaultConfig.agent.previousTokenGraceMs,
+    },
+    "pg-replay-1",
+    T0,
+  );
 });
 
 it("a command rides the next answer and its result finishes it", async () => {

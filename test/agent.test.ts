@@ -12,6 +12,7 @@ import { DeviceService, OnlineFilter } from "../gen/fleetbeat/operator/v1/device
 import { defaultConfig, type AgentConfig } from "../server/core/config.js";
 import { clientFor } from "./support/clients.js";
 import { bearer, operatorSecret, startTestServer, type TestServer } from "./support/server.js";
+import { expectNoTakeOverByReplay } from "./support/token-replay.js";
 
 const fixture = (name: string) => readFileSync(new URL(`../server/agent/fixtures/${name}`, import.meta.url));
 const T0 = Date.UTC(2026, 0, 1);
@@ -133,6 +134,20 @@ describe("DI agent protocol end to end", () => {
       const row = await t.server.store.agent.getDevice(id);
       expect(JSON.stringify(row)).not.toContain(t3);
       clock = T0;
+    });
+
+    it("a superseded token replayed after the device moved on gets 401 everywhere and changes nothing (issue 9)", async () => {
+      await expectNoTakeOverByReplay(
+        {
+          post: (path, headers, body) => post(base, path, headers, body),
+          registerBody: fixture("online.seed.request.json"),
+          setClock: (now) => (clock = now),
+          tokenLifetimeMs: agentConfig.tokenLifetimeMs,
+          previousGraceMs: agentConfig.previousTokenGraceMs,
+        },
+        newDevice(),
+        T0,
+      );
     });
 
     it("one device presenting another device's token gets 401", async () => {
@@ -292,6 +307,53 @@ describe("closed enrolment and restarts", () => {
       expect(beat.json!.token).toBe(token);
     } finally {
       await second.dispose();
+    }
+  });
+});
+
+describe("enrolment rate limits (issue 9)", () => {
+  it("new devices per client address and overall get 429 with Retry-After; known devices and other addresses are not held up", async () => {
+    // Refills so slow (one per 100 s) that a slow machine cannot turn a refusal into a pass.
+    const agent = { ...defaultConfig.agent, enrolPerAddressPerSecond: 0.01, enrolPerAddressBurst: 3, enrolTotalPerSecond: 0.01, enrolTotalBurst: 5 };
+    // Loopback is a trusted proxy here, so X-Forwarded-For stands for distinct client addresses.
+    const t = await startTestServer({ agent, track: { ...defaultConfig.track, trustedProxies: ["127.0.0.1", "::1"] } });
+    try {
+      const body = fixture("online.seed.request.json");
+      const from = (address: string, deviceId: string, extra: Record<string, string> = {}) =>
+        post(t.server.url, "/online", { "X-DI-DEVICEID": deviceId, "X-Forwarded-For": address, ...extra }, body);
+      const firstThree = await Promise.all([1, 2, 3].map((i) => from("198.51.100.1", `rl-a-${i}`)));
+      expect(firstThree.map((a) => a.status)).toEqual([200, 200, 200]);
+      const limited = await fetch(new URL("/online", t.server.url), {
+        method: "POST",
+        headers: { "content-type": "application/json", "X-DI-DEVICEID": "rl-a-4", "X-Forwarded-For": "198.51.100.1" },
+        body: new Uint8Array(body),
+      });
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(await limited.json()).toMatchObject({ error: "ENROLMENT_RATE_LIMITED" });
+      expect(await t.server.store.agent.getDevice("rl-a-4")).toBeUndefined();
+      // A known device re-registering with its token is not a new enrolment.
+      const known = firstThree[0]!.json!.token;
+      expect((await from("198.51.100.1", "rl-a-1", { "X-DI-TOKEN": known })).status).toBe(200);
+      // Another address still gets through, until the overall bucket (5) is empty.
+      expect((await from("198.51.100.2", "rl-b-1")).status).toBe(200);
+      expect((await from("198.51.100.3", "rl-c-1")).status).toBe(200);
+      const overall = await from("198.51.100.4", "rl-d-1");
+      expect(overall.status).toBe(429);
+      expect(overall.text).toContain("server-wide");
+      // The same limit over Connect: resource_exhausted with retry-after metadata.
+      const client = clientFor(AgentService, "connect-json", t.server.url);
+      const error = await client
+        .online({ devicename: "d", ip: "1.2.3.4", macaddress: "m", os: "Linux" }, { headers: { "x-di-deviceid": "rl-e-1", "x-forwarded-for": "198.51.100.5" } })
+        .then(() => undefined, (e: unknown) => ConnectError.from(e));
+      expect(error?.code).toBe(Code.ResourceExhausted);
+      expect(Number(error?.metadata.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      const metrics = await (await fetch(new URL("/metrics", t.server.url))).text();
+      expect(metrics).toMatch(/fleetbeat_agent_enrolments_total\{outcome="accepted"\} 5\b/);
+      expect(metrics).toMatch(/fleetbeat_agent_enrolments_total\{outcome="limited_address"\} 1\b/);
+      expect(metrics).toMatch(/fleetbeat_agent_enrolments_total\{outcome="limited_total"\} 2\b/);
+    } finally {
+      await t.dispose();
     }
   });
 });

@@ -74,6 +74,33 @@ function finished(child: ChildProcess): Promise<Finished> {
   });
 }
 
+/** Resolves with the first JSON log line of `child` that `match` accepts. */
+function logLine(child: ChildProcess, match: (entry: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let buffered = "";
+    const onData = (chunk: Buffer | string): void => {
+      buffered += String(chunk);
+      const lines = buffered.split("\n");
+      buffered = lines.pop() ?? "";
+      for (const line of lines) {
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        if (match(entry)) {
+          child.stdout?.off("data", onData);
+          resolve(entry);
+          return;
+        }
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`exited with ${code} before the expected log line`)));
+  });
+}
+
 function fleetbeat(args: readonly string[], env: Record<string, string> = {}): Promise<Finished> {
   return finished(start(args, env));
 }
@@ -367,9 +394,13 @@ describe("serve", () => {
       "POST /fleetbeat.operator.v1.StatsService/GetStats HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
         "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
     );
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // A request on another connection answered after those bytes were sent: the
+    // server has read the first request's headers by then.
+    expect((await fetch(new URL("/api/health", url))).status).toBe(200);
+    const stopping = logLine(child, (entry) => entry.msg === "stopping");
     child.kill("SIGTERM");
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    // The first signal found the request in flight, so the server waits for it.
+    expect((await stopping).inFlight).toBe(1);
     expect(child.exitCode).toBeNull();
     child.kill("SIGTERM");
     const result = await done;

@@ -173,11 +173,16 @@ describe("HeartbeatClient details", () => {
   });
 
   it("retries with backoff while the server is unreachable, then gets through", async () => {
-    // A port with nobody listening yet.
+    // Until the real server starts, a listener that counts connections and drops each one at once.
+    let attempts = 0;
+    const dropper = createServer((socket) => {
+      attempts += 1;
+      socket.destroy();
+    });
     const port = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, "127.0.0.1", () => {
-        const address = probe.address();
-        probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+      dropper.listen(0, "127.0.0.1", () => {
+        const address = dropper.address();
+        resolve(typeof address === "object" && address ? address.port : 0);
       });
     });
     const pi = await fakePi();
@@ -187,18 +192,24 @@ describe("HeartbeatClient details", () => {
       baseUrl: `http://127.0.0.1:${port}`,
       initialDelayMs: 0,
       intervalMs: 60_000,
-      retry: { attempts: 8, initialBackoffMs: 100, maxBackoffMs: 400 },
+      // Enough attempts to outlast a slow server start (about 12 s of backoff).
+      retry: { attempts: 30, initialBackoffMs: 100, maxBackoffMs: 400 },
       onError: (error) => errors.push(error),
     });
     client.start();
-    await sleep(250); // the first attempts fail: connection refused
-    const late = await startTestServer({ port });
+    let late: Awaited<ReturnType<typeof startTestServer>> | undefined;
     try {
-      await waitFor(async () => ((await late.server.store.heartbeat.machineData(pi.serial)).installations.length === 1 ? true : undefined), "a retried heartbeat");
+      // At least two failed attempts of the same heartbeat: the client is retrying.
+      await waitFor(async () => (attempts >= 2 ? true : undefined), "two dropped attempts");
+      await new Promise<void>((resolve) => dropper.close(() => resolve()));
+      late = await startTestServer({ port });
+      const server = late.server;
+      await waitFor(async () => ((await server.store.heartbeat.machineData(pi.serial)).installations.length === 1 ? true : undefined), "a retried heartbeat");
       expect(errors).toEqual([]);
     } finally {
       client.stop();
-      await late.dispose();
+      dropper.close();
+      await late?.dispose();
     }
   });
 });

@@ -200,14 +200,14 @@ describe("keys", () => {
     const listed = json<Array<{ id: string; name: string; scope: string; lastUsedAt?: string }>>(await cli(["keys", "list", "--json"]));
     const robot = listed.find((key) => key.name === "ci robot");
     expect(robot?.scope).toBe("KEY_SCOPE_ADMIN");
-    expect(robot?.lastUsedAt).toBeDefined();
+    expect(robot?.lastUsedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     expect(JSON.stringify(listed)).not.toContain(secret);
 
     expect((await cli(["keys", "revoke", robot!.id])).code).toBe(0);
     const active = json<Array<{ name: string }>>(await cli(["keys", "list", "--json"]));
     expect(active.map((key) => key.name)).not.toContain("ci robot");
     const all = json<Array<{ name: string; revokedAt?: string }>>(await cli(["keys", "list", "--all", "--json"]));
-    expect(all.find((key) => key.name === "ci robot")?.revokedAt).toBeDefined();
+    expect(all.find((key) => key.name === "ci robot")?.revokedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
   });
 
   it("revoking an unknown key is exit 4; a bad scope is exit 2", async () => {
@@ -345,7 +345,7 @@ describe("devices and commands", () => {
       if (Array.isArray(answer.command) && answer.command.length > 0) commandId = (answer.command[0] as { id: number }).id;
       else await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    expect(commandId).toBeDefined();
+    expect(commandId).toEqual(expect.any(Number));
     await heartbeat("dev-quick", token, [{ id: commandId, return: 0, reason: "done" }]);
     const ran = await running;
     expect(ran.code, ran.stderr).toBe(0);

@@ -208,6 +208,31 @@ describe("POST /api/v1/track", () => {
   });
 });
 
+describe("no tracking secrets configured", () => {
+  it("every request is refused with 401, signed or not, on the legacy path and over Connect; nothing is stored", async () => {
+    const open = await startTestServer({ track: { ...trackConfig, secrets: undefined } });
+    try {
+      const c = collection(2);
+      const body = toBinary(CollectionSchema, c);
+      const time = String(Math.floor(Date.now() / 1000));
+      for (const signature of [sign(time, body, "global-secret"), sign(time, body, ""), undefined]) {
+        const headers: Record<string, string> = { "content-type": "application/protobuf" };
+        if (signature !== undefined) Object.assign(headers, { "x-hamustro-time": time, "x-hamustro-signature": signature });
+        const response = await fetch(`${open.server.url}/api/v1/track`, { method: "POST", headers, body: new Uint8Array(body) });
+        expect(response.status).toBe(401);
+      }
+      const client = clientFor(TrackService, "connect-binary", open.server.url);
+      const refused = await client
+        .track({ collection: c }, { headers: { "x-hamustro-time": time, "x-hamustro-signature": sign(time, body, "global-secret") } })
+        .then(() => undefined, (e: unknown) => ConnectError.from(e));
+      expect(refused?.code).toBe(Code.Unauthenticated);
+      expect(await open.server.store.track.eventsOfSession(c.session)).toEqual([]);
+    } finally {
+      await open.dispose();
+    }
+  });
+});
+
 describe("TrackService over Connect and gRPC", () => {
   it.each(wireProtocols)("%s: the same ingestion, signed over the Collection's binary encoding", async (protocol) => {
     const client = clientFor(TrackService, protocol, t.server.url);
@@ -438,8 +463,9 @@ describe("shutting down", () => {
       socket.write(
         `POST /api/v1/track HTTP/1.1\r\nHost: x\r\nContent-Type: application/protobuf\r\nX-Hamustro-Time: ${time}\r\nX-Hamustro-Signature: ${sign(time, body, "global-secret")}\r\nContent-Length: ${body.length}\r\n\r\n`,
       );
-      // Give the server time to parse the headers (the request is then in flight, not an idle connection).
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      // A request on another connection answered after those headers were sent: the server
+      // has read them by then (the request is in flight, not an idle connection).
+      expect((await fetch(`${stopping.server.url}/api/health`)).status).toBe(200);
       const stop = stopping.server.stop();
       socket.write(body);
       const response = await readResponse(socket);

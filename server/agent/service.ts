@@ -16,8 +16,11 @@ import {
 } from "../../gen/fleetbeat/agent/v1/agent_pb.js";
 import type { AgentConfig } from "../core/config.js";
 import type { ServiceDeps } from "../core/deps.js";
+import { peerAddressKey } from "../core/context.js";
 import { FleetbeatError } from "../core/errors.js";
+import { clientIp, TrustedProxies } from "../core/ip.js";
 import type { AgentCommandRow, AgentDelivery, AgentDeviceInfo, AgentResultRow, AgentTokenMint } from "../store/agent.js";
+import { EnrolmentLimiter } from "./enrolment.js";
 import { checkDeviceId, checkText, LIMITS } from "./limits.js";
 import { hashToken, newToken } from "./tokens.js";
 import { DEVICE_ID_HEADER, ENROLL_SECRET_HEADER, TOKEN_HEADER } from "./wire.js";
@@ -73,6 +76,33 @@ function sha256(text: string): Buffer {
 export function createAgentService(deps: ServiceDeps): ServiceImpl<typeof AgentService> {
   const config: AgentConfig = deps.config.agent;
   const secretDigest = config.enrollSecret ? sha256(config.enrollSecret) : undefined;
+  const limiter = new EnrolmentLimiter({
+    perAddressPerSecond: config.enrolPerAddressPerSecond,
+    perAddressBurst: config.enrolPerAddressBurst,
+    totalPerSecond: config.enrolTotalPerSecond,
+    totalBurst: config.enrolTotalBurst,
+  });
+  const trusted = new TrustedProxies(deps.config.track.trustedProxies);
+
+  /**
+   * Registering an id the server does not know costs a token of the enrolment
+   * limits; known devices re-registering (with their token or the secret) do not.
+   * A read before the write: registrations are rare next to heartbeats.
+   */
+  async function admitNewDevice(context: HandlerContext, deviceId: string): Promise<void> {
+    if (await deps.store.agent.getDevice(deviceId)) return;
+    const peer = context.values.get(peerAddressKey);
+    const address = clientIp(peer || undefined, context.requestHeader.get("x-forwarded-for"), context.requestHeader.get("x-real-ip"), trusted) ?? "unknown";
+    const decision = limiter.take(address);
+    if (decision.ok) {
+      deps.metrics.observeEnrolment("accepted");
+      return;
+    }
+    deps.metrics.observeEnrolment(decision.scope === "address" ? "limited_address" : "limited_total");
+    throw new FleetbeatError("ENROLMENT_RATE_LIMITED", decision.scope === "address" ? "from this address" : "server-wide", {
+      retryAfterSeconds: decision.retryAfterMs / 1000,
+    });
+  }
 
   function secretValid(context: HandlerContext): boolean {
     const given = context.requestHeader.get(ENROLL_SECRET_HEADER);
@@ -90,7 +120,7 @@ export function createAgentService(deps: ServiceDeps): ServiceImpl<typeof AgentS
 
   function mint(now: number): { token: string; mint: AgentTokenMint } {
     const token = newToken();
-    return { token, mint: { hash: hashToken(token), expiresAt: now + config.tokenLifetimeMs } };
+    return { token, mint: { hash: hashToken(token), expiresAt: now + config.tokenLifetimeMs, previousGraceMs: config.previousTokenGraceMs } };
   }
 
   const timing = { intervalSeconds: config.intervalSeconds, jitterSeconds: config.jitterSeconds };
@@ -118,6 +148,7 @@ export function createAgentService(deps: ServiceDeps): ServiceImpl<typeof AgentS
       const deviceId = checkDeviceId(context.requestHeader.get(DEVICE_ID_HEADER));
       const token = presentedToken(context, false);
       const info = checkInfo(request);
+      await admitNewDevice(context, deviceId);
       const now = deps.now();
       const fresh = mint(now);
       const result = await deps.batcher.submit({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { charLength, checkDeviceId, checkText } from "./limits.js";
-import { judgeRegister } from "../store/agent.js";
+import { judgeRegister, retiredTokenExpiry, tokenSlotsAfter } from "../store/agent.js";
 import { hashToken, judgeToken, newToken, sameHash } from "./tokens.js";
 
 describe("tokens", () => {
@@ -19,15 +19,32 @@ describe("tokens", () => {
     expect(sameHash(hashToken("a"), hashToken("b"))).toBe(false);
     expect(sameHash(null, hashToken("b"))).toBe(false);
   });
-  it("the seed's cases", () => {
+  it("the seed's cases, with the previous token bounded by use and expiry", () => {
     const cur = hashToken("current");
     const prev = hashToken("previous");
-    const state = { tokenHash: cur, tokenExpiresAt: 1000, previousTokenHash: prev };
+    const state = { tokenHash: cur, tokenExpiresAt: 1000, previousTokenHash: prev, previousTokenExpiresAt: 500 };
     expect(judgeToken(state, cur, 999)).toBe("keep");
     expect(judgeToken(state, cur, 1000)).toBe("rotate-expired");
     expect(judgeToken(state, prev, 10)).toBe("rotate-previous");
+    expect(judgeToken(state, prev, 499)).toBe("rotate-previous");
+    expect(judgeToken(state, prev, 500)).toBe("reject");
+    expect(judgeToken({ ...state, previousTokenExpiresAt: null }, prev, 10)).toBe("reject");
     expect(judgeToken(state, hashToken("stranger"), 10)).toBe("reject");
-    expect(judgeToken({ tokenHash: cur, tokenExpiresAt: 1000, previousTokenHash: null }, hashToken("x"), 10)).toBe("reject");
+    expect(judgeToken({ ...state, previousTokenHash: null, previousTokenExpiresAt: null }, hashToken("x"), 10)).toBe("reject");
+  });
+  it("a replaced token lives on for the grace, never past its own expiry unless it had expired", () => {
+    expect(retiredTokenExpiry(10_000, 1_000, 600)).toBe(1_600);
+    expect(retiredTokenExpiry(1_200, 1_000, 600)).toBe(1_200);
+    expect(retiredTokenExpiry(1_000, 1_000, 600)).toBe(1_600);
+    expect(retiredTokenExpiry(500, 1_000, 600)).toBe(1_600);
+  });
+  it("slots after each verdict", () => {
+    const state = { tokenHash: "c", tokenExpiresAt: 1000, previousTokenHash: "p", previousTokenExpiresAt: 900 };
+    const mint = { hash: "n", expiresAt: 5000, previousGraceMs: 100 };
+    expect(tokenSlotsAfter(state, "keep", mint, 10)).toEqual({ tokenHash: "c", tokenExpiresAt: 1000, previousTokenHash: null, previousTokenExpiresAt: null });
+    expect(tokenSlotsAfter({ ...state, previousTokenHash: null, previousTokenExpiresAt: null }, "keep", mint, 10)).toBeNull();
+    expect(tokenSlotsAfter(state, "rotate-expired", mint, 1000)).toEqual({ tokenHash: "n", tokenExpiresAt: 5000, previousTokenHash: "c", previousTokenExpiresAt: 1100 });
+    expect(tokenSlotsAfter(state, "rotate-previous", mint, 10)).toEqual({ tokenHash: "n", tokenExpiresAt: 5000, previousTokenHash: "p", previousTokenExpiresAt: 900 });
   });
 });
 
@@ -53,20 +70,33 @@ describe("limits count characters (code points), not bytes", () => {
 });
 
 describe("register decisions", () => {
-  const device = { tokenHash: hashToken("current"), previousTokenHash: hashToken("previous") };
-  const closed = { enrolmentSecretValid: false, openEnrolment: false };
+  const device = { tokenHash: hashToken("current"), tokenExpiresAt: 10_000, previousTokenHash: hashToken("previous"), previousTokenExpiresAt: 5_000 };
+  const mint = { hash: "minted", expiresAt: 20_000, previousGraceMs: 1_000 };
+  const closed = { enrolmentSecretValid: false, openEnrolment: false, token: mint };
+  const fresh = { tokenHash: "minted", tokenExpiresAt: 20_000, previousTokenHash: null, previousTokenExpiresAt: null };
   it("unknown ids: open enrolment or the secret", () => {
-    expect(judgeRegister(undefined, { ...closed, presentedTokenHash: null }).outcome).toBe("rejected");
-    expect(judgeRegister(undefined, { ...closed, openEnrolment: true, presentedTokenHash: null }).outcome).toBe("created");
-    expect(judgeRegister(undefined, { ...closed, enrolmentSecretValid: true, presentedTokenHash: null }).outcome).toBe("created");
+    expect(judgeRegister(undefined, { ...closed, presentedTokenHash: null }, 0).outcome).toBe("rejected");
+    expect(judgeRegister(undefined, { ...closed, openEnrolment: true, presentedTokenHash: null }, 0)).toEqual({ outcome: "created", slots: fresh });
+    expect(judgeRegister(undefined, { ...closed, enrolmentSecretValid: true, presentedTokenHash: null }, 0).outcome).toBe("created");
   });
-  it("known ids: only with their current/previous token or the secret, open enrolment or not", () => {
+  it("known ids: only with their current or still-valid previous token, or the secret, open enrolment or not", () => {
     for (const openEnrolment of [false, true]) {
-      expect(judgeRegister(device, { ...closed, openEnrolment, presentedTokenHash: null }).outcome).toBe("rejected");
-      expect(judgeRegister(device, { ...closed, openEnrolment, presentedTokenHash: hashToken("stranger") }).outcome).toBe("rejected");
-      expect(judgeRegister(device, { ...closed, openEnrolment, presentedTokenHash: hashToken("current") })).toEqual({ outcome: "renewed", previousHash: hashToken("current") });
-      expect(judgeRegister(device, { ...closed, openEnrolment, presentedTokenHash: hashToken("previous") })).toEqual({ outcome: "renewed", previousHash: hashToken("previous") });
-      expect(judgeRegister(device, { ...closed, openEnrolment, enrolmentSecretValid: true, presentedTokenHash: null })).toEqual({ outcome: "renewed", previousHash: null });
+      const op = { ...closed, openEnrolment };
+      expect(judgeRegister(device, { ...op, presentedTokenHash: null }, 100).outcome).toBe("rejected");
+      expect(judgeRegister(device, { ...op, presentedTokenHash: hashToken("stranger") }, 100).outcome).toBe("rejected");
+      expect(judgeRegister(device, { ...op, presentedTokenHash: hashToken("current") }, 100)).toEqual({
+        outcome: "renewed",
+        slots: { ...fresh, previousTokenHash: hashToken("current"), previousTokenExpiresAt: 1_100 },
+      });
+      // Even an expired current token proves the device (the seed's rule), with the grace alone.
+      expect(judgeRegister(device, { ...op, presentedTokenHash: hashToken("current") }, 10_000).slots?.previousTokenExpiresAt).toBe(11_000);
+      expect(judgeRegister(device, { ...op, presentedTokenHash: hashToken("previous") }, 100)).toEqual({
+        outcome: "renewed",
+        slots: { ...fresh, previousTokenHash: hashToken("previous"), previousTokenExpiresAt: 5_000 },
+      });
+      expect(judgeRegister(device, { ...op, presentedTokenHash: hashToken("previous") }, 5_000).outcome).toBe("rejected");
+      expect(judgeRegister({ ...device, previousTokenExpiresAt: null }, { ...op, presentedTokenHash: hashToken("previous") }, 100).outcome).toBe("rejected");
+      expect(judgeRegister(device, { ...op, enrolmentSecretValid: true, presentedTokenHash: null }, 100)).toEqual({ outcome: "renewed", slots: fresh });
     }
   });
 });

@@ -62,6 +62,12 @@ export interface TrackConfig {
 export interface AgentConfig {
   /** Lifetime of a device token (ms); a heartbeat after it gets a new one. */
   tokenLifetimeMs: number;
+  /**
+   * How long a replaced token still counts as the previous one (ms), for a device
+   * that missed the answer carrying its new token; never past the token's own
+   * expiry, and only until the device first uses the new one.
+   */
+  previousTokenGraceMs: number;
   /** The heartbeat interval and jitter answered to agents (seconds). */
   intervalSeconds: number;
   jitterSeconds: number;
@@ -73,6 +79,11 @@ export interface AgentConfig {
   commandTtlMs: number;
   /** Most commands in one answer. */
   maxCommandsPerAnswer: number;
+  /** Registrations of unknown device ids: a token bucket per client address and one overall (0 per second: no limit). */
+  enrolPerAddressPerSecond: number;
+  enrolPerAddressBurst: number;
+  enrolTotalPerSecond: number;
+  enrolTotalBurst: number;
   /** Closed enrolment: a device id the server does not know registers only with this secret (X-DI-ENROLL-SECRET). Unset: open enrolment. */
   enrollSecret: string | undefined;
   /** How often queued/delivered commands past their deadline are marked expired (ms). */
@@ -125,6 +136,7 @@ export const defaultConfig: ServerConfig = {
   },
   agent: {
     tokenLifetimeMs: 24 * 3_600_000,
+    previousTokenGraceMs: 600_000,
     intervalSeconds: 60,
     jitterSeconds: 10,
     onlineGraceMs: 60_000,
@@ -132,6 +144,10 @@ export const defaultConfig: ServerConfig = {
     commandTtlMs: 24 * 3_600_000,
     maxCommandsPerAnswer: 16,
     enrollSecret: undefined,
+    enrolPerAddressPerSecond: 5,
+    enrolPerAddressBurst: 50,
+    enrolTotalPerSecond: 200,
+    enrolTotalBurst: 2_000,
     expireEveryMs: 10_000,
   },
   track: {

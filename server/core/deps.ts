@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Batcher } from "../store/batcher.js";
 import type { Store } from "../store/store.js";
 import type { ServerConfig } from "./config.js";
+import type { ServerMetrics } from "./metrics.js";
 
 export interface ServiceDeps {
   readonly config: ServerConfig;
@@ -11,6 +12,7 @@ export interface ServiceDeps {
   /** Writes go through the batcher (group commit). */
   readonly batcher: Batcher;
   readonly logger: Logger;
+  readonly metrics: ServerMetrics;
   /** Epoch milliseconds; injectable so tests can move time. */
   readonly now: () => number;
 }

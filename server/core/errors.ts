@@ -44,6 +44,7 @@ export const errorDefinitions = {
   AGENT_TOKEN_INVALID: define(Code.Unauthenticated, 401, "unknown device or invalid token: register again (POST /online)"),
   AGENT_ENROLMENT_REFUSED: define(Code.Unauthenticated, 401, "registration refused: a known device id needs its current or previous token, a new one the enrolment secret"),
   DEVICE_NOT_FOUND: define(Code.NotFound, 404, "no such device"),
+  ENROLMENT_RATE_LIMITED: define(Code.ResourceExhausted, 429, "too many registrations of new devices: retry after Retry-After seconds"),
 
   // Operator API.
   FOLLOW_TOO_SLOW: define(Code.ResourceExhausted, 429, "the event stream fell too far behind: reconnect and read faster (or filter)"),
@@ -69,12 +70,17 @@ export class FleetbeatError extends ConnectError {
   }
   readonly errorName: ErrorName;
   readonly httpStatus: number;
+  /** Sent as `Retry-After` (seconds): a legacy response header, Connect/gRPC response metadata. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(errorName: ErrorName, detail?: string, options?: { cause?: unknown }) {
+  constructor(errorName: ErrorName, detail?: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
     const definition = errorDefinitions[errorName];
-    super(detail ? `${definition.message}: ${detail}` : definition.message, definition.code, undefined, undefined, options?.cause);
+    const retryAfter = options?.retryAfterSeconds === undefined ? undefined : Math.max(1, Math.ceil(options.retryAfterSeconds));
+    const metadata = retryAfter === undefined ? undefined : new Headers({ "retry-after": String(retryAfter) });
+    super(detail ? `${definition.message}: ${detail}` : definition.message, definition.code, metadata, undefined, options?.cause);
     this.errorName = errorName;
     this.httpStatus = definition.httpStatus;
+    this.retryAfterSeconds = retryAfter;
   }
 }
 
@@ -126,8 +132,8 @@ export function errorBody(error: unknown): { error: string; message: string } {
 
 /**
  * Answers `error` on a plain HTTP path (legacy routes, /metrics, unknown paths):
- * its status from the table, the JSON body of errorBody, and `headers` (Allow,
- * Connection, Retry-After, …). The one function that writes an error body.
+ * its status from the table, the JSON body of errorBody, `Retry-After` when the
+ * error carries one, and `headers` (Allow, Connection, …). The one function that writes an error body.
  * Does nothing once the answer's head is out.
  */
 export function writeError(
@@ -139,6 +145,7 @@ export function writeError(
   const body = Buffer.from(JSON.stringify(errorBody(error)), "utf8");
   response.setHeader("content-type", "application/json");
   for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+  if (error instanceof FleetbeatError && error.retryAfterSeconds !== undefined) response.setHeader("retry-after", String(error.retryAfterSeconds));
   response.setHeader("content-length", String(body.byteLength));
   response.writeHead(httpStatusOf(error));
   response.end(body);

@@ -16,6 +16,8 @@ export interface ServerMetrics {
   observeBatch(info: BatchInfo): void;
   /** A new connection closed at once: the cap on open connections overall ("total") or per client address ("per_address") was reached. */
   observeConnectionRefused(reason: ConnectionRefusal): void;
+  /** One registration of an unknown device, let through or refused by a rate limit. */
+  observeEnrolment(outcome: "accepted" | "limited_address" | "limited_total"): void;
 }
 
 export type ConnectionRefusal = "total" | "per_address";
@@ -77,6 +79,12 @@ export function createMetrics(): ServerMetrics {
     labelNames: ["reason"] as const,
     registers: [registry],
   });
+  const enrolments = new Counter({
+    name: "fleetbeat_agent_enrolments_total",
+    help: "Registrations of device ids the server did not know, by outcome (accepted, or refused by the per-address or the overall rate limit).",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
 
   return {
     registry,
@@ -96,6 +104,9 @@ export function createMetrics(): ServerMetrics {
     },
     observeConnectionRefused(reason) {
       connectionsRefused.inc({ reason });
+    },
+    observeEnrolment(outcome) {
+      enrolments.inc({ outcome });
     },
   };
 }

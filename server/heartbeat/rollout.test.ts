@@ -42,6 +42,21 @@ describe("staged rollout", () => {
     expect(previous.size).toBe(keys.length);
   });
 
+  it("the boundary: an installation whose bucket equals the percentage is outside; one below is inside", () => {
+    const key = { machineId: "10000000a1b2c3d4", hbId: "0b6f7c1e-3d2a-4f5b-9c8d-7e6f5a4b3c2d" }; // bucket 25 (above)
+    expect(inRollout({ ...release, rolloutPercent: 25 }, key)).toBe(false);
+    expect(inRollout({ ...release, rolloutPercent: 26 }, key)).toBe(true);
+    // Over many installations, a p % rollout holds exactly the buckets 0 … p-1.
+    const keys = Array.from({ length: 2000 }, (_, i) => ({ machineId: `m-${i}`, hbId: `h-${i}` }));
+    for (const percent of [1, 50, 99]) {
+      for (const key of keys) expect(inRollout({ ...release, rolloutPercent: percent }, key)).toBe(rolloutBucket(release, key) < percent);
+    }
+    const zeroBucket = keys.find((k) => rolloutBucket(release, k) === 0)!;
+    expect(inRollout({ ...release, rolloutPercent: 1 }, zeroBucket)).toBe(true);
+    const oneBucket = keys.find((k) => rolloutBucket(release, k) === 1)!;
+    expect(inRollout({ ...release, rolloutPercent: 1 }, oneBucket)).toBe(false);
+  });
+
   it("offers the previous version outside the rollout, and full releases to anonymous checks only", () => {
     const keys = Array.from({ length: 500 }, () => ({ machineId: randomUUID(), hbId: randomUUID() }));
     const offered = new Set(keys.map((key) => offeredVersion(release, key)));

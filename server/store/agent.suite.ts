@@ -25,6 +25,8 @@ export interface AgentSuiteDatabase {
 const info: AgentDeviceInfo = { devicename: "EndPoint1", ip: "127.0.0.1", macaddress: "00:0c:29:59:ab:c6", os: "Linux" };
 const hash = (t: string) => createHash("sha256").update(t).digest("hex");
 const T0 = 1_700_000_000_000;
+/** How long a replaced token still counts as the previous one in these tests. */
+const GRACE = 30_000;
 const delivery = (now: number) => ({ now, redeliverAfterMs: 180_000, maxCommands: 16 });
 
 export function describeAgentStoreSuite(label: string, freshDatabase: () => Promise<AgentSuiteDatabase>): void {
@@ -54,7 +56,7 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         presentedTokenHash: null,
         enrolmentSecretValid: false,
         openEnrolment: true,
-        token: { hash: hash(token), expiresAt: T0 + 60_000 },
+        token: { hash: hash(token), expiresAt: T0 + 60_000, previousGraceMs: GRACE },
         delivery: delivery(T0),
         ...extra,
       };
@@ -66,7 +68,7 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         presentedTokenHash: hash(presented),
         info: null,
         results: [],
-        token: { hash: hash(mint), expiresAt: now + 60_000 },
+        token: { hash: hash(mint), expiresAt: now + 60_000, previousGraceMs: GRACE },
         delivery: delivery(now),
         ...extra,
       };
@@ -118,6 +120,8 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         expect(lost.verdict).toBe("rotate-previous");
         expect(await store.agent.getDevice(id)).toMatchObject({ tokenHash: hash(`${id}-t3`), previousTokenHash: hash(`${id}-t1`) });
         expect((await apply<AgentCheckInResult>(checkInOp(id, `${id}-t3`, "unused", T0 + 62_000))).verdict).toBe("keep");
+        // Using t3 ended t1's second life.
+        expect(await store.agent.getDevice(id)).toMatchObject({ tokenHash: hash(`${id}-t3`), previousTokenHash: null, previousTokenExpiresAt: null });
         expect((await apply<AgentCheckInResult>(checkInOp(id, `${id}-t2`, "unused", T0 + 62_000))).verdict).toBe("reject");
         expect((await apply<AgentCheckInResult>(checkInOp(newId(), `${id}-t3`, "unused", T0 + 62_000))).verdict).toBe("reject");
         expect((await store.agent.getDevice(id))?.lastSeen).toBe(T0 + 62_000);
@@ -133,6 +137,101 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         const id = await registered();
         await apply(checkInOp(id, `${id}-t1`, "unused", T0 + 5000, { info: { ...info, ip: "10.0.0.9" } }));
         expect(await store.agent.getDevice(id)).toMatchObject({ ip: "10.0.0.9", updatedAt: T0 + 5000 });
+      });
+    });
+
+    describe("token replay matrix (a stale token never takes the device over)", () => {
+      const t = (id: string, n: number) => `${id}-t${n}`;
+      async function verdict(id: string, presented: string, mint: string, now: number): Promise<string> {
+        return (await apply<AgentCheckInResult>(checkInOp(id, presented, mint, now))).verdict;
+      }
+      async function reRegister(id: string, presented: string, mint: string, now: number): Promise<string> {
+        return (await apply<AgentRegisterResult>(registerOp(id, mint, { presentedTokenHash: hash(presented), delivery: delivery(now) }))).outcome;
+      }
+
+      it("lost answer once: the previous token gets a fresh current token, which then ends it", async () => {
+        const id = await registered();
+        expect(await reRegister(id, t(id, 1), t(id, 2), T0 + 1000)).toBe("renewed"); // the answer with t2 is lost
+        expect(await verdict(id, t(id, 1), t(id, 3), T0 + 2000)).toBe("rotate-previous");
+        expect(await verdict(id, t(id, 3), "unused", T0 + 3000)).toBe("keep");
+        expect(await verdict(id, t(id, 1), "x", T0 + 4000)).toBe("reject");
+        expect(await verdict(id, t(id, 2), "x", T0 + 4000)).toBe("reject");
+        expect((await store.agent.getDevice(id))?.tokenHash).toBe(hash(t(id, 3)));
+      });
+
+      it("lost answer twice: the previous token still works until a current one is used", async () => {
+        const id = await registered();
+        expect(await verdict(id, t(id, 1), t(id, 2), T0 + 60_000)).toBe("rotate-expired"); // lost
+        expect(await verdict(id, t(id, 1), t(id, 3), T0 + 61_000)).toBe("rotate-previous"); // lost again
+        expect(await verdict(id, t(id, 1), t(id, 4), T0 + 62_000)).toBe("rotate-previous");
+        expect(await verdict(id, t(id, 4), "unused", T0 + 63_000)).toBe("keep");
+        for (const stale of [1, 2, 3]) expect(await verdict(id, t(id, stale), "x", T0 + 64_000)).toBe("reject");
+        expect(await verdict(id, t(id, 4), "unused", T0 + 65_000)).toBe("keep");
+      });
+
+      it("replay after the device moved on: 401, nothing changes, the device keeps working", async () => {
+        const id = await registered();
+        expect(await reRegister(id, t(id, 1), t(id, 2), T0 + 1000)).toBe("renewed");
+        expect(await verdict(id, t(id, 2), "unused", T0 + 2000)).toBe("keep");
+        const before = await store.agent.getDevice(id);
+        expect(before).toMatchObject({ tokenHash: hash(t(id, 2)), previousTokenHash: null });
+        expect(await verdict(id, t(id, 1), "attacker-1", T0 + 3000)).toBe("reject");
+        expect(await reRegister(id, t(id, 1), "attacker-2", T0 + 3000)).toBe("rejected");
+        expect(await store.agent.getDevice(id)).toEqual(before);
+        expect(await verdict(id, t(id, 2), "unused", T0 + 4000)).toBe("keep");
+      });
+
+      it("replay after the previous token's own expiry (or the grace) is refused, by heartbeat and by register", async () => {
+        const id = await registered(); // t1 expires at T0 + 60 s
+        // Replaced at T0 + 40 s: the grace would reach T0 + 70 s, its own expiry comes first.
+        expect(await reRegister(id, t(id, 1), t(id, 2), T0 + 40_000)).toBe("renewed");
+        expect(await store.agent.getDevice(id)).toMatchObject({ previousTokenHash: hash(t(id, 1)), previousTokenExpiresAt: T0 + 60_000 });
+        expect(await verdict(id, t(id, 1), "x", T0 + 60_000)).toBe("reject");
+        expect(await reRegister(id, t(id, 1), "x", T0 + 60_000)).toBe("rejected");
+        expect((await store.agent.getDevice(id))?.tokenHash).toBe(hash(t(id, 2)));
+        // Replaced early: the grace ends first.
+        const other = await registered();
+        expect(await reRegister(other, t(other, 1), t(other, 2), T0 + 1000)).toBe("renewed");
+        expect(await verdict(other, t(other, 1), "x", T0 + 1000 + GRACE)).toBe("reject");
+        expect(await verdict(other, t(other, 1), t(other, 3), T0 + 1000 + GRACE - 1)).toBe("rotate-previous");
+      });
+
+      it("a token rotated out because it expired keeps only the grace for a lost answer", async () => {
+        const id = await registered();
+        expect(await verdict(id, t(id, 1), t(id, 2), T0 + 70_000)).toBe("rotate-expired");
+        expect(await store.agent.getDevice(id)).toMatchObject({ previousTokenHash: hash(t(id, 1)), previousTokenExpiresAt: T0 + 70_000 + GRACE });
+        expect(await verdict(id, t(id, 1), "x", T0 + 70_000 + GRACE)).toBe("reject");
+        expect(await verdict(id, t(id, 2), "unused", T0 + 70_000 + GRACE)).toBe("keep");
+      });
+
+      for (const order of [["current", "previous"], ["previous", "current"]] as const) {
+        it(`concurrent check-ins on both tokens (${order.join(" first, then ")}, one batch): one wins, the other token is dead after`, async () => {
+          const id = await registered();
+          expect(await reRegister(id, t(id, 1), t(id, 2), T0 + 1000)).toBe("renewed"); // current t2, previous t1
+          const presented = { current: t(id, 2), previous: t(id, 1) };
+          const outcomes = await store.apply(order.map((which) => checkInOp(id, presented[which], `${id}-${which}-mint`, T0 + 2000)));
+          const verdicts = outcomes.map((o) => (o.ok ? (o.result as AgentCheckInResult).verdict : "error"));
+          expect(verdicts).toEqual(order[0] === "current" ? ["keep", "reject"] : ["rotate-previous", "reject"]);
+          const winner = order[0] === "current" ? t(id, 2) : `${id}-previous-mint`;
+          expect(await verdict(id, winner, "unused", T0 + 3000)).toBe("keep");
+          expect(await verdict(id, t(id, 1), "x", T0 + 3000)).toBe("reject");
+          expect(await store.agent.getDevice(id)).toMatchObject({ tokenHash: hash(winner), previousTokenHash: null });
+        });
+      }
+
+      it("concurrent check-ins on both tokens in separate transactions: exactly one wins", async () => {
+        const id = await registered();
+        expect(await reRegister(id, t(id, 1), t(id, 2), T0 + 1000)).toBe("renewed");
+        const [a, b] = await Promise.all([
+          store.apply([checkInOp(id, t(id, 2), `${id}-a`, T0 + 2000)]),
+          store.apply([checkInOp(id, t(id, 1), `${id}-b`, T0 + 2000)]),
+        ]);
+        const va = a[0]?.ok ? (a[0].result as AgentCheckInResult).verdict : "error";
+        const vb = b[0]?.ok ? (b[0].result as AgentCheckInResult).verdict : "error";
+        expect([va, vb].filter((v) => v === "reject")).toHaveLength(1);
+        const winner = va === "keep" ? t(id, 2) : `${id}-b`;
+        expect(await verdict(id, winner, "unused", T0 + 3000)).toBe("keep");
+        for (const stale of [t(id, 1), va === "keep" ? `${id}-b` : t(id, 2)]) expect(await verdict(id, stale, "x", T0 + 3000)).toBe("reject");
       });
     });
 

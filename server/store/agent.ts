@@ -19,6 +19,8 @@ export interface AgentDeviceRow extends AgentDeviceInfo {
   tokenHash: string;
   tokenExpiresAt: number;
   previousTokenHash: string | null;
+  /** The previous token is refused from this instant on (null: refused). */
+  previousTokenExpiresAt: number | null;
   registeredAt: number;
   updatedAt: number;
   lastSeen: number | null;
@@ -53,6 +55,12 @@ export interface AgentDelivery {
 export interface AgentTokenMint {
   hash: string;
   expiresAt: number;
+  /**
+   * How long a token this mint replaces stays usable as the previous one (for a
+   * device that missed our answer), capped by that token's own expiry unless it
+   * had already expired.
+   */
+  previousGraceMs: number;
 }
 
 /** POST /online. */
@@ -234,41 +242,91 @@ export function sameHash(a: string | null | undefined, b: string | null | undefi
   return timingSafeEqual(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
+/** The token columns of a device row, all a token decision reads. */
+export type TokenSlots = Pick<AgentDeviceRow, "tokenHash" | "tokenExpiresAt" | "previousTokenHash" | "previousTokenExpiresAt">;
+
+/**
+ * The previous token is only there to survive one lost answer: it counts while
+ * the device has not yet used its current token (a use clears it) and before its
+ * own expiry.
+ */
+export function previousTokenValid(device: TokenSlots, presentedHash: string, now: number): boolean {
+  return device.previousTokenExpiresAt !== null && now < device.previousTokenExpiresAt && sameHash(device.previousTokenHash, presentedHash);
+}
+
 /**
  * The seed's token cases for a heartbeat or update presenting `presentedHash`:
- * current & unexpired → keep; current & expired → rotate; previous → the device
- * missed our last answer: rotate (only hashes are stored, so the valid current
- * token it gets is a freshly minted one); neither → reject.
+ * current & unexpired → keep; current & expired → rotate; a still-valid previous
+ * → the device missed our last answer: rotate (only hashes are stored, so the
+ * valid current token it gets is a freshly minted one); anything else → reject.
  */
-export function judgeToken(
-  device: Pick<AgentDeviceRow, "tokenHash" | "tokenExpiresAt" | "previousTokenHash">,
-  presentedHash: string,
-  now: number,
-): TokenVerdict {
+export function judgeToken(device: TokenSlots, presentedHash: string, now: number): TokenVerdict {
   if (sameHash(device.tokenHash, presentedHash)) return now < device.tokenExpiresAt ? "keep" : "rotate-expired";
-  if (sameHash(device.previousTokenHash, presentedHash)) return "rotate-previous";
+  if (previousTokenValid(device, presentedHash, now)) return "rotate-previous";
   return "reject";
 }
 
 /**
- * Register (POST /online) of a known device: allowed with the enrolment secret,
- * or with its current or previous token (expired or not). Returns the hash that
- * becomes the previous token: the presented one when it proved the device (so a
- * lost answer can be retried with it), null after a take-over by secret.
+ * How long a token that stops being current stays usable as the previous one:
+ * the grace, never past its own expiry; a token rotated out because it had
+ * expired gets the grace alone, or a lost answer to that rotation would lock
+ * the device out.
+ */
+export function retiredTokenExpiry(ownExpiresAt: number, now: number, graceMs: number): number {
+  return ownExpiresAt > now ? Math.min(ownExpiresAt, now + graceMs) : now + graceMs;
+}
+
+/**
+ * The token columns after a decision, or null when they stay as they are.
+ * keep: the device has used its current token, so the previous one dies (written
+ * only when there is one, so the hot path stays a read). rotate-expired: the
+ * presented token becomes the previous one. rotate-previous: the previous one
+ * stays (the answer may be lost again); the unused current one is dropped.
+ */
+export function tokenSlotsAfter(device: TokenSlots, verdict: Exclude<TokenVerdict, "reject">, mint: AgentTokenMint, now: number): TokenSlots | null {
+  switch (verdict) {
+    case "keep":
+      return device.previousTokenHash === null ? null : { ...device, previousTokenHash: null, previousTokenExpiresAt: null };
+    case "rotate-expired":
+      return {
+        tokenHash: mint.hash,
+        tokenExpiresAt: mint.expiresAt,
+        previousTokenHash: device.tokenHash,
+        previousTokenExpiresAt: retiredTokenExpiry(device.tokenExpiresAt, now, mint.previousGraceMs),
+      };
+    case "rotate-previous":
+      return { ...device, tokenHash: mint.hash, tokenExpiresAt: mint.expiresAt };
+  }
+}
+
+/**
+ * Register (POST /online). An unknown id: allowed under open enrolment or with
+ * the enrolment secret. A known device: with its current token (expired or not:
+ * it becomes the previous one), a still-valid previous token (which stays the
+ * previous one), or the enrolment secret (a take-over: no previous token). A
+ * superseded or expired token changes nothing.
  */
 export function judgeRegister(
-  device: Pick<AgentDeviceRow, "tokenHash" | "previousTokenHash"> | undefined,
-  op: Pick<AgentRegisterOp, "presentedTokenHash" | "enrolmentSecretValid" | "openEnrolment">,
-): { outcome: AgentRegisterResult["outcome"]; previousHash: string | null } {
+  device: TokenSlots | undefined,
+  op: Pick<AgentRegisterOp, "presentedTokenHash" | "enrolmentSecretValid" | "openEnrolment" | "token">,
+  now: number,
+): { outcome: AgentRegisterResult["outcome"]; slots: TokenSlots | null } {
+  const fresh = { tokenHash: op.token.hash, tokenExpiresAt: op.token.expiresAt, previousTokenHash: null, previousTokenExpiresAt: null };
   if (!device) {
-    return op.openEnrolment || op.enrolmentSecretValid ? { outcome: "created", previousHash: null } : { outcome: "rejected", previousHash: null };
+    return op.openEnrolment || op.enrolmentSecretValid ? { outcome: "created", slots: fresh } : { outcome: "rejected", slots: null };
   }
   const presented = op.presentedTokenHash;
-  if (presented && (sameHash(device.tokenHash, presented) || sameHash(device.previousTokenHash, presented))) {
-    return { outcome: "renewed", previousHash: presented };
+  if (presented && sameHash(device.tokenHash, presented)) {
+    return {
+      outcome: "renewed",
+      slots: { ...fresh, previousTokenHash: presented, previousTokenExpiresAt: retiredTokenExpiry(device.tokenExpiresAt, now, op.token.previousGraceMs) },
+    };
   }
-  if (op.enrolmentSecretValid) return { outcome: "renewed", previousHash: null };
-  return { outcome: "rejected", previousHash: null };
+  if (presented && previousTokenValid(device, presented, now)) {
+    return { outcome: "renewed", slots: { ...fresh, previousTokenHash: device.previousTokenHash, previousTokenExpiresAt: device.previousTokenExpiresAt } };
+  }
+  if (op.enrolmentSecretValid) return { outcome: "renewed", slots: fresh };
+  return { outcome: "rejected", slots: null };
 }
 
 /** The command state a result moves a delivered command to. */

@@ -18,7 +18,7 @@ import { peerAddressKey } from "../core/context.js";
 import type { ServiceDeps } from "../core/deps.js";
 import { FleetbeatError } from "../core/errors.js";
 import { signedBodyKey } from "./context.js";
-import { clientIp, maskIp, TrustedProxies } from "./ip.js";
+import { clientIp, maskIp, TrustedProxies } from "../core/ip.js";
 import { TrackSecrets } from "./secrets.js";
 import { md5Hex, signatureMatches } from "./signing.js";
 import { checkCollection, eventRowsOf, sessionRowOf } from "./validate.js";

@@ -22,6 +22,19 @@ describe("server tracking signatures (SPEC §1 vectors)", () => {
     expect(signatureMatches("1454514088", body, "", ["ultrasafesecret"])).toBe(false);
   });
 
+  it("rejects a signature wrong in any single byte, first to last (a prefix compare would pass)", () => {
+    const body = md5Hex("something");
+    const right = Buffer.from(vector, "base64");
+    expect(right).toHaveLength(32);
+    for (let i = 0; i < right.length; i++) {
+      for (const bit of [0x01, 0x80]) {
+        const wrong = Buffer.from(right);
+        wrong[i]! ^= bit;
+        expect(signatureMatches("1454514088", body, wrong.toString("base64"), ["ultrasafesecret"]), `byte ${i} bit ${bit}`).toBe(false);
+      }
+    }
+  });
+
   it("computes the SPEC session vector", () => {
     expect(sessionOf("a73b1c37-2c24-4786-af7a-16de88fbe23a", "bce44f67b2661fd445d469b525b04f68", "10.10", "1.1.2")).toBe("244f056dee6d475ec673ea0d20b69bab");
   });

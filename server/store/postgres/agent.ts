@@ -26,12 +26,14 @@ import {
   type AgentSetLabelsResult,
   judgeRegister,
   judgeToken,
+  type TokenSlots,
+  tokenSlotsAfter,
   stateOfResult,
 } from "../agent.js";
 import type { CommandStateText } from "../enums.js";
 import { rowsOf, type PgDb } from "./db.js";
 
-const DEVICE_COLUMNS = sql.raw(`device_id, devicename, ip, macaddress, os, token_hash, token_expires_at, previous_token_hash, registered_at, updated_at, last_seen`);
+const DEVICE_COLUMNS = sql.raw(`device_id, devicename, ip, macaddress, os, token_hash, token_expires_at, previous_token_hash, previous_token_expires_at, registered_at, updated_at, last_seen`);
 const COMMAND_COLUMNS = sql.raw(`id, device_id, type, content, state, created_at, deadline, delivered_at, last_delivered_at, delivery_count, finished_at, return_code, reason`);
 const OPEN = sql.raw(`state IN ('queued', 'delivered')`);
 
@@ -48,6 +50,7 @@ function deviceRow(r: Record<string, unknown>): AgentDeviceRow {
     tokenHash: String(r.token_hash),
     tokenExpiresAt: num(r.token_expires_at),
     previousTokenHash: r.previous_token_hash === null ? null : String(r.previous_token_hash),
+    previousTokenExpiresAt: r.previous_token_expires_at === null ? null : num(r.previous_token_expires_at),
     registeredAt: num(r.registered_at),
     updatedAt: num(r.updated_at),
     lastSeen: numOrNull(r.last_seen),
@@ -84,32 +87,37 @@ export class PostgresAgentRepository implements AgentRepository {
   async register(tx: PgDb, op: AgentRegisterOp): Promise<AgentRegisterResult> {
     const [found] = await rows(tx, sql`SELECT ${DEVICE_COLUMNS} FROM agent_devices WHERE device_id = ${op.deviceId} FOR UPDATE`);
     const device = found ? deviceRow(found) : undefined;
-    const decision = judgeRegister(device, op);
-    if (decision.outcome === "rejected") return { kind: "agentRegister", outcome: "rejected", commands: [] };
     const now = op.delivery.now;
+    const decision = judgeRegister(device, op, now);
+    if (decision.outcome === "rejected" || !decision.slots) return { kind: "agentRegister", outcome: "rejected", commands: [] };
     const i = op.info;
+    const t = decision.slots;
     if (!device) {
       // A concurrent first registration of the same id (another server process) makes this a conflict: it then fails alone.
-      await tx.execute(sql`INSERT INTO agent_devices (device_id, devicename, ip, macaddress, os, token_hash, token_expires_at, previous_token_hash, registered_at, updated_at, last_seen)
-        VALUES (${op.deviceId}, ${i.devicename}, ${i.ip}, ${i.macaddress}, ${i.os}, ${op.token.hash}, ${op.token.expiresAt}, NULL, ${now}, ${now}, ${now})`);
+      await tx.execute(sql`INSERT INTO agent_devices (device_id, devicename, ip, macaddress, os, token_hash, token_expires_at, previous_token_hash, previous_token_expires_at,
+          registered_at, updated_at, last_seen)
+        VALUES (${op.deviceId}, ${i.devicename}, ${i.ip}, ${i.macaddress}, ${i.os}, ${t.tokenHash}, ${t.tokenExpiresAt}, NULL, NULL, ${now}, ${now}, ${now})`);
     } else {
       await tx.execute(sql`UPDATE agent_devices SET devicename = ${i.devicename}, ip = ${i.ip}, macaddress = ${i.macaddress}, os = ${i.os},
-        token_hash = ${op.token.hash}, token_expires_at = ${op.token.expiresAt}, previous_token_hash = ${decision.previousHash},
-        updated_at = ${now}, last_seen = greatest(coalesce(last_seen, 0), ${now}) WHERE device_id = ${op.deviceId}`);
+        token_hash = ${t.tokenHash}, token_expires_at = ${t.tokenExpiresAt}, previous_token_hash = ${t.previousTokenHash},
+        previous_token_expires_at = ${t.previousTokenExpiresAt}, updated_at = ${now}, last_seen = greatest(coalesce(last_seen, 0), ${now}) WHERE device_id = ${op.deviceId}`);
     }
     return { kind: "agentRegister", outcome: decision.outcome, commands: await this.deliver(tx, op.deviceId, op.delivery) };
   }
 
   async checkIn(tx: PgDb, op: AgentCheckInOp): Promise<AgentCheckInResult> {
-    const [found] = await rows(tx, sql`SELECT token_hash, token_expires_at, previous_token_hash FROM agent_devices WHERE device_id = ${op.deviceId} FOR UPDATE`);
+    const [found] = await rows(
+      tx,
+      sql`SELECT token_hash, token_expires_at, previous_token_hash, previous_token_expires_at FROM agent_devices WHERE device_id = ${op.deviceId} FOR UPDATE`,
+    );
     const now = op.delivery.now;
-    const verdict = found
-      ? judgeToken(
-          { tokenHash: String(found.token_hash), tokenExpiresAt: num(found.token_expires_at), previousTokenHash: found.previous_token_hash === null ? null : String(found.previous_token_hash) },
-          op.presentedTokenHash,
-          now,
-        )
-      : "reject";
+    const token: TokenSlots | undefined = found && {
+      tokenHash: String(found.token_hash),
+      tokenExpiresAt: num(found.token_expires_at),
+      previousTokenHash: found.previous_token_hash === null ? null : String(found.previous_token_hash),
+      previousTokenExpiresAt: found.previous_token_expires_at === null ? null : num(found.previous_token_expires_at),
+    };
+    const verdict = token ? judgeToken(token, op.presentedTokenHash, now) : "reject";
     if (verdict === "reject") return { kind: "agentCheckIn", verdict, commands: [], resultsApplied: 0 };
     let resultsApplied = 0;
     for (const r of op.results) {
@@ -119,9 +127,10 @@ export class PostgresAgentRepository implements AgentRepository {
     }
     const i = op.info;
     const infoSet = i ? sql`, devicename = ${i.devicename}, ip = ${i.ip}, macaddress = ${i.macaddress}, os = ${i.os}, updated_at = ${now}` : sql``;
-    if (verdict !== "keep") {
-      await tx.execute(sql`UPDATE agent_devices SET token_hash = ${op.token.hash}, token_expires_at = ${op.token.expiresAt}, previous_token_hash = ${op.presentedTokenHash},
-        last_seen = greatest(coalesce(last_seen, 0), ${now}) ${infoSet} WHERE device_id = ${op.deviceId}`);
+    const slots = tokenSlotsAfter(token!, verdict, op.token, now);
+    if (slots) {
+      await tx.execute(sql`UPDATE agent_devices SET token_hash = ${slots.tokenHash}, token_expires_at = ${slots.tokenExpiresAt},
+        previous_token_hash = ${slots.previousTokenHash}, previous_token_expires_at = ${slots.previousTokenExpiresAt}, last_seen = greatest(coalesce(last_seen, 0), ${now}) ${infoSet} WHERE device_id = ${op.deviceId}`);
     } else {
       await tx.execute(sql`UPDATE agent_devices SET last_seen = greatest(coalesce(last_seen, 0), ${now}) ${infoSet} WHERE device_id = ${op.deviceId}`);
     }

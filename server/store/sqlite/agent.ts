@@ -27,11 +27,13 @@ import {
   type AgentSetLabelsResult,
   judgeRegister,
   judgeToken,
+  type TokenSlots,
+  tokenSlotsAfter,
   stateOfResult,
 } from "../agent.js";
 
 const DEVICE_COLUMNS = `device_id AS deviceId, devicename, ip, macaddress, os, token_hash AS tokenHash, token_expires_at AS tokenExpiresAt,
-  previous_token_hash AS previousTokenHash, registered_at AS registeredAt, updated_at AS updatedAt, last_seen AS lastSeen`;
+  previous_token_hash AS previousTokenHash, previous_token_expires_at AS previousTokenExpiresAt, registered_at AS registeredAt, updated_at AS updatedAt, last_seen AS lastSeen`;
 const COMMAND_COLUMNS = `id, device_id AS deviceId, type, content, state, created_at AS createdAt, deadline, delivered_at AS deliveredAt,
   last_delivered_at AS lastDeliveredAt, delivery_count AS deliveryCount, finished_at AS finishedAt, return_code AS returnCode, reason`;
 const OPEN = `state IN ('queued', 'delivered')`;
@@ -45,12 +47,14 @@ export class SqliteAgentRepository implements AgentRepository {
     const p = (sql: string) => sqlite.prepare(sql);
     this.s = {
       device: p(`SELECT ${DEVICE_COLUMNS} FROM agent_devices WHERE device_id = ?`),
-      tokenOf: p(`SELECT token_hash AS tokenHash, token_expires_at AS tokenExpiresAt, previous_token_hash AS previousTokenHash FROM agent_devices WHERE device_id = ?`),
-      insertDevice: p(`INSERT INTO agent_devices (device_id, devicename, ip, macaddress, os, token_hash, token_expires_at, previous_token_hash, registered_at, updated_at, last_seen)
-        VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)`),
+      tokenOf: p(`SELECT token_hash AS tokenHash, token_expires_at AS tokenExpiresAt, previous_token_hash AS previousTokenHash,
+        previous_token_expires_at AS previousTokenExpiresAt FROM agent_devices WHERE device_id = ?`),
+      insertDevice: p(`INSERT INTO agent_devices (device_id, devicename, ip, macaddress, os, token_hash, token_expires_at, previous_token_hash, previous_token_expires_at,
+        registered_at, updated_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)`),
       renewDevice: p(`UPDATE agent_devices SET devicename = ?, ip = ?, macaddress = ?, os = ?, token_hash = ?, token_expires_at = ?, previous_token_hash = ?,
-        updated_at = ?, last_seen = max(coalesce(last_seen, 0), ?) WHERE device_id = ?`),
-      rotate: p(`UPDATE agent_devices SET token_hash = ?, token_expires_at = ?, previous_token_hash = ?, last_seen = max(coalesce(last_seen, 0), ?) WHERE device_id = ?`),
+        previous_token_expires_at = ?, updated_at = ?, last_seen = max(coalesce(last_seen, 0), ?) WHERE device_id = ?`),
+      setTokens: p(`UPDATE agent_devices SET token_hash = ?, token_expires_at = ?, previous_token_hash = ?, previous_token_expires_at = ?,
+        last_seen = max(coalesce(last_seen, 0), ?) WHERE device_id = ?`),
       stamp: p(`UPDATE agent_devices SET last_seen = ? WHERE device_id = ? AND (last_seen IS NULL OR last_seen < ?)`),
       info: p(`UPDATE agent_devices SET devicename = ?, ip = ?, macaddress = ?, os = ?, updated_at = ? WHERE device_id = ?`),
       finish: p(`UPDATE agent_commands SET state = ?, finished_at = ?, return_code = ?, reason = ? WHERE id = ? AND device_id = ? AND state = 'delivered'`),
@@ -82,20 +86,21 @@ export class SqliteAgentRepository implements AgentRepository {
 
   register(op: AgentRegisterOp): AgentRegisterResult {
     const device = this.s.device!.get(op.deviceId) as AgentDeviceRow | undefined;
-    const decision = judgeRegister(device, op);
-    if (decision.outcome === "rejected") return { kind: "agentRegister", outcome: "rejected", commands: [] };
     const now = op.delivery.now;
+    const decision = judgeRegister(device, op, now);
+    if (decision.outcome === "rejected" || !decision.slots) return { kind: "agentRegister", outcome: "rejected", commands: [] };
     const i = op.info;
+    const t = decision.slots;
     if (!device) {
-      this.s.insertDevice!.run(op.deviceId, i.devicename, i.ip, i.macaddress, i.os, op.token.hash, op.token.expiresAt, now, now, now);
+      this.s.insertDevice!.run(op.deviceId, i.devicename, i.ip, i.macaddress, i.os, t.tokenHash, t.tokenExpiresAt, now, now, now);
     } else {
-      this.s.renewDevice!.run(i.devicename, i.ip, i.macaddress, i.os, op.token.hash, op.token.expiresAt, decision.previousHash, now, now, op.deviceId);
+      this.s.renewDevice!.run(i.devicename, i.ip, i.macaddress, i.os, t.tokenHash, t.tokenExpiresAt, t.previousTokenHash, t.previousTokenExpiresAt, now, now, op.deviceId);
     }
     return { kind: "agentRegister", outcome: decision.outcome, commands: this.deliver(op.deviceId, op.delivery) };
   }
 
   checkIn(op: AgentCheckInOp): AgentCheckInResult {
-    const token = this.s.tokenOf!.get(op.deviceId) as Pick<AgentDeviceRow, "tokenHash" | "tokenExpiresAt" | "previousTokenHash"> | undefined;
+    const token = this.s.tokenOf!.get(op.deviceId) as TokenSlots | undefined;
     const now = op.delivery.now;
     const verdict = token ? judgeToken(token, op.presentedTokenHash, now) : "reject";
     if (verdict === "reject") return { kind: "agentCheckIn", verdict, commands: [], resultsApplied: 0 };
@@ -108,8 +113,9 @@ export class SqliteAgentRepository implements AgentRepository {
       this.s.info!.run(i.devicename, i.ip, i.macaddress, i.os, now, op.deviceId);
     }
     const commands = this.deliver(op.deviceId, op.delivery);
-    if (verdict !== "keep") {
-      this.s.rotate!.run(op.token.hash, op.token.expiresAt, op.presentedTokenHash, now, op.deviceId);
+    const slots = tokenSlotsAfter(token!, verdict, op.token, now);
+    if (slots) {
+      this.s.setTokens!.run(slots.tokenHash, slots.tokenExpiresAt, slots.previousTokenHash, slots.previousTokenExpiresAt, now, op.deviceId);
     } else if ((this.stamped.get(op.deviceId) ?? -1) < now) {
       // The last write of the operation, so a failure above never leaves a stamp
       // that later check-ins of this batch rely on.

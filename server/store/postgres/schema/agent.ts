@@ -17,6 +17,8 @@ export const agentDevices = pgTable(
     tokenExpiresAt: bigint("token_expires_at", { mode: "number" }).notNull(),
     /** sha256hex of the token answered before the current one (a device may have missed our answer). */
     previousTokenHash: text("previous_token_hash"),
+    /** The previous token counts until then, and only until the device uses its current one (cleared then). */
+    previousTokenExpiresAt: bigint("previous_token_expires_at", { mode: "number" }),
     registeredAt: bigint("registered_at", { mode: "number" }).notNull(),
     updatedAt: bigint("updated_at", { mode: "number" }).notNull(),
     lastSeen: bigint("last_seen", { mode: "number" }),

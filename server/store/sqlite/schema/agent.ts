@@ -17,6 +17,8 @@ export const agentDevices = sqliteTable(
     tokenExpiresAt: integer("token_expires_at").notNull(),
     /** sha256hex of the token answered before the current one (a device may have missed our answer). */
     previousTokenHash: text("previous_token_hash"),
+    /** The previous token counts until then, and only until the device uses its current one (cleared then). */
+    previousTokenExpiresAt: integer("previous_token_expires_at"),
     registeredAt: integer("registered_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     lastSeen: integer("last_seen"),

@@ -1,4 +1,4 @@
-// The address a tracked event came from: the socket peer, or — only when that
+// The address a request came from: the socket peer, or — only when that
 // peer is a configured trusted proxy — what X-Forwarded-For / X-Real-IP say.
 // Plus the optional masking of SPEC §1: IPv4 → last octet 0, IPv6 → first 48 bits.
 import net from "node:net";

@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { EnrolmentLimiter } from "./enrolment.js";
+
+describe("enrolment limiter (token buckets, real clock)", () => {
+  it("lets a burst through per address, then refuses with the wait of that address's bucket", () => {
+    const limiter = new EnrolmentLimiter({ perAddressPerSecond: 1, perAddressBurst: 3, totalPerSecond: 1000, totalBurst: 1000 });
+    for (let i = 0; i < 3; i++) expect(limiter.take("10.0.0.1")).toEqual({ ok: true });
+    const refused = limiter.take("10.0.0.1");
+    expect(refused.ok).toBe(false);
+    if (refused.ok) return;
+    expect(refused.scope).toBe("address");
+    expect(refused.retryAfterMs).toBeGreaterThan(0);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(1000);
+    // Another address has its own bucket.
+    expect(limiter.take("10.0.0.2")).toEqual({ ok: true });
+  });
+
+  it("the overall bucket caps all addresses together and is charged only when the address may pass", () => {
+    const limiter = new EnrolmentLimiter({ perAddressPerSecond: 1, perAddressBurst: 2, totalPerSecond: 1, totalBurst: 4 });
+    expect([1, 2, 3, 4].map((i) => limiter.take(`10.0.0.${i}`).ok)).toEqual([true, true, true, true]);
+    const refused = limiter.take("10.0.0.5");
+    expect(refused).toMatchObject({ ok: false, scope: "total" });
+    // A refusal by its own bucket does not spend the overall budget of others.
+    const perAddressOnly = new EnrolmentLimiter({ perAddressPerSecond: 1, perAddressBurst: 1, totalPerSecond: 1, totalBurst: 2 });
+    expect(perAddressOnly.take("a").ok).toBe(true);
+    for (let i = 0; i < 5; i++) expect(perAddressOnly.take("a")).toMatchObject({ ok: false, scope: "address" });
+    expect(perAddressOnly.take("b").ok).toBe(true);
+  });
+
+  it("0 per second turns a limit off", () => {
+    const open = new EnrolmentLimiter({ perAddressPerSecond: 0, perAddressBurst: 1, totalPerSecond: 0, totalBurst: 1 });
+    for (let i = 0; i < 1000; i++) expect(open.take("10.0.0.1").ok).toBe(true);
+    const totalOnly = new EnrolmentLimiter({ perAddressPerSecond: 0, perAddressBurst: 1, totalPerSecond: 1, totalBurst: 2 });
+    expect([totalOnly.take("a").ok, totalOnly.take("b").ok, totalOnly.take("c").ok]).toEqual([true, true, false]);
+  });
+
+  it("refills at the configured rate", async () => {
+    const limiter = new EnrolmentLimiter({ perAddressPerSecond: 50, perAddressBurst: 1, totalPerSecond: 0, totalBurst: 1 });
+    expect(limiter.take("a").ok).toBe(true);
+    const refused = limiter.take("a");
+    expect(refused.ok).toBe(false);
+    const wait = refused.ok ? 0 : refused.retryAfterMs;
+    expect(wait).toBeLessThanOrEqual(20);
+    await new Promise((resolve) => setTimeout(resolve, wait + 5));
+    expect(limiter.take("a").ok).toBe(true);
+  });
+});

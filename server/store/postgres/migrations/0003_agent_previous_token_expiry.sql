@@ -1,0 +1,1 @@
+ALTER TABLE "agent_devices" ADD COLUMN "previous_token_expires_at" bigint;

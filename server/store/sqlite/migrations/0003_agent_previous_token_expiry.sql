@@ -1,0 +1,1 @@
+ALTER TABLE `agent_devices` ADD `previous_token_expires_at` integer;
