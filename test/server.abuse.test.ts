@@ -25,16 +25,17 @@ const total = 7;
 
 let dataDir: string;
 let store: Store;
+/** The server of every test but the caps test. */
 let parts: PartsServer;
+/** The same, with small connection caps (only the caps test talks to it). */
+let capped: PartsServer;
 
 beforeAll(async () => {
   dataDir = await makeTempDir();
   store = await openStore({ dataDir });
-  parts = await startPartsServer({
+  const options = {
     store,
     maxBodyBytes,
-    maxConnections: total,
-    maxConnectionsPerAddress: perAddress,
     // Room to drain the 24 MiB sent below (more than the socket buffers of loopback hold).
     linger: { maxBytes: 64 * 1024 * 1024, maxMs: 20_000 },
     routes: [
@@ -47,13 +48,24 @@ beforeAll(async () => {
     ],
     services: [
       registerService({ service: StatsService, implementation: { getStats: () => ({ version: "ok" }) }, access: { kind: "device" } }),
-      registerService({ service: EventService, implementation: {}, access: { kind: "operator" } }),
+      registerService({
+        service: EventService,
+        implementation: {
+          async *followEvents(request) {
+            yield { event: { event: request.filter?.event ?? "none" } };
+          },
+        },
+        access: { kind: "device" },
+      }),
     ],
-  });
+  };
+  parts = await startPartsServer(options);
+  capped = await startPartsServer({ ...options, maxConnections: total, maxConnectionsPerAddress: perAddress });
 });
 
 afterAll(async () => {
   await parts?.close();
+  await capped?.close();
   await store?.close();
   await rm(dataDir, { recursive: true, force: true });
 });
@@ -64,8 +76,8 @@ function sum(bytes: Uint8Array): number {
   return total;
 }
 
-async function connectFrom(localAddress: string): Promise<net.Socket> {
-  const socket = net.connect({ port: parts.port, host: "127.0.0.1", localAddress });
+async function connectFrom(server: PartsServer, localAddress: string): Promise<net.Socket> {
+  const socket = net.connect({ port: server.port, host: "127.0.0.1", localAddress });
   socket.on("error", () => {});
   await once(socket, "connect");
   return socket;
@@ -79,8 +91,8 @@ async function closedWithoutAnswer(socket: net.Socket): Promise<boolean> {
   return received === 0;
 }
 
-async function refusedCount(reason: string): Promise<number> {
-  const text = await parts.metrics.registry.metrics();
+async function refusedCount(server: PartsServer, reason: string): Promise<number> {
+  const text = await server.metrics.registry.metrics();
   const match = new RegExp(`fleetbeat_connections_refused_total\\{reason="${reason}"\\} (\\d+)`).exec(text);
   return Number(match?.[1] ?? 0);
 }
@@ -98,30 +110,30 @@ describe("connection caps", () => {
   test("past the per-address cap new connections from that address are closed; another address still connects; then the overall cap", async () => {
     const open: net.Socket[] = [];
     try {
-      for (let i = 0; i < perAddress; i += 1) open.push(await connectFrom("127.0.0.1"));
-      await vi.waitFor(() => expect(parts.listener.connections).toBe(perAddress));
+      for (let i = 0; i < perAddress; i += 1) open.push(await connectFrom(capped, "127.0.0.1"));
+      await vi.waitFor(() => expect(capped.listener.connections).toBe(perAddress));
 
-      const refused = await connectFrom("127.0.0.1");
+      const refused = await connectFrom(capped, "127.0.0.1");
       expect(await closedWithoutAnswer(refused)).toBe(true);
-      expect(await refusedCount("per_address")).toBe(1);
+      expect(await refusedCount(capped, "per_address")).toBe(1);
 
       // The capped address's open connections still work, and so does another address.
-      const other = await connectFrom("127.0.0.2");
+      const other = await connectFrom(capped, "127.0.0.2");
       open.push(other);
       expect(await postBody(other, Buffer.from("hello"))).toMatchObject({ length: 5 });
       expect(await postBody(open[0] as net.Socket, Buffer.from("again"))).toMatchObject({ length: 5 });
 
       // Fill the overall cap from a third address, then one more is refused as "total".
-      while (open.length < total) open.push(await connectFrom("127.0.0.3"));
-      await vi.waitFor(() => expect(parts.listener.connections).toBe(total));
-      const overTotal = await connectFrom("127.0.0.4");
+      while (open.length < total) open.push(await connectFrom(capped, "127.0.0.3"));
+      await vi.waitFor(() => expect(capped.listener.connections).toBe(total));
+      const overTotal = await connectFrom(capped, "127.0.0.4");
       expect(await closedWithoutAnswer(overTotal)).toBe(true);
-      expect(await refusedCount("total")).toBe(1);
+      expect(await refusedCount(capped, "total")).toBe(1);
 
       // Closing connections frees their places.
       for (const socket of open.splice(0)) socket.destroy();
-      await vi.waitFor(() => expect(parts.listener.connections).toBe(0));
-      const again = await connectFrom("127.0.0.1");
+      await vi.waitFor(() => expect(capped.listener.connections).toBe(0));
+      const again = await connectFrom(capped, "127.0.0.1");
       open.push(again);
       expect(await postBody(again, Buffer.from("back"))).toMatchObject({ length: 4 });
     } finally {
@@ -302,11 +314,16 @@ describe("malformed binary protobuf on a Connect method", () => {
     }
   });
 
-  test("a well-formed binary request still works on every protocol", async () => {
+  test("well-formed requests, unary and server streaming, still work on every protocol", async () => {
     const { clientFor, wireProtocols } = await import("./support/clients.js");
     for (const protocol of wireProtocols) {
       const stats = clientFor(StatsService, protocol, parts.url);
       expect((await stats.getStats({})).version).toBe("ok");
+      const seen: string[] = [];
+      for await (const item of clientFor(EventService, protocol, parts.url).followEvents({ filter: { event: `via ${protocol}` } })) {
+        seen.push(item.event?.event ?? "");
+      }
+      expect(seen).toEqual([`via ${protocol}`]);
     }
   });
 });

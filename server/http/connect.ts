@@ -153,6 +153,7 @@ async function readChecked(
 
 /** True unless the body holds an uncompressed binary message that does not parse. */
 function parses(bytes: Uint8Array, framing: Framing, input: DescMessage): boolean {
+  if (framing === "opaque") return true;
   if (framing === "unary") return tryParse(input, bytes);
   let offset = 0;
   while (offset + envelopeHeaderBytes <= bytes.byteLength) {
