@@ -133,7 +133,9 @@ async function readChecked(
   input: DescMessage,
   maxBodyBytes: number,
 ): Promise<CheckedRequest> {
-  const body = new BodyBuffer(maxBodyBytes + envelopeHeaderBytes);
+  const limit = maxBodyBytes + envelopeHeaderBytes;
+  const declared = Number(node.headers["content-length"] ?? Number.NaN);
+  const body = new BodyBuffer(limit, Number.isSafeInteger(declared) && declared >= 0 && declared <= limit ? declared : undefined);
   const chunks = (node as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   for (;;) {
     const next = await chunks.next();
