@@ -2,7 +2,8 @@
 //
 //   slices (server/<part>/slice.ts) ─► guard (server/core/guard.ts), once per service
 //        ├─► Connect router (server/http/connect.ts): Connect, gRPC, gRPC-Web
-//        └─► legacy routes (server/http/legacy.ts): the seeds' HTTP paths
+//        └─► legacy runner (server/http/legacy.ts): the seeds' HTTP paths, each
+//            a route given as data by its slice (server/<part>/legacy.ts)
 //   request router (server/http/routes.ts): /metrics, legacy paths, else Connect
 //   health: GET /api/health (liveness), GET /readyz and grpc.health.v1.Health
 //   (readiness: storage can commit, server/store/readiness.ts)
@@ -13,6 +14,7 @@ import type { Registry } from "prom-client";
 import { createAgentSlice } from "./agent/slice.js";
 import type { ServerConfig } from "./core/config.js";
 import type { ServiceDeps } from "./core/deps.js";
+import { FoldingErrorLog } from "./core/error-log.js";
 import { FleetbeatError } from "./core/errors.js";
 import { guardService } from "./core/guard.js";
 import { createLogger } from "./core/logger.js";
@@ -23,7 +25,7 @@ import { createConnectHandler, proceduresOf } from "./http/connect.js";
 import { createLegacyHandler } from "./http/legacy.js";
 import { listen, type Listener } from "./http/listener.js";
 import { createRequestRouter, healthRoute, readyRoute } from "./http/routes.js";
-import { createOperatorAuth } from "./operator/auth.js";
+import { authorizeWith, createOperatorAuth } from "./operator/auth.js";
 import { createOperatorSlice } from "./operator/slice.js";
 import { Batcher } from "./store/batcher.js";
 import { openStore } from "./store/open.js";
@@ -90,6 +92,8 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const deps: ServiceDeps = { config, store, batcher, logger, metrics, now };
   const readiness = new ReadinessProbe(batcher);
   const auth = createOperatorAuth({ store, logger, now });
+  // Faults of requests, folded per distinct error: an outage logs a few lines, not a stack per request.
+  const errorLog = new FoldingErrorLog(logger);
 
   // stop() began: the guard refuses new calls, other paths answer 503.
   const stopping = new AbortController();
@@ -104,13 +108,13 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     const served = slices.flatMap((slice) => slice.services.map((registration) => registration.service.typeName));
     const health = createHealthService({ check: () => readiness.check(), services: () => served });
     const guarded = [...slices.flatMap((slice) => slice.services), health].map((registration) =>
-      guardService(registration, { auth, metrics, logger, shutdown: stopping.signal, explain: storageErrorOf }),
+      guardService(registration, { authorize: authorizeWith(auth), metrics, errorLog, shutdown: stopping.signal, explain: storageErrorOf }),
     );
     const legacy = createLegacyHandler({
       routes: [healthRoute, readyRoute(() => readiness.check()), ...slices.flatMap((slice) => slice.legacyRoutes ?? [])],
       services: guarded,
       maxBodyBytes: config.maxBodyBytes,
-      logger,
+      errorLog,
       cutSignal: cut.signal,
     });
     const connect = createConnectHandler(guarded, { maxBodyBytes: config.maxBodyBytes, cutSignal: cut.signal });
@@ -120,9 +124,20 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       procedures: proceduresOf(guarded),
       metrics,
       logger,
+      errorLog,
       isStopping: () => stopping.signal.aborted,
     });
-    listener = await listen({ host: config.host, port: config.port, ...(tls ? { tls } : {}), handler, logger });
+    listener = await listen({
+      host: config.host,
+      port: config.port,
+      ...(tls ? { tls } : {}),
+      handler,
+      logger,
+      maxConnections: config.maxConnections,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      onRefused: (reason) => metrics.observeConnectionRefused(reason),
+      errorLog,
+    });
     for (const slice of slices) {
       slice.start?.();
       started.push(slice);
@@ -133,6 +148,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     await stopSlices(started, logger);
     await batcher.close().catch(() => {});
     await auth.settle();
+    errorLog.close();
     if (ownsStore) await store.close().catch(() => {});
     throw error;
   }
@@ -159,6 +175,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       failures.push(error);
     }
     await auth.settle();
+    errorLog.close();
     if (ownsStore) {
       try {
         await store.close();

@@ -220,6 +220,18 @@ export const serveSettings: readonly Setting[] = [
     parse: integerIn(1, 1024 * MiB, "a size in bytes"),
     defaultText: `${defaultConfig.maxBodyBytes} (${defaultConfig.maxBodyBytes / MiB} MiB)`,
   }),
+  top(SERVER, "maxConnections", {
+    flags: "--max-connections <n>",
+    env: "FLEETBEAT_MAX_CONNECTIONS",
+    description: "most connections open at once; a new one past it is closed at once (keep it below the open-files limit, ulimit -n); 0: no cap",
+    parse: integerIn(0, 10_000_000, "a count"),
+  }),
+  top(SERVER, "maxConnectionsPerAddress", {
+    flags: "--max-connections-per-address <n>",
+    env: "FLEETBEAT_MAX_CONNECTIONS_PER_ADDRESS",
+    description: "most connections open at once from one client address (devices behind one NAT or proxy share it: raise it there); 0: no cap",
+    parse: integerIn(0, 10_000_000, "a count"),
+  }),
   top(SERVER, "logLevel", {
     flags: "--log-level <level>",
     env: "FLEETBEAT_LOG_LEVEL",
@@ -542,12 +554,52 @@ async function serve(command: Command): Promise<void> {
   const { startServer } = await import("./app.js");
   const starting = startServer(config, { logger });
   const stopped = stopOnSignals(starting, config, logger);
-  const running = await starting;
+  let running: RunningServer;
+  try {
+    running = await starting;
+  } catch (error) {
+    // `stopped` rejects with the same error: reported once, below, not again as
+    // an unhandled rejection with its stack.
+    stopped.catch(() => {});
+    throw new Error(`could not start: ${describeStartFailure(error, config)}`);
+  }
   logger.info(
     { url: running.url, port: running.port, storage: running.store.dialect },
     `fleetbeat listening on ${running.url}`,
   );
   await stopped;
+}
+
+/**
+ * One line saying why the server did not start (printed by cli/program.ts as
+ * "fleetbeat: error: …", exit code 1): the usual causes by name, the message
+ * otherwise. FLEETBEAT_DEBUG=1 does not bring the stack back here: run the
+ * store or the listener directly for that.
+ */
+function describeStartFailure(error: unknown, config: ServerConfig): string {
+  const code = errorCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === "EADDRINUSE") return `port ${config.port} on ${config.host} is already in use (--port, FLEETBEAT_PORT)`;
+  if (code === "EADDRNOTAVAIL") return `cannot listen on ${config.host}: no such local address (--host, FLEETBEAT_HOST)`;
+  if (code === "EACCES" && /listen/i.test(message)) return `no permission to listen on ${config.host}:${config.port} (--port, FLEETBEAT_PORT)`;
+  if (config.databaseUrl !== undefined && code !== undefined && databaseFailureCodes.has(code)) {
+    return `cannot use the database (${describeStorage(config)}): ${message}`;
+  }
+  return message;
+}
+
+/** Socket errors, and the Postgres SQLSTATEs of a refused login or a missing database. */
+const databaseFailureCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNRESET", "EHOSTUNREACH", "28P01", "28000", "3D000"]);
+
+/** The `code` of an error or of its first cause that has one. */
+function errorCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    current = current.cause;
+  }
+  return undefined;
 }
 
 // ---- migrate

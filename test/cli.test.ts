@@ -416,11 +416,20 @@ describe("serve", () => {
       const port = new URL(await listeningUrlOf(first)).port;
       const second = await fleetbeat(["serve", "--port", port, "--host", "127.0.0.1", "--data-dir", temporaryDir()]);
       expect(second.code).toBe(1);
-      expect(second.stderr).toContain("fleetbeat: error:");
+      // One clear line, no stack.
+      expect(second.stderr).toBe(`fleetbeat: error: could not start: port ${port} on 127.0.0.1 is already in use (--port, FLEETBEAT_PORT)\n`);
     } finally {
       first.kill("SIGTERM");
     }
     expect((await firstDone).code).toBe(0);
+  });
+
+  it("exits 1 with one line, not a driver's stack, when the database cannot be reached", async () => {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    const result = await fleetbeat(["serve", "--port", "0", "--host", "127.0.0.1", "--database-url", "postgres://fleetbeat:secret@127.0.0.1:1/fleet"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe("fleetbeat: error: could not start: cannot use the database (Postgres at 127.0.0.1:1/fleet): connect ECONNREFUSED 127.0.0.1:1\n");
+    expect(result.stdout).not.toContain("secret");
   });
 });
 

@@ -1,4 +1,4 @@
-// The legacy layer and the guard over real sockets, with legacy routes that
+// The legacy runner and the guard over real sockets, with legacy routes that
 // exist only in this test: body limits (413), 405, error mapping, the
 // HandlerContext a legacy call gets, and proof that legacy routes and the
 // Connect router call the same guarded implementation.
@@ -14,7 +14,7 @@ import { StatsService } from "../gen/fleetbeat/operator/v1/stats_pb.js";
 import { operatorKeyKey, peerAddressKey } from "../server/core/context.js";
 import { FleetbeatError } from "../server/core/errors.js";
 import { registerService } from "../server/core/slice.js";
-import { jsonResponse, type LegacyRoute } from "../server/http/legacy.js";
+import { answerRoute, callRoute, jsonResponse, type LegacyRoute } from "../server/core/legacy-route.js";
 import { createKeyService } from "../server/operator/key-service.js";
 import { hashOperatorSecret } from "../server/operator/keys.js";
 import { openStore } from "../server/store/open.js";
@@ -27,11 +27,12 @@ import { bearer, makeTempDir, operatorSecret } from "./support/server.js";
 const maxBodyBytes = 1024;
 
 const routes: LegacyRoute[] = [
-  {
-    // CreateKey in a legacy JSON dialect: bytes to message, guarded call, message to bytes.
+  // CreateKey in a legacy JSON dialect: bytes to message, guarded call, message to bytes.
+  callRoute({
     path: "/test/keys",
     method: "POST",
-    async handle(request) {
+    rpc: KeyService.method.createKey,
+    decode(request) {
       if (request.contentType !== "application/json") throw new FleetbeatError("UNSUPPORTED_MEDIA_TYPE");
       let json: JsonValue;
       try {
@@ -39,43 +40,52 @@ const routes: LegacyRoute[] = [
       } catch {
         throw new FleetbeatError("MALFORMED_BODY");
       }
-      const answer = await request.call(KeyService.method.createKey, fromJson(CreateKeyRequestSchema, json));
-      return jsonResponse(200, toJson(CreateKeyResponseSchema, answer));
+      return fromJson(CreateKeyRequestSchema, json);
     },
-  },
-  {
+    encode: (answer) => jsonResponse(200, toJson(CreateKeyResponseSchema, answer)),
+  }),
+  answerRoute({
     path: "/test/echo",
     method: "POST",
-    handle: async (request) => ({ status: 200, headers: { "content-type": "application/octet-stream" }, body: request.body }),
-  },
-  {
+    answer: (request) => ({ status: 200, headers: { "content-type": "application/octet-stream" }, body: request.body }),
+  }),
+  callRoute({
     path: "/test/context",
     method: "GET",
-    async handle(request) {
-      const answer = await request.call(StatsService.method.getStats, {});
-      return { status: 200, headers: { "content-type": "application/json" }, body: answer.version };
-    },
-  },
-  {
+    rpc: StatsService.method.getStats,
+    decode: () => ({}),
+    encode: (answer) => ({ status: 200, headers: { "content-type": "application/json" }, body: answer.version }),
+  }),
+  callRoute({
     path: "/test/machine",
     method: "POST",
-    async handle(request) {
-      const answer = await request.call(MachineService.method.exportMachine, { machineId: "m" });
-      return jsonResponse(200, { machineId: answer.machineId });
+    rpc: MachineService.method.exportMachine,
+    decode: () => ({ machineId: "m" }),
+    encode: (answer) => jsonResponse(200, { machineId: answer.machineId }),
+  }),
+  callRoute({
+    // A decoder that trips over its input with a plain Error: still the client's mistake.
+    path: "/test/strict",
+    method: "POST",
+    rpc: StatsService.method.getStats,
+    decode(request) {
+      new URL(Buffer.from(request.body).toString("utf8"));
+      return {};
     },
-  },
-  {
+    encode: () => ({ status: 200 }),
+  }),
+  answerRoute({
     path: "/test/bad-header",
     method: "GET",
-    handle: async () => ({ status: 200, headers: { "x-broken": "line\nbreak" }, body: "never sent" }),
-  },
-  {
+    answer: () => ({ status: 200, headers: { "x-broken": "line\nbreak" }, body: "never sent" }),
+  }),
+  answerRoute({
     path: "/test/crash",
     method: "POST",
-    handle: async () => {
+    answer: () => {
       throw new Error("secret internals of the route");
     },
-  },
+  }),
 ];
 
 let dataDir: string;
@@ -178,6 +188,12 @@ describe("a legacy route calls the same guarded implementation as the Connect ro
       { headers: bearer(admin) },
     );
     expect(await store.operatorKeys.findByHash(hashOperatorSecret(viaConnect.secret))).toMatchObject({ name: "connect-made" });
+  });
+
+  test("a decoder's plain Error is the client's mistake: 400, not 500", async () => {
+    const response = await fetch(`${parts.url}/test/strict`, { method: "POST", body: "not a url" });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: "MALFORMED_BODY" });
   });
 
   test("validation errors of the service and of the route map to 400", async () => {

@@ -16,6 +16,10 @@ export interface ServerConfig {
   tlsKey: string | undefined;
   /** Largest request body accepted, on legacy paths (413) and Connect alike. */
   maxBodyBytes: number;
+  /** Most connections open at once; a new one past it is closed at once. 0: no cap. */
+  maxConnections: number;
+  /** Most connections open at once from one client address; 0: no cap. */
+  maxConnectionsPerAddress: number;
   /** How long graceful shutdown waits for in-flight requests before cutting them. */
   shutdownTimeoutMs: number;
   /** Group commit: most operations in one transaction, and longest wait for more. */
@@ -129,6 +133,8 @@ export const defaultConfig: ServerConfig = {
   tlsCert: undefined,
   tlsKey: undefined,
   maxBodyBytes: 1024 * 1024,
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 1_000,
   shutdownTimeoutMs: 10_000,
   batchMaxOps: 512,
   batchMaxDelayMs: 2,

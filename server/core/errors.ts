@@ -2,7 +2,11 @@
 // router sends them as Connect/gRPC errors and the legacy layer answers them with
 // the HTTP status listed here. A thrown error that is not a FleetbeatError is our
 // bug: it is logged and answered as an internal error (500 on legacy paths).
+// Every JSON error body on a plain HTTP path is written by writeError below.
+import type { ServerResponse } from "node:http";
+import type { Http2ServerResponse } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 
 interface ErrorDefinition {
   readonly code: Code;
@@ -125,4 +129,36 @@ export function isServerFault(error: unknown): boolean {
   // (counted in fleetbeat_batcher_refused_total; a line per refused request
   // would flood the log exactly when the server is overloaded).
   return httpStatusOf(error) >= 500 && !(error instanceof FleetbeatError && (error.errorName === "SHUTTING_DOWN" || error.errorName === "STORAGE_BUSY"));
+}
+
+/**
+ * The body of an error answer on a plain HTTP path: `{"error":NAME,"message":…}`.
+ * A ConnectError not of our table keeps its code's name when it is the
+ * client's fault; internals (500s not of our making) are not described.
+ */
+export function errorBody(error: unknown): { error: string; message: string } {
+  if (error instanceof FleetbeatError) return { error: error.errorName, message: error.rawMessage };
+  if (error instanceof ConnectError && httpStatusOf(error) < 500) return { error: codeToString(error.code), message: error.rawMessage };
+  return { error: "INTERNAL", message: errorDefinitions.INTERNAL.message };
+}
+
+/**
+ * Answers `error` on a plain HTTP path (legacy routes, /metrics, unknown paths):
+ * its status from the table, the JSON body of errorBody, `Retry-After` when the
+ * error carries one, and `headers` (Allow, Connection, …). The one function that writes an error body.
+ * Does nothing once the answer's head is out.
+ */
+export function writeError(
+  response: ServerResponse | Http2ServerResponse,
+  error: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): void {
+  if (response.headersSent || response.destroyed) return;
+  const body = Buffer.from(JSON.stringify(errorBody(error)), "utf8");
+  response.setHeader("content-type", "application/json");
+  for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+  if (error instanceof FleetbeatError && error.retryAfterSeconds !== undefined) response.setHeader("retry-after", String(error.retryAfterSeconds));
+  response.setHeader("content-length", String(body.byteLength));
+  response.writeHead(httpStatusOf(error));
+  response.end(body);
 }

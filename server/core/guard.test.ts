@@ -1,25 +1,24 @@
-import { Code, ConnectError, createHandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, createHandlerContext } from "@connectrpc/connect";
 import { pino } from "pino";
 import { describe, expect, test } from "vitest";
 import { KeyService } from "../../gen/fleetbeat/operator/v1/keys_pb.js";
-import type { OperatorAuth } from "../operator/auth.js";
-import type { OperatorKeyRow, OperatorKeyScope } from "../store/operator.js";
-import { operatorKeyKey } from "./context.js";
+import { FoldingErrorLog, type ErrorLog } from "./error-log.js";
 import { FleetbeatError } from "./errors.js";
-import { guardService, type GuardedUnary } from "./guard.js";
-import { registerService } from "./slice.js";
+import { guardService, type Authorize, type GuardedUnary } from "./guard.js";
+import { registerService, type OperatorScope } from "./slice.js";
 
-const logger = pino({ level: "silent" });
+const errorLog = new FoldingErrorLog(pino({ level: "silent" }));
+const callerKey = createContextKey<string | undefined>(undefined);
 
-function recordingAuth(): OperatorAuth & { asked: OperatorKeyScope[] } {
-  const asked: OperatorKeyScope[] = [];
+/** An authorize that lets everything through, records the scopes asked, and names the caller in the context. */
+function recordingAuth(): { authorize: Authorize; asked: OperatorScope[] } {
+  const asked: OperatorScope[] = [];
   return {
     asked,
-    async authorize(_headers, required) {
+    async authorize(context, required) {
       asked.push(required);
-      return { id: "key-1", scope: "admin" } as OperatorKeyRow;
+      context.values.set(callerKey, "key-1");
     },
-    settle: async () => {},
   };
 }
 
@@ -29,15 +28,15 @@ function contextFor(method: (typeof KeyService.methods)[number]) {
 
 function guardKeys(
   implementation: object,
-  options: { scopes?: Record<string, OperatorKeyScope>; shutdown?: AbortSignal; explain?: (error: unknown) => FleetbeatError | undefined } = {},
+  options: { scopes?: Record<string, OperatorScope>; shutdown?: AbortSignal; errorLog?: ErrorLog; explain?: (error: unknown) => FleetbeatError | undefined } = {},
 ) {
   const auth = recordingAuth();
   const outcomes: string[] = [];
   const guarded = guardService(
     registerService({ service: KeyService, implementation, access: { kind: "operator", ...(options.scopes ? { scopes: options.scopes } : {}) } }),
     {
-      auth,
-      logger,
+      authorize: auth.authorize,
+      errorLog: options.errorLog ?? errorLog,
       metrics: { observeRpc: (_method, _protocol, code) => outcomes.push(code) },
       shutdown: options.shutdown ?? new AbortController().signal,
       ...(options.explain ? { explain: options.explain } : {}),
@@ -58,11 +57,16 @@ test("a method missing from the scope map needs admin; listed ones their scope",
   expect(auth.asked).toEqual(["read", "admin"]);
 });
 
-test("the authorising key travels in the context", async () => {
-  const { call } = guardKeys({ listKeys: () => ({}) });
-  const { promise, context } = call("listKeys");
-  await promise;
-  expect(context.values.get(operatorKeyKey)?.id).toBe("key-1");
+test("what authorize records travels in the context to the implementation", async () => {
+  let seen: string | undefined;
+  const { call } = guardKeys({
+    listKeys: (_request: unknown, context: { values: { get(key: typeof callerKey): string | undefined } }) => {
+      seen = context.values.get(callerKey);
+      return {};
+    },
+  });
+  await call("listKeys").promise;
+  expect(seen).toBe("key-1");
 });
 
 test("missing methods answer UNIMPLEMENTED; outcomes are counted", async () => {
@@ -91,6 +95,27 @@ describe("errors the caller sees", () => {
     expect(internal).toMatchObject({ errorName: "INTERNAL", code: Code.Internal });
     expect((internal as FleetbeatError).rawMessage).not.toContain("password");
   });
+});
+
+test("server faults go to the error log with their procedure; the client's mistakes do not", async () => {
+  const logged: Array<{ error: unknown; fields: Readonly<Record<string, unknown>>; message: string }> = [];
+  const { call } = guardKeys(
+    {
+      listKeys: () => {
+        throw new Error("connection terminated unexpectedly");
+      },
+      createKey: () => {
+        throw new FleetbeatError("MISSING_FIELD", "name");
+      },
+    },
+    { errorLog: { error: (error, fields, message) => logged.push({ error, fields, message }) } },
+  );
+  await call("listKeys").promise.catch(() => {});
+  await call("createKey").promise.catch(() => {});
+  expect(logged).toHaveLength(1);
+  expect(logged[0]?.message).toBe("KeyService.ListKeys failed");
+  expect(logged[0]?.fields).toEqual({ procedure: "/fleetbeat.operator.v1.KeyService/ListKeys", protocol: "connect" });
+  expect((logged[0]?.error as Error).message).toBe("connection terminated unexpectedly");
 });
 
 test("after shutdown began, calls are refused before the key is even checked", async () => {

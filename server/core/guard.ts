@@ -1,31 +1,29 @@
 // The guard: every service implementation is wrapped once, here, and the wrapped
 // object is the only one the server exposes. The Connect router serves it
-// (server/http/connect.ts) and legacy routes call it (LegacyRequest.call in
-// server/http/legacy.ts), so what the guard enforces holds on both surfaces.
-// (Connect interceptors would not: connectNodeAdapter's fallback, where legacy
-// paths live, skips them.)
+// (server/http/connect.ts) and the legacy runner calls it (server/http/legacy.ts),
+// so what the guard enforces holds on both surfaces. (Connect interceptors would
+// not: the legacy runner never passes through the Connect router.)
 //
 // For each call the guard:
 //   - refuses it with SHUTTING_DOWN once stop() began;
-//   - for operator services, requires an operator key with the method's scope;
+//   - for operator services, asks the injected `authorize` (server/operator/auth.ts)
+//     for the method's scope, so this floor imports nothing above it;
 //   - runs the implementation (a method the slice left out answers UNIMPLEMENTED);
 //   - counts the outcome by method, protocol and code;
 //   - answers an error that is not ours but that `explain` recognises (a
 //     storage driver's "database unreachable") as the row explain names;
-//   - logs server faults and answers any other error that is not ours as
-//     INTERNAL, without its message, so no internals reach the caller.
+//   - logs server faults (folded per distinct error, server/core/error-log.ts) and
+//     answers any other error that is not ours as INTERNAL, without its message,
+//     so no internals reach the caller.
 // Unary and server-streaming methods are supported; a service with another
 // kind of method is refused at start-up rather than served unguarded.
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
-import type { Logger } from "pino";
-import type { OperatorAuth } from "../operator/auth.js";
-import type { OperatorKeyScope } from "../store/operator.js";
-import { operatorKeyKey } from "./context.js";
+import type { ErrorLog } from "./error-log.js";
 import { FleetbeatError, isServerFault } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
-import type { ServiceRegistration } from "./slice.js";
+import type { OperatorScope, ServiceRegistration } from "./slice.js";
 
 export type GuardedUnary = (request: unknown, context: HandlerContext) => Promise<unknown>;
 export type GuardedServerStreaming = (request: unknown, context: HandlerContext) => AsyncIterable<unknown>;
@@ -36,10 +34,17 @@ export interface GuardedService {
   readonly implementation: Readonly<Record<string, GuardedUnary | GuardedServerStreaming>>;
 }
 
+/**
+ * Lets a call that needs an operator key with `scope` through, or throws the
+ * FleetbeatError to answer (401, 403). It may record who called in
+ * `context.values`.
+ */
+export type Authorize = (context: HandlerContext, scope: OperatorScope) => Promise<void>;
+
 export interface GuardOptions {
-  readonly auth: OperatorAuth;
+  readonly authorize: Authorize;
   readonly metrics: Pick<ServerMetrics, "observeRpc">;
-  readonly logger: Logger;
+  readonly errorLog: ErrorLog;
   /**
    * Aborted when stop() begins. New calls are refused; a running server stream
    * ends with Unavailable (SHUTTING_DOWN) at once, since a stream such as
@@ -65,7 +70,7 @@ export function guardService(registration: ServiceRegistration, options: GuardOp
   const { service, access } = registration;
   const given = registration.implementation as Readonly<Record<string, unknown>>;
   const scopes = (access.kind === "operator" ? access.scopes : undefined) as
-    | Readonly<Record<string, OperatorKeyScope | undefined>>
+    | Readonly<Record<string, OperatorScope | undefined>>
     | undefined;
 
   const known = new Set(service.methods.map((method) => method.localName));
@@ -82,7 +87,7 @@ export function guardService(registration: ServiceRegistration, options: GuardOp
         : () => {
             throw new FleetbeatError("UNIMPLEMENTED", `${service.typeName}.${method.name}`);
           };
-    const required: OperatorKeyScope | undefined = access.kind === "operator" ? (scopes?.[method.localName] ?? "admin") : undefined;
+    const required: OperatorScope | undefined = access.kind === "operator" ? (scopes?.[method.localName] ?? "admin") : undefined;
     const call = new GuardedCall(method, required, options);
     switch (method.methodKind) {
       case "unary":
@@ -103,7 +108,7 @@ class GuardedCall {
 
   constructor(
     private readonly method: DescMethod,
-    private readonly requiredScope: OperatorKeyScope | undefined,
+    private readonly requiredScope: OperatorScope | undefined,
     private readonly options: GuardOptions,
   ) {
     this.procedure = procedureOf(method);
@@ -153,9 +158,8 @@ class GuardedCall {
     if (this.requiredScope !== undefined) await this.authorize(context, this.requiredScope);
   }
 
-  private async authorize(context: HandlerContext, scope: OperatorKeyScope): Promise<void> {
-    const key = await this.options.auth.authorize(context.requestHeader, scope);
-    context.values.set(operatorKeyKey, key);
+  private authorize(context: HandlerContext, scope: OperatorScope): Promise<void> {
+    return this.options.authorize(context, scope);
   }
 
   private count(context: HandlerContext, code: string): void {
@@ -166,10 +170,7 @@ class GuardedCall {
   private fail(error: unknown, context: HandlerContext): ConnectError {
     const answered = callerError(error instanceof ConnectError ? error : (this.options.explain?.(error) ?? error));
     if (isServerFault(answered)) {
-      this.options.logger.error(
-        { err: error, procedure: this.procedure, protocol: context.protocolName },
-        `${this.method.parent.name}.${this.method.name} failed`,
-      );
+      this.options.errorLog.error(error, { procedure: this.procedure, protocol: context.protocolName }, `${this.method.parent.name}.${this.method.name} failed`);
     }
     this.count(context, codeToString(answered.code));
     return answered;

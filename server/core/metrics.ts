@@ -14,11 +14,15 @@ export interface ServerMetrics {
   observeRpc(procedure: string, protocol: string, code: string): void;
   /** One batcher transaction (the batcher's onBatch). */
   observeBatch(info: BatchInfo): void;
+  /** A new connection closed at once: the cap on open connections overall ("total") or per client address ("per_address") was reached. */
+  observeConnectionRefused(reason: ConnectionRefusal): void;
   /** One registration of an unknown device, let through or refused by a rate limit. */
   observeEnrolment(outcome: "accepted" | "limited_address" | "limited_total"): void;
   /** Writes the batcher refused past its queue bounds (the batcher's onRefused). */
   observeRefused(reason: RefusalReason, ops: number): void;
 }
+
+export type ConnectionRefusal = "total" | "per_address";
 
 const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const commitBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -77,6 +81,12 @@ export function createMetrics(): ServerMetrics {
     registers: [registry],
   });
 
+  const connectionsRefused = new Counter({
+    name: "fleetbeat_connections_refused_total",
+    help: "New connections closed at once because a cap on open connections was reached, by cap (total, per_address).",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   const enrolments = new Counter({
     name: "fleetbeat_agent_enrolments_total",
     help: "Registrations of device ids the server did not know, by outcome (accepted, or refused by the per-address or the overall rate limit).",
@@ -99,6 +109,9 @@ export function createMetrics(): ServerMetrics {
       batchOps.inc({ outcome }, info.ops);
       if (info.ok) batchRows.inc(info.rows);
       commitDuration.observe({ outcome }, info.durationMs / 1000);
+    },
+    observeConnectionRefused(reason) {
+      connectionsRefused.inc({ reason });
     },
     observeEnrolment(outcome) {
       enrolments.inc({ outcome });

@@ -6,12 +6,19 @@
 //
 // The server wraps every registered implementation once in the guard
 // (server/core/guard.ts: shutdown, operator auth and scope, metrics, error
-// mapping). The Connect router serves that wrapped object, and legacy routes reach
-// it through `LegacyRequest.call`, so both surfaces run the same code.
+// mapping). The Connect router serves that wrapped object, and the legacy runner
+// (server/http/legacy.ts) calls the same object for each legacy route (data:
+// server/core/legacy-route.ts), so both surfaces run the same code.
 import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { LegacyRoute } from "../http/legacy.js";
-import type { OperatorKeyScope } from "../store/operator.js";
+import type { LegacyRoute } from "./legacy-route.js";
+
+/**
+ * What an operator key may do: "read" (read methods) or "admin" (everything).
+ * The store keeps the same two values (OperatorKeyScope in server/store/operator.ts);
+ * server/operator/auth.ts is where the two meet.
+ */
+export type OperatorScope = "read" | "admin";
 
 /** Who may call a service, checked by the guard before any method runs. */
 export type AccessPolicy<S extends DescService = DescService> =
@@ -26,7 +33,7 @@ export type AccessPolicy<S extends DescService = DescService> =
    * method needs. Methods missing from `scopes` need "admin"; "admin" keys may
    * call every method, "read" keys only those marked "read".
    */
-  | { readonly kind: "operator"; readonly scopes?: { readonly [M in keyof S["method"]]?: OperatorKeyScope } };
+  | { readonly kind: "operator"; readonly scopes?: { readonly [M in keyof S["method"]]?: OperatorScope } };
 
 /** One service: its descriptor, its implementation (methods left out answer Unimplemented) and who may call it. */
 export interface ServiceRegistration<S extends DescService = DescService> {

@@ -1,7 +1,7 @@
-// The legacy layer's HandlerContext and abort signal, over a real socket: what a
-// service sees when a legacy route calls it, and when that signal aborts (the
-// client went away, the server cut in-flight requests), including when it is
-// first read only after the fact.
+// The legacy runner's HandlerContext and abort signal, over a real socket: what a
+// service sees when the runner calls it for a route, and when that signal aborts
+// (the client went away, the server cut in-flight requests), including when it
+// is first read only after the fact.
 import { createServer, request as httpRequest, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { HandlerContext } from "@connectrpc/connect";
@@ -9,11 +9,13 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { KeyService } from "../../gen/fleetbeat/operator/v1/keys_pb.js";
 import { peerAddressKey } from "../core/context.js";
+import { FoldingErrorLog } from "../core/error-log.js";
 import { FleetbeatError } from "../core/errors.js";
 import type { GuardedService } from "../core/guard.js";
-import { createLegacyHandler, type LegacyRequest, type LegacyRoute } from "./legacy.js";
+import { callRoute } from "../core/legacy-route.js";
+import { createLegacyHandler } from "./legacy.js";
 
-const logger = pino({ level: "silent" });
+const errorLog = new FoldingErrorLog(pino({ level: "silent" }));
 const servers: Server[] = [];
 afterEach(async () => {
   for (const server of servers.splice(0)) {
@@ -27,12 +29,14 @@ interface Harness {
   responses: ServerResponse[];
 }
 
-async function serve(route: LegacyRoute["handle"], implementation: GuardedService["implementation"], cutSignal?: AbortSignal): Promise<Harness> {
+const listKeys = KeyService.method.listKeys;
+
+async function serve(implementation: GuardedService["implementation"], cutSignal?: AbortSignal): Promise<Harness> {
   const legacy = createLegacyHandler({
-    routes: [{ path: "/x", method: "POST", handle: route }],
+    routes: [callRoute({ path: "/x", method: "POST", rpc: listKeys, decode: () => ({}), encode: () => ({ status: 200 }) })],
     services: [{ service: KeyService, implementation }],
     maxBodyBytes: 1024,
-    logger,
+    errorLog,
     ...(cutSignal ? { cutSignal } : {}),
   });
   const responses: ServerResponse[] = [];
@@ -60,16 +64,10 @@ function post(port: number, headers: Record<string, string> = {}): { done: Promi
   return { done, destroy: () => req.destroy() };
 }
 
-const listKeys = KeyService.method.listKeys;
-const callRoute: LegacyRoute["handle"] = async (request) => {
-  await request.call(listKeys, {});
-  return { status: 200 };
-};
-
 describe("legacy HandlerContext", () => {
   it("carries what the Connect router's would: method, headers, url, peer address, no deadline", async () => {
     let seen: HandlerContext | undefined;
-    const { port } = await serve(callRoute, {
+    const { port } = await serve({
       listKeys: async (_request, context) => {
         seen = context;
         context.responseHeader.set("x-ignored", "1");
@@ -99,7 +97,7 @@ describe("legacy abort signal", () => {
     const reason = new Promise<unknown>((resolve) => (aborted = resolve));
     let started!: () => void;
     const inCall = new Promise<void>((resolve) => (started = resolve));
-    const { port } = await serve(callRoute, {
+    const { port } = await serve({
       listKeys: async (_request, context) => {
         context.signal.addEventListener("abort", () => aborted(context.signal.reason), { once: true });
         started();
@@ -122,15 +120,14 @@ describe("legacy abort signal", () => {
     let signal: AbortSignal | undefined;
     let entered!: () => void;
     const inRoute = new Promise<void>((resolve) => (entered = resolve));
-    const { port, responses } = await serve(
-      async (request: LegacyRequest) => {
+    const { port, responses } = await serve({
+      listKeys: async (_request, context) => {
         entered();
         await gated;
-        signal = request.signal;
-        return { status: 200 };
+        signal = context.signal;
+        return {};
       },
-      {},
-    );
+    });
     const client = post(port);
     client.done.catch(() => {});
     await inRoute;
@@ -153,16 +150,17 @@ describe("legacy abort signal", () => {
     let bothIn!: () => void;
     const inRoute = new Promise<void>((resolve) => (bothIn = resolve));
     const { port } = await serve(
-      async (request) => {
-        const n = ++entered;
-        // The first request reads its signal before the cut, the second only after it.
-        const early = n === 1 ? request.signal : undefined;
-        if (n === 2) bothIn();
-        await released;
-        reasons.push((early ?? request.signal).reason);
-        return { status: 200 };
+      {
+        listKeys: async (_request, context) => {
+          const n = ++entered;
+          // The first request reads its signal before the cut, the second only after it.
+          const early = n === 1 ? context.signal : undefined;
+          if (n === 2) bothIn();
+          await released;
+          reasons.push((early ?? context.signal).reason);
+          return {};
+        },
       },
-      {},
       cut.signal,
     );
     const a = post(port);

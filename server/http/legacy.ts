@@ -1,81 +1,157 @@
-// The legacy HTTP layer: the seeds' paths (/api/v1/track, /hb/newHb, /online, …)
-// on the same port as Connect. It does the HTTP chores once for every route:
-// the body limit (413), 405 with Allow, the request's headers, content type,
-// peer address and abort signal, and the mapping of thrown errors to the legacy
-// statuses of server/core/errors.ts. A route (server/<part>/legacy.ts) only
-// translates bytes into a generated message, calls the service through
-// `request.call` (the guarded implementation the Connect router serves, with a
-// HandlerContext like the router's) and translates the answer back.
+// The legacy runner: the seeds' paths (/api/v1/track, /hb/newHb, /online, …) on
+// the same port as Connect. A route is data (server/core/legacy-route.ts: path,
+// method, the guarded method it reaches, decode, encode); this file drives every
+// route the same way:
+//
+//   405 with Allow → body into one bounded buffer (413 + lingering close) →
+//   decode → guarded call (the object the Connect router serves) → encode → send
+//
+// and answers every thrown error with writeError (server/core/errors.ts).
 //
 // This is the hottest code of the server, so per request it allocates only what a
 // call uses: a light HandlerContext (no deadline or linked abort signals, response
-// headers made on first use, the request's Headers shared instead of copied), and
-// the abort signal only when somebody reads it.
+// headers made on first use, the request's Headers shared instead of copied), the
+// abort signal only when somebody reads it, and the body in one buffer.
 import { setMaxListeners } from "node:events";
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
-import {
-  create,
-  type DescMessage,
-  type DescMethod,
-  type DescMethodUnary,
-  type DescService,
-  type MessageInitShape,
-  type MessageShape,
-} from "@bufbuild/protobuf";
+import type { Socket } from "node:net";
+import { create, type DescMethod, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
 import { ConnectError, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
-import { codeToString } from "@connectrpc/connect/protocol-connect";
-import type { Logger } from "pino";
 import { peerAddressKey } from "../core/context.js";
-import { errorDefinitions, FleetbeatError, httpStatusOf, retryAfterOf } from "../core/errors.js";
+import type { ErrorLog } from "../core/error-log.js";
+import { FleetbeatError, httpStatusOf, writeError } from "../core/errors.js";
 import type { GuardedService, GuardedUnary } from "../core/guard.js";
+import type { LegacyRequest, LegacyResponse, LegacyRoute } from "../core/legacy-route.js";
+import { BodyBuffer } from "./body.js";
 import { isHttp1, peerAddressOf, type NodeRequest, type NodeResponse } from "./peer.js";
 
-export interface LegacyRequest {
-  readonly method: "GET" | "POST";
-  /** The path without the query string. */
-  readonly path: string;
-  /** The full request URL as the server saw it. */
-  readonly url: string;
-  readonly headers: Headers;
-  /** Media type in lower case without parameters ("application/json"); "" when the request has none. */
-  readonly contentType: string;
-  /** The raw body, never longer than the server's maxBodyBytes. */
-  readonly body: Uint8Array;
-  readonly peerAddress: string;
-  /** Aborted when the client goes away or the server cuts in-flight requests at the end of its grace period. */
-  readonly signal: AbortSignal;
-  /**
-   * Calls a unary method through its guarded implementation, the object the
-   * Connect router serves, with a HandlerContext built by
-   * createLegacyHandlerContext (pass your own to read its responseHeader
-   * afterwards). Errors are the service's; let them propagate and the layer
-   * answers the legacy status of server/core/errors.ts.
-   */
-  call<I extends DescMessage, O extends DescMessage>(
-    method: DescMethodUnary<I, O>,
-    input: MessageInitShape<I>,
-    context?: HandlerContext,
-  ): Promise<MessageShape<O>>;
+/**
+ * After a 413 on HTTP/1.1, how much of the rest of the body is read and thrown
+ * away, and for how long, before the connection closes (see lingeringClose).
+ */
+export const lingerLimits = {
+  maxBytes: 8 * 1024 * 1024,
+  maxMs: 5_000,
+} as const;
+
+export interface LegacyHandlerOptions {
+  readonly routes: readonly LegacyRoute[];
+  /** The guarded services of the server (server/core/guard.ts); a route's rpc must be a unary method of one. */
+  readonly services: readonly GuardedService[];
+  readonly maxBodyBytes: number;
+  readonly errorLog: ErrorLog;
+  /** Aborted when the server cuts in-flight requests at the end of its grace period. */
+  readonly cutSignal?: AbortSignal;
+  /** Defaults to lingerLimits. */
+  readonly linger?: { readonly maxBytes: number; readonly maxMs: number };
 }
 
-export interface LegacyResponse {
-  status: number;
-  headers?: Readonly<Record<string, string>>;
-  body?: Uint8Array | string;
+export interface LegacyHandler {
+  /** True when `path` (without query) is a legacy path. */
+  has(path: string): boolean;
+  /** Answers a request whose path `has` accepted. Never rejects. */
+  handle(request: IncomingMessage | Http2ServerRequest, response: NodeResponse): Promise<void>;
 }
 
-export interface LegacyRoute {
-  /** Exact path, e.g. "/api/v1/track". */
-  readonly path: string;
-  readonly method: "POST" | "GET";
-  handle(request: LegacyRequest): Promise<LegacyResponse>;
+/** A route with its guarded implementation looked up once, at start-up. */
+interface BoundRoute {
+  readonly route: LegacyRoute;
+  readonly rpc: DescMethod | undefined;
+  readonly call: GuardedUnary | undefined;
 }
 
-/** A JSON answer: `JSON.stringify(value)` with `Content-Type: application/json`. */
-export function jsonResponse(status: number, value: unknown, headers?: Readonly<Record<string, string>>): LegacyResponse {
-  return { status, headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(value) };
+export function createLegacyHandler(options: LegacyHandlerOptions): LegacyHandler {
+  const { maxBodyBytes, errorLog } = options;
+  const linger = options.linger ?? lingerLimits;
+  // Every request in flight whose signal is in use listens on the cut signal: no listener limit.
+  if (options.cutSignal) setMaxListeners(0, options.cutSignal);
+  const services = new Map<string, GuardedService>();
+  for (const guarded of options.services) services.set(guarded.service.typeName, guarded);
+
+  const table = new Map<string, Map<string, BoundRoute>>();
+  for (const route of options.routes) {
+    const methods = table.get(route.path) ?? new Map<string, BoundRoute>();
+    if (methods.has(route.method)) throw new Error(`two legacy routes for ${route.method} ${route.path}`);
+    methods.set(route.method, { route, rpc: route.rpc, call: route.rpc && guardedUnary(services, route.rpc) });
+    table.set(route.path, methods);
+  }
+
+  return {
+    has: (path) => table.has(path),
+
+    async handle(request, response) {
+      const path = pathOf(request.url);
+      const methods = table.get(path);
+      if (methods === undefined) throw new Error(`not a legacy path: ${path}`);
+      const bound = methods.get(request.method ?? "");
+      if (bound === undefined) {
+        const allow = [...methods.keys()].join(", ");
+        writeError(response, new FleetbeatError("METHOD_NOT_ALLOWED", `use ${allow}`), { allow });
+        return;
+      }
+
+      const incoming = new IncomingLegacyRequest(bound.route.method, path, request, response, options.cutSignal);
+      let answer: LegacyResponse;
+      try {
+        incoming.received(await readBody(request, maxBodyBytes));
+        answer = await run(bound, incoming);
+      } catch (error) {
+        // Errors that went through the guard were logged there; what is left is
+        // a fault of the route's own encode.
+        if (!(error instanceof ConnectError) && httpStatusOf(error) >= 500) {
+          errorLog.error(error, { path }, "legacy route failed");
+        }
+        if (error instanceof FleetbeatError && error.errorName === "BODY_TOO_LARGE" && isHttp1(request)) {
+          lingerAfterAnswer(request, linger);
+          writeError(response, error, { connection: "close" });
+        } else {
+          writeError(response, error);
+        }
+        return;
+      }
+      try {
+        send(response, answer);
+      } catch (error) {
+        // A route's answer Node refuses (an invalid header, say): our fault, a 500 instead.
+        errorLog.error(error, { path }, "legacy answer could not be sent");
+        if (response.headersSent) {
+          response.destroy();
+          return;
+        }
+        for (const name of response.getHeaderNames()) response.removeHeader(name);
+        writeError(response, new FleetbeatError("INTERNAL"));
+      }
+    },
+  };
 }
+
+/** decode → guarded call → encode. */
+async function run(bound: BoundRoute, request: IncomingLegacyRequest): Promise<LegacyResponse> {
+  const { route, rpc, call } = bound;
+  if (rpc === undefined || call === undefined) return route.encode(undefined, undefined, request);
+  const context = new LegacyHandlerContext(rpc, request);
+  let input: unknown;
+  try {
+    input = create(rpc.input, route.decode(request, context) as MessageInitShape<DescMethod["input"]>);
+  } catch (error) {
+    // Whatever decode cannot read is the client's mistake, named or not.
+    if (error instanceof ConnectError) throw error;
+    throw new FleetbeatError("MALFORMED_BODY", error instanceof Error ? error.message : undefined, { cause: error });
+  }
+  const output = await call(input, context);
+  return route.encode(create(rpc.output, output as MessageInitShape<DescMethod["output"]>), input, request);
+}
+
+function guardedUnary(services: ReadonlyMap<string, GuardedService>, method: DescMethod): GuardedUnary {
+  const implementation = services.get(method.parent.typeName)?.implementation[method.localName];
+  if (implementation === undefined || method.methodKind !== "unary") {
+    throw new Error(`legacy route to ${method.parent.typeName}.${method.name}: not a unary method of a registered service`);
+  }
+  return implementation as GuardedUnary;
+}
+
+const noTimeout = (): number | undefined => undefined;
 
 /**
  * The HandlerContext of a legacy call, as the Connect router would build it:
@@ -86,15 +162,6 @@ export function jsonResponse(status: number, value: unknown, headers?: Readonly<
  * request's Headers are shared rather than copied, the response headers and
  * trailers are made on first use, and the signal is the request's own.
  */
-export function createLegacyHandlerContext(
-  method: DescMethod,
-  request: Pick<LegacyRequest, "method" | "url" | "headers" | "peerAddress" | "signal">,
-): HandlerContext {
-  return new LegacyHandlerContext(method, request);
-}
-
-const noTimeout = (): number | undefined => undefined;
-
 class LegacyHandlerContext implements HandlerContext {
   readonly service: DescService;
   readonly protocolName = "legacy";
@@ -106,7 +173,7 @@ class LegacyHandlerContext implements HandlerContext {
 
   constructor(
     readonly method: DescMethod,
-    private readonly request: Pick<LegacyRequest, "method" | "url" | "headers" | "peerAddress" | "signal">,
+    private readonly request: IncomingLegacyRequest,
   ) {
     this.service = method.parent;
     this.values = createContextValues().set(peerAddressKey, request.peerAddress);
@@ -132,93 +199,6 @@ class LegacyHandlerContext implements HandlerContext {
   }
 }
 
-export interface LegacyHandlerOptions {
-  readonly routes: readonly LegacyRoute[];
-  /** The guarded services of the server (server/core/guard.ts); `call` reaches nothing else. */
-  readonly services: readonly GuardedService[];
-  readonly maxBodyBytes: number;
-  readonly logger: Logger;
-  /** Aborted when the server cuts in-flight requests at the end of its grace period. */
-  readonly cutSignal?: AbortSignal;
-}
-
-export interface LegacyHandler {
-  /** True when `path` (without query) is a legacy path. */
-  has(path: string): boolean;
-  /** Answers a request whose path `has` accepted. Never rejects. */
-  handle(request: IncomingMessage | Http2ServerRequest, response: NodeResponse): Promise<void>;
-}
-
-export function createLegacyHandler(options: LegacyHandlerOptions): LegacyHandler {
-  const { maxBodyBytes, logger } = options;
-  // Every request in flight whose signal is in use listens on the cut signal: no listener limit.
-  if (options.cutSignal) setMaxListeners(0, options.cutSignal);
-  const table = new Map<string, Map<string, LegacyRoute>>();
-  for (const route of options.routes) {
-    const methods = table.get(route.path) ?? new Map<string, LegacyRoute>();
-    if (methods.has(route.method)) throw new Error(`two legacy routes for ${route.method} ${route.path}`);
-    methods.set(route.method, route);
-    table.set(route.path, methods);
-  }
-  const services = new Map<string, GuardedService>();
-  for (const guarded of options.services) services.set(guarded.service.typeName, guarded);
-
-  function guardedUnary(method: DescMethod): GuardedUnary {
-    const guarded = services.get(method.parent.typeName);
-    const implementation = guarded?.implementation[method.localName];
-    if (implementation === undefined || method.methodKind !== "unary") {
-      throw new Error(`legacy call to ${method.parent.typeName}.${method.name}: not a unary method of a registered service`);
-    }
-    return implementation as GuardedUnary;
-  }
-
-  return {
-    has: (path) => table.has(path),
-
-    async handle(request, response) {
-      const path = pathOf(request.url);
-      const methods = table.get(path);
-      if (methods === undefined) throw new Error(`not a legacy path: ${path}`);
-      const route = methods.get(request.method ?? "");
-      if (route === undefined) {
-        const allow = [...methods.keys()].join(", ");
-        send(response, errorResponse(new FleetbeatError("METHOD_NOT_ALLOWED", `use ${allow}`), { allow }));
-        return;
-      }
-
-      const incoming = new IncomingLegacyRequest(route.method, path, request, response, options.cutSignal, guardedUnary);
-      let answer: LegacyResponse;
-      try {
-        incoming.received(await readBody(request, maxBodyBytes));
-        answer = await route.handle(incoming);
-      } catch (error) {
-        // Errors that went through the guard were logged there; what is left is
-        // a fault of the route's own translation code.
-        if (!(error instanceof ConnectError) && httpStatusOf(error) >= 500) {
-          logger.error({ err: error, path }, "legacy route failed");
-        }
-        const extra: Record<string, string> = {};
-        // A body we did not read: close the connection after the answer instead
-        // of reading the rest of an oversized upload.
-        if (error instanceof FleetbeatError && error.errorName === "BODY_TOO_LARGE" && isHttp1(request)) extra.connection = "close";
-        answer = errorResponse(error, extra);
-      }
-      try {
-        send(response, answer);
-      } catch (error) {
-        // A route's answer Node refuses (an invalid header, say): our fault, a 500 instead.
-        logger.error({ err: error, path }, "legacy answer could not be sent");
-        if (response.headersSent) {
-          response.destroy();
-          return;
-        }
-        for (const name of response.getHeaderNames()) response.removeHeader(name);
-        send(response, errorResponse(new FleetbeatError("INTERNAL")));
-      }
-    },
-  };
-}
-
 /** The request being answered, as its route sees it. */
 class IncomingLegacyRequest implements LegacyRequest {
   body: Uint8Array = EMPTY;
@@ -236,7 +216,6 @@ class IncomingLegacyRequest implements LegacyRequest {
     private readonly node: NodeRequest,
     private readonly response: NodeResponse,
     private readonly cutSignal: AbortSignal | undefined,
-    private readonly guardedUnary: (method: DescMethod) => GuardedUnary,
   ) {
     this.peerAddress = peerAddressOf(node);
     (response as ResponseWithRequest)[incomingKey] = this;
@@ -284,16 +263,6 @@ class IncomingLegacyRequest implements LegacyRequest {
     this.gone = true;
     this.controller?.abort(clientGone());
   }
-
-  async call<I extends DescMessage, O extends DescMessage>(
-    method: DescMethodUnary<I, O>,
-    input: MessageInitShape<I>,
-    context?: HandlerContext,
-  ): Promise<MessageShape<O>> {
-    const implementation = this.guardedUnary(method);
-    const output = await implementation(create(method.input, input), context ?? new LegacyHandlerContext(method, this));
-    return create(method.output, output as MessageInitShape<O>);
-  }
 }
 
 const EMPTY = new Uint8Array(0);
@@ -310,20 +279,6 @@ function clientGone(): FleetbeatError {
   return new FleetbeatError("BAD_REQUEST", "the client went away");
 }
 
-/** A small JSON error body; internals (500s not of our making) are not described. */
-function errorResponse(error: unknown, headers: Record<string, string> = {}): LegacyResponse {
-  const status = httpStatusOf(error);
-  const retryAfter = retryAfterOf(error);
-  if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter);
-  if (error instanceof FleetbeatError) {
-    return jsonResponse(status, { error: error.errorName, message: error.rawMessage }, headers);
-  }
-  if (error instanceof ConnectError && status < 500) {
-    return jsonResponse(status, { error: codeToString(error.code), message: error.rawMessage }, headers);
-  }
-  return jsonResponse(status, { error: "INTERNAL", message: errorDefinitions.INTERNAL.message }, headers);
-}
-
 function send(response: NodeResponse, answer: LegacyResponse): void {
   if (response.headersSent || response.destroyed) return;
   const body = answer.body === undefined ? undefined : typeof answer.body === "string" ? Buffer.from(answer.body, "utf8") : answer.body;
@@ -335,19 +290,59 @@ function send(response: NodeResponse, answer: LegacyResponse): void {
 }
 
 /**
- * Reads the whole body, refusing more than `limit` bytes: at once when
- * Content-Length says so, else as chunks arrive. Over the limit, the stream is
- * paused (not destroyed, which would reset the connection before the 413).
+ * Makes the close after this request's answer (which carries Connection: close)
+ * a lingering one.
+ *
+ * Node ends such an answer with socket.destroySoon(): FIN, then the socket is
+ * destroyed as soon as the answer is flushed. Closing a socket whose receive
+ * queue still holds body bytes makes the kernel send RST, and a client that
+ * writes its whole body before reading (Python's urllib, many embedded stacks)
+ * then gets "connection reset" instead of the 413 it has not read yet. So, as
+ * nginx does: FIN after the answer, then keep reading and discarding, up to
+ * `maxBytes` or `maxMs`, until the client closes; then close.
+ */
+function lingerAfterAnswer(request: IncomingMessage, limits: { readonly maxBytes: number; readonly maxMs: number }): void {
+  const socket = request.socket as Socket & { destroySoon?: () => void };
+  if (typeof socket.destroySoon !== "function") return;
+  socket.destroySoon = function lingeringClose(this: Socket): void {
+    this.end();
+    // The whole body is in already: nothing left unread, so closing sends no RST.
+    if (request.complete) {
+      this.destroy();
+      return;
+    }
+    let drained = 0;
+    const timer = setTimeout(() => this.destroy(), limits.maxMs);
+    this.once("close", () => clearTimeout(timer));
+    // Counted on the request, not the socket: a "data" listener on the socket
+    // would take it from Node's native parser, which reads the handle itself.
+    // Flowing again, the request restarts the reading that stopped at the limit.
+    request.on("data", (chunk: Buffer) => {
+      drained += chunk.byteLength;
+      if (drained > limits.maxBytes) this.destroy();
+    });
+    request.once("end", () => this.destroy());
+    request.resume();
+  };
+}
+
+/**
+ * Reads the whole body into one buffer, refusing more than `limit` bytes: at
+ * once when Content-Length says so, else as bytes arrive. Over the limit, the
+ * stream is paused (not destroyed, which would reset the connection before the
+ * 413).
  */
 function readBody(request: IncomingMessage | Http2ServerRequest, limit: number): Promise<Uint8Array> {
   const declared = request.headers["content-length"];
-  if (typeof declared === "string" && /^\d+$/.test(declared.trim()) && Number(declared) > limit) {
-    return Promise.reject(new FleetbeatError("BODY_TOO_LARGE", `${declared} bytes, at most ${limit}`));
+  let expected: number | undefined;
+  if (typeof declared === "string" && /^\d+$/.test(declared.trim())) {
+    expected = Number(declared);
+    if (expected > limit) return Promise.reject(new FleetbeatError("BODY_TOO_LARGE", `${declared} bytes, at most ${limit}`));
   }
   return new Promise<Uint8Array>((resolve, reject) => {
     // The listeners are shared functions (`this` is the request) and the state
     // sits on the request: no closures to make per request.
-    (request as RequestReadingBody)[bodyReadKey] = { chunks: [], size: 0, limit, resolve, reject };
+    (request as RequestReadingBody)[bodyReadKey] = { body: new BodyBuffer(limit, expected), resolve, reject };
     request.on("data", onBodyData);
     request.on("end", onBodyEnd);
     request.on("error", onBodyError);
@@ -356,9 +351,7 @@ function readBody(request: IncomingMessage | Http2ServerRequest, limit: number):
 }
 
 interface BodyRead {
-  readonly chunks: Buffer[];
-  size: number;
-  readonly limit: number;
+  readonly body: BodyBuffer;
   readonly resolve: (body: Uint8Array) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -381,19 +374,16 @@ function stopReading(request: NodeRequest): BodyRead | undefined {
 function onBodyData(this: NodeRequest, chunk: Buffer): void {
   const state = (this as RequestReadingBody)[bodyReadKey];
   if (state === undefined) return;
-  state.size += chunk.byteLength;
-  if (state.size > state.limit) {
+  if (!state.body.append(chunk)) {
     stopReading(this);
     this.pause();
-    state.reject(new FleetbeatError("BODY_TOO_LARGE", `more than ${state.limit} bytes`));
-    return;
+    state.reject(new FleetbeatError("BODY_TOO_LARGE", `more than ${state.body.limit} bytes`));
   }
-  state.chunks.push(chunk);
 }
 
 function onBodyEnd(this: NodeRequest): void {
   const state = stopReading(this);
-  state?.resolve(Buffer.concat(state.chunks, state.size));
+  state?.resolve(state.body.bytes());
 }
 
 function onBodyError(this: NodeRequest, error: Error): void {

@@ -10,6 +10,11 @@
 // TLS: one http2 secure server with allowHTTP1, where ALPN chooses h2 or
 // http/1.1.
 //
+// The listener caps open connections, overall and per client address: a new
+// connection past either cap is closed at once, before a byte is read, and
+// counted (so ~20,000 trickling connections cannot use up the file descriptors
+// every other client needs).
+//
 // The listener also owns the connections' lifecycle for graceful shutdown: it
 // counts in-flight requests, closes idle keep-alive connections, sends GOAWAY on
 // HTTP/2 sessions and, at the end, destroys whatever is left.
@@ -18,8 +23,10 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { Logger } from "pino";
+import type { ErrorLog } from "../core/error-log.js";
+import type { ConnectionRefusal } from "../core/metrics.js";
 import type { RequestHandler } from "./connect.js";
-import { isHttp1, type NodeRequest, type NodeResponse } from "./peer.js";
+import { isHttp1, normalizeAddress, type NodeRequest, type NodeResponse } from "./peer.js";
 
 const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
@@ -46,6 +53,14 @@ export interface ListenOptions {
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
   readonly handler: RequestHandler;
   readonly logger: Logger;
+  /** Most connections open at once; 0: no cap. */
+  readonly maxConnections?: number;
+  /** Most connections open at once from one client address; 0: no cap. */
+  readonly maxConnectionsPerAddress?: number;
+  /** A new connection was closed at once because of a cap. */
+  readonly onRefused?: (reason: ConnectionRefusal) => void;
+  /** Where the listening socket's errors go (accept failures repeat: folded); defaults to the logger. */
+  readonly errorLog?: ErrorLog;
 }
 
 export interface Listener {
@@ -54,6 +69,8 @@ export interface Listener {
   readonly url: string;
   /** Requests being answered right now. */
   readonly inFlight: number;
+  /** Connections open right now. */
+  readonly connections: number;
   /** True once drain() was called. */
   readonly draining: boolean;
   /**
@@ -96,9 +113,37 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     options.handler(request, response);
   }
 
-  function trackSocket(socket: net.Socket): void {
+  const maxConnections = options.maxConnections ?? 0;
+  const maxPerAddress = options.maxConnectionsPerAddress ?? 0;
+  const perAddress = new Map<string, number>();
+
+  /** Admits a new connection (true) or closes it at once because of a cap (false). */
+  function admit(socket: net.Socket): boolean {
+    const address = normalizeAddress(socket.remoteAddress ?? "");
+    const fromAddress = perAddress.get(address) ?? 0;
+    const refusal: ConnectionRefusal | undefined =
+      maxConnections > 0 && sockets.size >= maxConnections
+        ? "total"
+        : maxPerAddress > 0 && fromAddress >= maxPerAddress
+          ? "per_address"
+          : undefined;
+    if (refusal !== undefined) {
+      // Nothing was read, so closing sends FIN, not RST: the client sees the
+      // connection end before any answer and may retry later.
+      socket.on("error", () => {});
+      socket.destroy();
+      options.onRefused?.(refusal);
+      return false;
+    }
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    perAddress.set(address, fromAddress + 1);
+    socket.once("close", () => {
+      sockets.delete(socket);
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left === 0) perAddress.delete(address);
+      else perAddress.set(address, left);
+    });
+    return true;
   }
 
   function trackSession(session: http2.Http2Session): void {
@@ -131,7 +176,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     http1.connectionsCheckingInterval = httpTimeouts.checkIntervalMs;
     secure.on("request", onRequest);
     secure.on("session", trackSession);
-    secure.on("connection", trackSocket);
+    // tls.Server emits "connection" with the TCP socket before the handshake starts.
+    secure.on("connection", admit);
     secure.on("tlsClientError", (error) => logger.debug({ err: error }, "TLS handshake failed"));
     server = secure;
     closeHttp1Idle = () => http1.closeIdleConnections();
@@ -155,7 +201,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     closeHttp1Idle = () => h1.closeIdleConnections();
 
     server = net.createServer({ noDelay: true }, (socket) => {
-      trackSocket(socket);
+      if (!admit(socket)) return;
       sniff(socket, sniffing, (socket, isHttp2) => (isHttp2 ? h2 : h1).emit("connection", socket));
     });
   }
@@ -168,7 +214,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       throw error;
     }),
   ]);
-  server.on("error", (error) => logger.error({ err: error }, "listener error"));
+  const errorLog: ErrorLog = options.errorLog ?? { error: (error, fields, message) => logger.error({ ...fields, err: error }, message) };
+  server.on("error", (error) => errorLog.error(error, {}, "listener error"));
 
   const address = server.address() as net.AddressInfo;
   const scheme = options.tls ? "https" : "http";
@@ -180,6 +227,9 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     url,
     get inFlight() {
       return inFlight;
+    },
+    get connections() {
+      return sockets.size;
     },
     get draining() {
       return draining;

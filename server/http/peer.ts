@@ -12,7 +12,11 @@ export function isHttp1(request: NodeRequest): request is IncomingMessage {
 
 /** The socket's remote address; IPv4-mapped IPv6 ("::ffff:10.0.0.1") as plain IPv4. */
 export function peerAddressOf(request: NodeRequest): string {
-  const address = request.socket?.remoteAddress ?? "";
+  return normalizeAddress(request.socket?.remoteAddress ?? "");
+}
+
+/** An IPv4-mapped IPv6 address ("::ffff:10.0.0.1") as plain IPv4; others as they are. */
+export function normalizeAddress(address: string): string {
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
   return mapped?.[1] ?? address;
 }

@@ -4,20 +4,22 @@
 // route name and its protocol.
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import type { ErrorLog } from "../core/error-log.js";
+import { FleetbeatError, writeError } from "../core/errors.js";
+import { answerRoute, jsonResponse, type LegacyRoute } from "../core/legacy-route.js";
 import type { HttpProtocol, ServerMetrics } from "../core/metrics.js";
-import { FleetbeatError } from "../core/errors.js";
 import type { RequestHandler } from "./connect.js";
-import { jsonResponse, pathOf, type LegacyHandler, type LegacyRoute } from "./legacy.js";
+import { pathOf, type LegacyHandler } from "./legacy.js";
 import { isHttp1, type NodeRequest, type NodeResponse } from "./peer.js";
 
 export const metricsPath = "/metrics";
 
 /** GET /api/health → 200 {"up":true}, the original collector's health check. */
-export const healthRoute: LegacyRoute = {
+export const healthRoute: LegacyRoute = answerRoute({
   path: "/api/health",
   method: "GET",
-  handle: async () => jsonResponse(200, { up: true }),
-};
+  answer: () => jsonResponse(200, { up: true }),
+});
 
 export const readyPath = "/readyz";
 
@@ -28,15 +30,15 @@ export const readyPath = "/readyz";
  * answers 503 before any route runs. Point load balancers here.
  */
 export function readyRoute(check: () => Promise<{ ready: boolean; error?: FleetbeatError }>): LegacyRoute {
-  return {
+  return answerRoute({
     path: readyPath,
     method: "GET",
-    handle: async () => {
+    answer: async () => {
       const readiness = await check();
       if (!readiness.ready) throw readiness.error ?? new FleetbeatError("STORAGE_UNAVAILABLE");
       return jsonResponse(200, { ready: true });
     },
-  };
+  });
 }
 
 export interface RequestRouterOptions {
@@ -45,13 +47,15 @@ export interface RequestRouterOptions {
   /** Request paths of the Connect router's methods ("/pkg.Service/Method"). */
   readonly procedures: ReadonlySet<string>;
   readonly metrics: Pick<ServerMetrics, "observeHttp" | "registry">;
+  /** Per-request debug lines. */
   readonly logger: Logger;
+  readonly errorLog: ErrorLog;
   /** True once stop() began: paths outside the Connect router answer 503 (the guard answers RPCs with Unavailable). */
   readonly isStopping: () => boolean;
 }
 
 export function createRequestRouter(options: RequestRouterOptions): RequestHandler {
-  const { connect, legacy, procedures, metrics, logger, isStopping } = options;
+  const { connect, legacy, procedures, metrics, logger, errorLog, isStopping } = options;
 
   return (request, response) => {
     const started = process.hrtime.bigint();
@@ -67,16 +71,16 @@ export function createRequestRouter(options: RequestRouterOptions): RequestHandl
     });
 
     if (isStopping() && !isProcedure) {
-      sendJson(request, response, 503, new FleetbeatError("SHUTTING_DOWN"));
+      writeError(response, new FleetbeatError("SHUTTING_DOWN"), isHttp1(request) ? { connection: "close" } : {});
       return;
     }
     if (path === metricsPath) {
-      serveMetrics(request, response, metrics.registry, logger);
+      serveMetrics(request, response, metrics.registry, errorLog);
       return;
     }
     if (isLegacy) {
       legacy.handle(request, response).catch((error: unknown) => {
-        logger.error({ err: error, path }, "legacy request failed");
+        errorLog.error(error, { path }, "legacy request failed");
         response.destroy();
       });
       return;
@@ -93,10 +97,9 @@ function protocolOf(request: NodeRequest, isLegacy: boolean, isProcedure: boolea
   return isProcedure ? "connect" : "http";
 }
 
-function serveMetrics(request: NodeRequest, response: NodeResponse, registry: Registry, logger: Logger): void {
+function serveMetrics(request: NodeRequest, response: NodeResponse, registry: Registry, errorLog: ErrorLog): void {
   if (request.method !== "GET") {
-    response.setHeader("allow", "GET");
-    sendJson(request, response, 405, new FleetbeatError("METHOD_NOT_ALLOWED", "use GET"));
+    writeError(response, new FleetbeatError("METHOD_NOT_ALLOWED", "use GET"), { allow: "GET" });
     return;
   }
   registry.metrics().then(
@@ -106,19 +109,8 @@ function serveMetrics(request: NodeRequest, response: NodeResponse, registry: Re
       response.end(body);
     },
     (error: unknown) => {
-      logger.error({ err: error }, "collecting metrics failed");
-      sendJson(request, response, 500, error);
+      errorLog.error(error, {}, "collecting metrics failed");
+      writeError(response, error);
     },
   );
-}
-
-function sendJson(request: NodeRequest, response: NodeResponse, status: number, error: unknown): void {
-  const payload =
-    error instanceof FleetbeatError
-      ? { error: error.errorName, message: error.rawMessage }
-      : { error: "INTERNAL", message: "internal error" };
-  const body = Buffer.from(JSON.stringify(payload), "utf8");
-  if (status === 503 && isHttp1(request)) response.setHeader("connection", "close");
-  response.writeHead(status, { "content-type": "application/json", "content-length": String(body.byteLength) });
-  response.end(body);
 }

@@ -2,7 +2,9 @@
 // `Authorization: Bearer <secret>`, looked up by its sha256, with the scope the
 // method needs. Device credentials never open the operator API.
 import type { Logger } from "pino";
+import { operatorKeyKey } from "../core/context.js";
 import { FleetbeatError } from "../core/errors.js";
+import type { Authorize } from "../core/guard.js";
 import type { OperatorKeyRow, OperatorKeyScope, Store } from "../store/store.js";
 import { hashOperatorSecret } from "./keys.js";
 
@@ -24,6 +26,16 @@ export interface OperatorAuth {
   authorize(headers: Headers, required: OperatorKeyScope): Promise<OperatorKeyRow>;
   /** Waits for last-used updates still running (call before the store closes). */
   settle(): Promise<void>;
+}
+
+/**
+ * The guard's `authorize` (server/core/guard.ts) over `auth`: the key from the
+ * call's headers, checked for the scope, recorded in the context as operatorKeyKey.
+ */
+export function authorizeWith(auth: OperatorAuth): Authorize {
+  return async (context, scope) => {
+    context.values.set(operatorKeyKey, await auth.authorize(context.requestHeader, scope));
+  };
 }
 
 export interface OperatorAuthOptions {

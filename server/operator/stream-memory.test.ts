@@ -9,9 +9,10 @@ import { pino } from "pino";
 import { expect, test } from "vitest";
 import { EventService } from "../../gen/fleetbeat/operator/v1/events_pb.js";
 import type { GuardedServerStreaming } from "../core/guard.js";
+import { FoldingErrorLog } from "../core/error-log.js";
 import { guardService } from "../core/guard.js";
 import { registerService } from "../core/slice.js";
-import type { OperatorAuth } from "./auth.js";
+import { authorizeWith, type OperatorAuth } from "./auth.js";
 import type { OperatorKeyRow } from "../store/operator.js";
 
 setFlagsFromString("--expose-gc");
@@ -31,7 +32,7 @@ test("a guarded server stream keeps no reference to the messages it already yiel
   const auth: OperatorAuth = { authorize: async () => ({ id: "k", scope: "read" }) as OperatorKeyRow, settle: async () => {} };
   const guarded = guardService(
     registerService({ service: EventService, implementation, access: { kind: "operator", scopes: { exportEvents: "read" } } }),
-    { auth, logger: pino({ level: "silent" }), metrics: { observeRpc: () => {} }, shutdown: new AbortController().signal },
+    { authorize: authorizeWith(auth), errorLog: new FoldingErrorLog(pino({ level: "silent" })), metrics: { observeRpc: () => {} }, shutdown: new AbortController().signal },
   );
   const context = createHandlerContext({
     service: EventService,

@@ -1,23 +1,22 @@
-// POST /api/v1/track (seed 001, SPEC §1): the legacy body (protobuf or protobuf
-// JSON) in, TrackService.Track (the guarded implementation the Connect router
-// serves) called with the raw body as the signed bytes, the status out:
-// 200 (committed, empty body, as the 2016 collector) or 204 (no payloads).
-// Errors propagate to the legacy layer, which answers their status from
-// server/core/errors.ts (400, 401, 413, 503) with a small JSON body; other
-// methods get 405 with Allow: POST from the layer.
+// POST /api/v1/track (seed 001, SPEC §1) as a legacy route: the legacy body
+// (protobuf or protobuf JSON) decoded into TrackService.Track's input, with the
+// raw body put in the call's context as the signed bytes; the answer is the
+// status alone: 200 (committed, empty body, as the 2016 collector) or 204 (no
+// payloads). The runner (server/http/legacy.ts) answers errors from
+// server/core/errors.ts (400, 401, 413, 503) and other methods with 405.
 import { TrackService } from "../../gen/fleetbeat/track/v1/track_service_pb.js";
-import { createLegacyHandlerContext, type LegacyRoute } from "../http/legacy.js";
+import { callRoute } from "../core/legacy-route.js";
 import { decodeCollection } from "./codec.js";
 import { signedBodyKey } from "./context.js";
 
-export const trackRoute: LegacyRoute = {
+export const trackRoute = callRoute({
   path: "/api/v1/track",
   method: "POST",
-  async handle(request) {
+  rpc: TrackService.method.track,
+  decode(request, context) {
     const collection = decodeCollection(request.body, request.contentType || undefined);
-    const context = createLegacyHandlerContext(TrackService.method.track, request);
     context.values.set(signedBodyKey, request.body);
-    await request.call(TrackService.method.track, { collection }, context);
-    return { status: collection.payloads.length === 0 ? 204 : 200 };
+    return { collection };
   },
-};
+  encode: (_output, input) => ({ status: input.collection?.payloads.length === 0 ? 204 : 200 }),
+});

@@ -3,14 +3,16 @@
 // as server/app.ts assembles them around the slices. Lets tests exercise the
 // legacy layer with routes that exist only in the tests.
 import { pino } from "pino";
+import { FoldingErrorLog } from "../../server/core/error-log.js";
+import type { LegacyRoute } from "../../server/core/legacy-route.js";
 import { guardService, type GuardedService } from "../../server/core/guard.js";
 import { createMetrics, type ServerMetrics } from "../../server/core/metrics.js";
 import type { ServiceRegistration } from "../../server/core/slice.js";
 import { createConnectHandler, proceduresOf } from "../../server/http/connect.js";
-import { createLegacyHandler, type LegacyRoute } from "../../server/http/legacy.js";
+import { createLegacyHandler } from "../../server/http/legacy.js";
 import { listen, type Listener } from "../../server/http/listener.js";
 import { createRequestRouter } from "../../server/http/routes.js";
-import { createOperatorAuth, type OperatorAuth } from "../../server/operator/auth.js";
+import { authorizeWith, createOperatorAuth, type OperatorAuth } from "../../server/operator/auth.js";
 import type { Store } from "../../server/store/store.js";
 
 export interface PartsServer {
@@ -30,22 +32,37 @@ export async function startPartsServer(options: {
   routes: readonly LegacyRoute[];
   maxBodyBytes: number;
   auth?: OperatorAuth;
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
+  /** After a 413: how much of the body is drained, and for how long (server/http/legacy.ts lingerLimits). */
+  linger?: { maxBytes: number; maxMs: number };
 }): Promise<PartsServer> {
   const logger = pino({ level: "silent" });
   const metrics = createMetrics();
   const stopping = new AbortController();
   const auth = options.auth ?? createOperatorAuth({ store: options.store, logger, now: Date.now });
-  const guarded = options.services.map((registration) => guardService(registration, { auth, metrics, logger, shutdown: stopping.signal }));
-  const legacy = createLegacyHandler({ routes: options.routes, services: guarded, maxBodyBytes: options.maxBodyBytes, logger });
+  const errorLog = new FoldingErrorLog(logger);
+  const authorize = authorizeWith(auth);
+  const guarded = options.services.map((registration) => guardService(registration, { authorize, metrics, errorLog, shutdown: stopping.signal }));
+  const legacy = createLegacyHandler({ routes: options.routes, services: guarded, maxBodyBytes: options.maxBodyBytes, errorLog, ...(options.linger ? { linger: options.linger } : {}) });
   const handler = createRequestRouter({
     connect: createConnectHandler(guarded, { maxBodyBytes: options.maxBodyBytes }),
     legacy,
     procedures: proceduresOf(guarded),
     metrics,
     logger,
+    errorLog,
     isStopping: () => stopping.signal.aborted,
   });
-  const listener = await listen({ host: "127.0.0.1", port: 0, handler, logger });
+  const listener = await listen({
+    host: "127.0.0.1",
+    port: 0,
+    handler,
+    logger,
+    maxConnections: options.maxConnections ?? 0,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 0,
+    onRefused: (reason) => metrics.observeConnectionRefused(reason),
+  });
   return {
     listener,
     url: listener.url,
@@ -56,6 +73,7 @@ export async function startPartsServer(options: {
     async close() {
       await listener.close();
       await auth.settle();
+      errorLog.close();
     },
   };
 }

@@ -1,0 +1,72 @@
+// The house's layering, checked on the source: no import cycle under server/,
+// and server/core/ (the ground floor) imports nothing from the floors that use
+// it beyond the few type-only imports listed here (each a candidate to remove).
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect, test } from "vitest";
+
+const serverDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+function sourceFiles(dir: string): string[] {
+  const files: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) files.push(...sourceFiles(path));
+    else if (path.endsWith(".ts") && !path.endsWith(".test.ts") && !path.endsWith(".d.ts")) files.push(path);
+  }
+  return files;
+}
+
+/** Every relative import and re-export of each file (type-only ones included), as server-relative paths. */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of sourceFiles(serverDir)) {
+    const text = readFileSync(file, "utf8");
+    const targets: string[] = [];
+    for (const match of text.matchAll(/^(?:import|export)\s[^;]*?from\s+"(\.{1,2}\/[^"]+)"/gms)) {
+      const target = resolve(dirname(file), (match[1] as string).replace(/\.js$/, ".ts"));
+      if (target.startsWith(serverDir)) targets.push(relative(serverDir, target));
+    }
+    graph.set(relative(serverDir, file), targets);
+  }
+  return graph;
+}
+
+test("no import cycle under server/", () => {
+  const graph = importGraph();
+  const state = new Map<string, "open" | "done">();
+  const stack: string[] = [];
+  const cycles: string[] = [];
+  const visit = (file: string): void => {
+    state.set(file, "open");
+    stack.push(file);
+    for (const target of graph.get(file) ?? []) {
+      if (state.get(target) === "open") cycles.push([...stack.slice(stack.indexOf(target)), target].join(" -> "));
+      else if (state.get(target) === undefined) visit(target);
+    }
+    stack.pop();
+    state.set(file, "done");
+  };
+  for (const file of graph.keys()) if (state.get(file) === undefined) visit(file);
+  expect(graph.size).toBeGreaterThan(50);
+  expect(cycles).toEqual([]);
+});
+
+test("server/core imports only core, apart from the listed type-only imports", () => {
+  const allowed = new Set([
+    "core/config.ts -> track/secrets.ts",
+    "core/context.ts -> store/operator.ts",
+    "core/deps.ts -> store/batcher.ts",
+    "core/deps.ts -> store/store.ts",
+    "core/metrics.ts -> store/batcher.ts",
+  ]);
+  const upward: string[] = [];
+  for (const [file, targets] of importGraph()) {
+    if (!file.startsWith("core/")) continue;
+    for (const target of targets) if (!target.startsWith("core/")) upward.push(`${file} -> ${target}`);
+  }
+  expect(upward.filter((edge) => !allowed.has(edge))).toEqual([]);
+  // The guard in particular: authorize is injected, it knows neither operator/ nor store/ nor http/.
+  expect(upward.filter((edge) => edge.startsWith("core/guard.ts"))).toEqual([]);
+});
