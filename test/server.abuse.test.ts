@@ -327,3 +327,69 @@ describe("malformed binary protobuf on a Connect method", () => {
     }
   });
 });
+
+describe("other malformed Connect, gRPC and gRPC-Web requests are invalid_argument, never 5xx", () => {
+  const path = "/fleetbeat.operator.v1.StatsService/GetStats";
+  const frame = (flags: number, message: Buffer) => Buffer.concat([Buffer.from([flags, 0, 0, 0, message.length]), message]);
+  /** grpc-status of a gRPC-Web answer (in its headers, or in the trailer frame of its body). */
+  async function grpcWebStatus(headers: Record<string, string>, body: Buffer): Promise<string | null> {
+    const response = await fetch(`${parts.url}${path}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", ...headers }, body: new Uint8Array(body) });
+    expect(response.status).toBe(200);
+    const text = Buffer.from(await response.arrayBuffer()).toString("latin1");
+    return response.headers.get("grpc-status") ?? /grpc-status: ?(\d+)/.exec(text)?.[1] ?? null;
+  }
+  const cases: Array<[string, Record<string, string>, Buffer]> = [
+    ["an unknown grpc-encoding", { "grpc-encoding": "zstd-but-not-really" }, frame(0, Buffer.alloc(0))],
+    ["an empty grpc-encoding", { "grpc-encoding": "" }, frame(0, Buffer.alloc(0))],
+    ["a compressed envelope without an encoding", {}, frame(1, Buffer.alloc(0))],
+    ["corrupt gzip", { "grpc-encoding": "gzip" }, frame(1, Buffer.from("not gzip at all"))],
+    ["no request message", {}, Buffer.alloc(0)],
+    ["two request messages", {}, Buffer.concat([frame(0, Buffer.alloc(0)), frame(0, Buffer.alloc(0))])],
+    ["a truncated envelope", {}, frame(0, Buffer.alloc(0)).subarray(0, 3)],
+    ["a trailer flag in a request", {}, frame(0x80, Buffer.alloc(0))],
+  ];
+  for (const [what, headers, body] of cases) {
+    test(`gRPC-Web with ${what}: grpc-status 3`, async () => {
+      expect(await grpcWebStatus(headers, body)).toBe("3");
+    });
+  }
+
+  test("gRPC-Web with a gzip message that decompresses and parses is served", async () => {
+    const { gzipSync } = await import("node:zlib");
+    expect(await grpcWebStatus({ "grpc-encoding": "gzip" }, frame(1, gzipSync(Buffer.alloc(0))))).toBe("0");
+  });
+
+  test("Connect unary with an unknown Content-Encoding: 400 invalid_argument (not 501)", async () => {
+    const response = await fetch(`${parts.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-protocol-version": "1", "content-encoding": "x" },
+      body: "{}",
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: "invalid_argument", message: expect.stringContaining("content-encoding") });
+  });
+
+  test("gRPC-Web JSON whose parse error would quote half a surrogate pair is answered (grpc-status 3)", async () => {
+    // Valid UTF-8 (an emoji) where JSON expects a value: connect's own error text would cut the pair in two.
+    const message = Buffer.from([0xf0, 0x9f, 0x98, 0x80]);
+    const response = await fetch(`${parts.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+json", "x-grpc-web": "1" },
+      body: new Uint8Array(frame(0, message)),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = Buffer.from(await response.arrayBuffer()).toString("latin1");
+    expect(response.headers.get("grpc-status") ?? /grpc-status: ?(\d+)/.exec(text)?.[1]).toBe("3");
+  });
+
+  test("headers over Node's limit: a client still writing its body reads 431, not a reset", async () => {
+    const socket = await connectRaw(parts.port);
+    const answer = readResponse(socket);
+    socket.write(`POST /test/body HTTP/1.1\r\nHost: t\r\nX-Big: ${"x".repeat(20_000)}\r\nContent-Length: 200000\r\n\r\n`);
+    socket.write(Buffer.alloc(200_000));
+    const response = await answer;
+    socket.destroy();
+    expect(response.status).toBe(431);
+    expect(JSON.parse(response.body.toString())).toMatchObject({ error: "HEADERS_TOO_LARGE" });
+  });
+});

@@ -3,7 +3,8 @@
 // the HTTP status listed here. A thrown error that is not a FleetbeatError is our
 // bug: it is logged and answered as an internal error (500 on legacy paths).
 // Every JSON error body on a plain HTTP path is written by writeError below.
-import type { ServerResponse } from "node:http";
+import { STATUS_CODES, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import type { Http2ServerResponse } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
@@ -24,6 +25,8 @@ function define(code: Code, httpStatus: number, message: string, retryAfterSecon
 export const errorDefinitions = {
   // Generic request shape problems.
   BAD_REQUEST: define(Code.InvalidArgument, 400, "bad request"),
+  HEADERS_TOO_LARGE: define(Code.InvalidArgument, 431, "the request headers are larger than allowed"),
+  REQUEST_TIMEOUT: define(Code.DeadlineExceeded, 408, "the request did not arrive in time"),
   UNSUPPORTED_MEDIA_TYPE: define(Code.InvalidArgument, 400, "unsupported content type"),
   MALFORMED_BODY: define(Code.InvalidArgument, 400, "the body could not be parsed"),
   MISSING_FIELD: define(Code.InvalidArgument, 400, "a required field is missing"),
@@ -149,16 +152,24 @@ export function errorBody(error: unknown): { error: string; message: string } {
  * Does nothing once the answer's head is out.
  */
 export function writeError(
-  response: ServerResponse | Http2ServerResponse,
+  target: ServerResponse | Http2ServerResponse | Duplex,
   error: unknown,
   headers: Readonly<Record<string, string>> = {},
 ): void {
-  if (response.headersSent || response.destroyed) return;
   const body = Buffer.from(JSON.stringify(errorBody(error)), "utf8");
-  response.setHeader("content-type", "application/json");
-  for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
-  if (error instanceof FleetbeatError && error.retryAfterSeconds !== undefined) response.setHeader("retry-after", String(error.retryAfterSeconds));
-  response.setHeader("content-length", String(body.byteLength));
-  response.writeHead(httpStatusOf(error));
-  response.end(body);
+  const all: Record<string, string> = { "content-type": "application/json", ...headers };
+  if (error instanceof FleetbeatError && error.retryAfterSeconds !== undefined) all["retry-after"] = String(error.retryAfterSeconds);
+  all["content-length"] = String(body.byteLength);
+  const status = httpStatusOf(error);
+  if (!("setHeader" in target)) {
+    // A bare HTTP/1.1 connection whose request Node's parser refused (no response object exists).
+    if (!target.writable) return;
+    const head = Object.entries({ ...all, connection: "close" }).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+    target.end(Buffer.concat([Buffer.from(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${head}\r\n`, "latin1"), body]));
+    return;
+  }
+  if (target.headersSent || target.destroyed) return;
+  for (const [name, value] of Object.entries(all)) target.setHeader(name, value);
+  target.writeHead(status);
+  target.end(body);
 }

@@ -151,3 +151,19 @@ test("an error explain recognises answers as its row (a down database: unavailab
   expect(ConnectError.from(await call("createKey").promise.catch((e: unknown) => e)).code).toBe(Code.Internal);
   expect(outcomes).toEqual(["unavailable", "internal"]);
 });
+
+test("an error quoting half a surrogate pair reaches the caller well-formed (gRPC trailers cannot carry a lone surrogate)", async () => {
+  const { call } = guardKeys({
+    listKeys: () => {
+      throw new FleetbeatError("BAD_REQUEST", "name \ud83d is cut");
+    },
+    createKey: () => {
+      throw new FleetbeatError("BAD_REQUEST", "name \ud83d\ude00 is whole");
+    },
+  }, { scopes: { listKeys: "read", createKey: "read" } });
+  const cut = await call("listKeys").promise.catch((error: unknown) => error as FleetbeatError);
+  expect(cut).toMatchObject({ errorName: "BAD_REQUEST", rawMessage: "bad request: name \ufffd is cut" });
+  expect(() => encodeURIComponent((cut as FleetbeatError).rawMessage)).not.toThrow();
+  const whole = await call("createKey").promise.catch((error: unknown) => error as FleetbeatError);
+  expect((whole as FleetbeatError).rawMessage).toBe("bad request: name \ud83d\ude00 is whole");
+});

@@ -207,7 +207,22 @@ function nextUnlessShutdown(iterator: AsyncIterator<unknown>, shutdown: AbortSig
 const opaqueCodes = new Set<Code>([Code.Unknown, Code.Internal, Code.DataLoss]);
 
 function callerError(error: unknown): ConnectError {
-  if (error instanceof FleetbeatError) return error;
-  if (error instanceof ConnectError && !opaqueCodes.has(error.code)) return error;
+  if (error instanceof ConnectError && (error instanceof FleetbeatError || !opaqueCodes.has(error.code))) return wellFormed(error);
   return new FleetbeatError("INTERNAL");
 }
+
+/**
+ * A message quoting client text may hold half a surrogate pair; connect's gRPC
+ * trailer writer (encodeURIComponent) throws on one and the call is never
+ * answered. Such halves become U+FFFD.
+ */
+function wellFormed(error: ConnectError): ConnectError {
+  if (!loneSurrogate.test(error.rawMessage)) return error;
+  const writable = error as { rawMessage: string; message: string };
+  writable.rawMessage = error.rawMessage.replace(loneSurrogates, "\uFFFD");
+  writable.message = error.message.replace(loneSurrogates, "\uFFFD");
+  return error;
+}
+
+const loneSurrogates = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

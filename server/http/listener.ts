@@ -22,8 +22,10 @@ import { once } from "node:events";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { ErrorLog } from "../core/error-log.js";
+import { FleetbeatError, writeError } from "../core/errors.js";
 import type { ConnectionRefusal } from "../core/metrics.js";
 import type { RequestHandler } from "./connect.js";
 import { isHttp1, normalizeAddress, type NodeRequest, type NodeResponse } from "./peer.js";
@@ -189,6 +191,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       connectionsCheckingInterval: httpTimeouts.checkIntervalMs,
     });
     h1.on("request", onRequest);
+    h1.on("clientError", answerClientError);
     const h2 = http2.createServer();
     h2.on("request", onRequest);
     h2.on("session", trackSession);
@@ -324,4 +327,36 @@ function clientHost(host: string): string {
   if (host === "0.0.0.0" || host === "") return "127.0.0.1";
   if (host === "::") return "[::1]";
   return net.isIPv6(host) ? `[${host}]` : host;
+}
+
+/** Bytes and time a refused connection may still send (and we discard) before it is closed. */
+const clientErrorLinger = { maxBytes: 1 << 20, maxMs: 2_000 };
+
+/**
+ * A request Node's HTTP/1.1 parser refused (headers over the size limit, bad
+ * syntax, too slow): the answer through writeError (431, 400 or 408), then a
+ * lingering close, so a client still writing its request reads the answer
+ * instead of a reset.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const refusal =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? new FleetbeatError("HEADERS_TOO_LARGE")
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? new FleetbeatError("REQUEST_TIMEOUT")
+        : new FleetbeatError("BAD_REQUEST", "the request is not valid HTTP/1.1");
+  writeError(socket, refusal);
+  let drained = 0;
+  const timer = setTimeout(() => socket.destroy(), clientErrorLinger.maxMs);
+  socket.once("close", () => clearTimeout(timer));
+  socket.on("data", (chunk: Buffer) => {
+    drained += chunk.byteLength;
+    if (drained > clientErrorLinger.maxBytes) socket.destroy();
+  });
+  socket.once("end", () => socket.destroy());
+  socket.resume();
 }
