@@ -65,6 +65,10 @@ export class PostgresStore implements Store {
     agentExpireCommands: (tx, op) => this.agent.expireCommands(tx, op),
     agentSetLabels: (tx, op) => this.agent.setLabels(tx, op),
     agentDeleteDevice: (tx, op) => this.agent.deleteDevice(tx, op),
+    agentStartCampaign: (tx, op) => this.agent.startCampaign(tx, op),
+    agentCampaignStep: (tx, op) => this.agent.campaignStep(tx, op),
+    agentCancelCampaign: (tx, op) => this.agent.cancelCampaign(tx, op),
+    agentPurgeCommands: (tx, op) => this.agent.purgeCommands(tx, op),
   };
 
   private async dispatch(tx: PgDb, op: WriteOp): Promise<WriteResult> {

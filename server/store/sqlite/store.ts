@@ -129,6 +129,10 @@ export class SqliteStore implements Store {
     agentExpireCommands: (op) => this.agent.expireCommands(op),
     agentSetLabels: (op) => this.agent.setLabels(op),
     agentDeleteDevice: (op) => this.agent.deleteDevice(op),
+    agentStartCampaign: (op) => this.agent.startCampaign(op),
+    agentCampaignStep: (op) => this.agent.campaignStep(op),
+    agentCancelCampaign: (op) => this.agent.cancelCampaign(op),
+    agentPurgeCommands: (op) => this.agent.purgeCommands(op),
   };
 
   private dispatch(op: WriteOp): WriteResult {

@@ -1,0 +1,138 @@
+// The agent slice's background jobs over commands, each writing through the
+// batcher in short bounded transactions so heartbeats keep committing in between:
+// the campaign job (gives a campaign's devices their command chunk by chunk,
+// ends campaigns, cancels a stopped campaign's open commands), expiry (commands
+// past their deadline) and retention (final commands after N days).
+import { setImmediate as yieldToLoop } from "node:timers/promises";
+import type { ServiceDeps } from "../core/deps.js";
+import { finalCommandStates } from "../store/agent.js";
+
+const DAY_MS = 86_400_000;
+
+/** Runs `work` every `everyMs`, never two at once; stop() waits for the one in flight. */
+abstract class Periodic {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private running: Promise<void> | undefined;
+  private readonly stopping = new AbortController();
+
+  protected abstract readonly everyMs: number;
+  protected abstract work(signal: AbortSignal): Promise<unknown>;
+
+  start(): void {
+    this.timer = setInterval(() => void this.runOnce(), Math.max(10, this.everyMs));
+    this.timer.unref();
+  }
+
+  /** One round now, unless one is still going (then that one). */
+  runOnce(): Promise<void> {
+    this.running ??= this.work(this.stopping.signal)
+      .then(() => undefined)
+      .finally(() => {
+        this.running = undefined;
+      });
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+}
+
+/**
+ * Each round takes every campaign with work (running, or sweeping) and steps it
+ * while it has more to do now: at most commandBatchSize devices per step, each
+ * step one operation of its own in the batcher, with a turn of the event loop
+ * between steps. The rate limit is in the step itself, so a limited campaign
+ * simply has nothing to do until its allowance grows.
+ */
+export class CampaignJob extends Periodic {
+  protected readonly everyMs: number;
+  constructor(private readonly deps: ServiceDeps) {
+    super();
+    this.everyMs = deps.config.agent.campaignEveryMs;
+  }
+
+  protected async work(signal: AbortSignal): Promise<void> {
+    try {
+      for (const campaignId of await this.deps.store.agent.activeCampaignIds()) {
+        for (;;) {
+          if (signal.aborted) return;
+          const step = await this.deps.batcher.submit({ kind: "agentCampaignStep", campaignId, now: this.deps.now(), maxDevices: this.deps.config.agent.commandBatchSize });
+          const c = step.campaign;
+          if (c && c.state !== "running" && c.finishedAt !== null && !c.sweeping && step.changed === 0) {
+            this.deps.logger.info({ campaign: c.id, state: c.state, targeted: c.targeted, succeeded: c.succeeded, failed: c.failed, reason: c.reason }, "campaign ended");
+          }
+          if (!step.more) break;
+          await yieldToLoop();
+        }
+      }
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, "campaign step failed; the next round retries");
+    }
+  }
+}
+
+/** Marks queued/delivered commands past their deadline as expired, commandBatchSize per operation, every expireEveryMs. */
+export class CommandExpiryJob extends Periodic {
+  protected readonly everyMs: number;
+  constructor(private readonly deps: ServiceDeps) {
+    super();
+    this.everyMs = deps.config.agent.expireEveryMs;
+  }
+
+  /** Expires everything overdue now; answers how many. */
+  async work(signal?: AbortSignal): Promise<number> {
+    const limit = this.deps.config.agent.commandBatchSize;
+    let total = 0;
+    try {
+      for (;;) {
+        const result = await this.deps.batcher.submit({ kind: "agentExpireCommands", now: this.deps.now(), limit });
+        total += result.expired;
+        if (result.expired < limit || signal?.aborted) break;
+        await yieldToLoop();
+      }
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, "agent command expiry failed; next round retries");
+    }
+    if (total > 0) this.deps.logger.info({ expired: total }, "agent commands expired");
+    return total;
+  }
+}
+
+/** Deletes final commands finished more than commandRetentionDays ago, commandBatchSize per operation. */
+export class CommandRetentionJob extends Periodic {
+  protected readonly everyMs: number;
+  constructor(private readonly deps: ServiceDeps) {
+    super();
+    this.everyMs = deps.config.agent.commandRetentionIntervalMs;
+  }
+
+  override start(): void {
+    if (this.deps.config.agent.commandRetentionDays <= 0) return;
+    void this.runOnce();
+    super.start();
+  }
+
+  /** Deletes every command due; answers how many. */
+  async work(signal?: AbortSignal): Promise<number> {
+    const { commandRetentionDays, commandBatchSize } = this.deps.config.agent;
+    if (commandRetentionDays <= 0) return 0;
+    const finishedBefore = this.deps.now() - commandRetentionDays * DAY_MS;
+    let total = 0;
+    try {
+      for (;;) {
+        const result = await this.deps.batcher.submit({ kind: "agentPurgeCommands", states: [...finalCommandStates], finishedBefore, limit: commandBatchSize });
+        total += result.deleted;
+        if (!result.more || signal?.aborted) break;
+        await yieldToLoop();
+      }
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, "agent command retention failed; it runs again next interval");
+    }
+    if (total > 0) this.deps.logger.info({ deleted: total }, "agent command retention deleted finished commands");
+    return total;
+  }
+}
