@@ -3,11 +3,13 @@
 // the campaign job (gives a campaign's devices their command chunk by chunk,
 // ends campaigns, cancels a stopped campaign's open commands), expiry (commands
 // past their deadline) and retention (final commands after N days).
-import { setImmediate as yieldToLoop } from "node:timers/promises";
+import { setTimeout as sleep, setImmediate as yieldToLoop } from "node:timers/promises";
 import type { ServiceDeps } from "../core/deps.js";
 import { finalCommandStates } from "../store/agent.js";
 
 const DAY_MS = 86_400_000;
+/** Longest pause between two steps of one campaign. */
+const MAX_PAUSE_MS = 250;
 
 /** Runs `work` every `everyMs`, never two at once; stop() waits for the one in flight. */
 abstract class Periodic {
@@ -44,8 +46,8 @@ abstract class Periodic {
 /**
  * Each round takes every campaign with work (running, or sweeping) and steps it
  * while it has more to do now: at most commandBatchSize devices per step, each
- * step one operation of its own in the batcher, with a turn of the event loop
- * between steps. The rate limit is in the step itself, so a limited campaign
+ * step one operation of its own in the batcher, followed by a pause as long as
+ * the step took (so a campaign takes at most about half of the single writer). The rate limit is in the step itself, so a limited campaign
  * simply has nothing to do until its allowance grows.
  */
 export class CampaignJob extends Periodic {
@@ -60,13 +62,16 @@ export class CampaignJob extends Periodic {
       for (const campaignId of await this.deps.store.agent.activeCampaignIds()) {
         for (;;) {
           if (signal.aborted) return;
+          const began = performance.now();
           const step = await this.deps.batcher.submit({ kind: "agentCampaignStep", campaignId, now: this.deps.now(), maxDevices: this.deps.config.agent.commandBatchSize });
           const c = step.campaign;
           if (c && c.state !== "running" && c.finishedAt !== null && !c.sweeping && step.changed === 0) {
             this.deps.logger.info({ campaign: c.id, state: c.state, targeted: c.targeted, succeeded: c.succeeded, failed: c.failed, reason: c.reason }, "campaign ended");
           }
           if (!step.more) break;
-          await yieldToLoop();
+          // Half the writer at most: after a step, pause as long as it took (capped), so
+          // the heartbeats queued behind it commit before the next chunk.
+          await sleep(Math.min(performance.now() - began, MAX_PAUSE_MS), undefined, { signal }).catch(() => undefined);
         }
       }
     } catch (error) {
