@@ -376,6 +376,39 @@ describe("DI agent protocol end to end", () => {
   });
 });
 
+describe("command retention", () => {
+  it("the job deletes commands finished more than the retention ago, in small steps; open and recent ones stay", async () => {
+    let clock = T0;
+    const DAY = 86_400_000;
+    const agent = { ...defaultConfig.agent, commandRetentionDays: 1, commandRetentionIntervalMs: 25, commandBatchSize: 2 };
+    const t = await startTestServer({ agent }, { now: () => clock });
+    try {
+      const admin = bearer(await operatorSecret(t.server.store, "admin"));
+      const commands = clientFor(CommandService, "connect-json", t.server.url);
+      const id = "retained-1";
+      expect((await post(t.server.url, "/online", { "X-DI-DEVICEID": id }, fixture("online.seed.request.json"))).status).toBe(200);
+      const queue = async () =>
+        (await commands.queueCommand({ target: { target: { case: "deviceId", value: id } }, type: 1, content: "", ttl: durationFromMs(30 * DAY) }, { headers: admin })).commands[0]!.id;
+      const old = [await queue(), await queue(), await queue(), await queue(), await queue()];
+      await commands.cancelCommand({ ids: old }, { headers: admin });
+      clock = T0 + DAY / 2;
+      const recent = await queue();
+      await commands.cancelCommand({ ids: [recent] }, { headers: admin });
+      const open = await queue();
+      clock = T0 + DAY + 1;
+      const until = Date.now() + 10_000;
+      let left: bigint[] = [];
+      do {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        left = (await commands.listCommands({ deviceId: id }, { headers: admin })).commands.map((c) => c.id);
+      } while (left.length > 2 && Date.now() < until);
+      expect(left.sort()).toEqual([recent, open].sort());
+    } finally {
+      await t.dispose();
+    }
+  });
+});
+
 describe("closed enrolment and restarts", () => {
   it("unknown ids need the secret; tokens survive a server restart", async () => {
     let clock = T0;
