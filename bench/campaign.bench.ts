@@ -7,6 +7,7 @@
 // RSS sampled every second without forcing a GC (target < 400 MB), and how far
 // the campaign got (devices given their command, how fast).
 // Flags: --devices=<n> --active=<n> --rate=<n> --connections=<n> --duration=<ms> --quiet-duration=<ms> --queue-after=<ms>
+import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { CampaignState } from "../gen/fleetbeat/operator/v1/commands_pb.js";
 import { OperatorClient } from "../clients/operator/client.js";
@@ -24,6 +25,7 @@ const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 
 const seedStart = performance.now();
+let loadBefore = "";
 const server = await startChildServer(here("./agent-server.ts"), [`--devices=${devices}`]);
 const seedSeconds = (performance.now() - seedStart) / 1000;
 
@@ -44,6 +46,7 @@ try {
   const client = new OperatorClient({ server: `http://127.0.0.1:${server.port}`, key });
   const factory = { factoryModule: here("./agent-factory.ts"), factoryArgs: { devices, active } };
   const idleRss = await ask<number>("peek", "peek");
+  loadBefore = loadavg().map((l) => l.toFixed(1)).join(" ");
 
   // Without a campaign: the reference figures of this machine, now.
   const quiet = await runLoad({ port: server.port, connections, durationMs: quietMs, warmupRequests: 2_000, ratePerSecond: rate, ...factory });
@@ -104,7 +107,7 @@ try {
         materialisedAt !== undefined ? `all reached ${((materialisedAt - queueAfterMs) / 1000).toFixed(1)} s after queueing` : "not all reached yet"
       }, state ${CampaignState[final.state]}`,
     ],
-    ["seed + start", `${seedSeconds.toFixed(1)} s`],
+    ["seed + start", `${seedSeconds.toFixed(1)} s; load average ${loadBefore} before the runs, ${loadavg().map((l) => l.toFixed(1)).join(" ")} after`],
   ]);
   if ((loaded.statuses["200"] ?? 0) !== loaded.requests || !(queueMs < 1000)) process.exitCode = 1;
 } finally {

@@ -10,6 +10,10 @@ import { finalCommandStates } from "../store/agent.js";
 const DAY_MS = 86_400_000;
 /** Longest pause between two steps of one campaign. */
 const MAX_PAUSE_MS = 250;
+/** A campaign step should hold the writer for about this long at most (ms)… */
+const STEP_TARGET_MS = 20;
+/** … but takes at least this many devices. */
+const MIN_CHUNK = 50;
 
 /** Runs `work` every `everyMs`, never two at once; stop() waits for the one in flight. */
 abstract class Periodic {
@@ -45,9 +49,10 @@ abstract class Periodic {
 
 /**
  * Each round takes every campaign with work (running, or sweeping) and steps it
- * while it has more to do now: at most commandBatchSize devices per step, each
- * step one operation of its own in the batcher, followed by a pause as long as
- * the step took (so a campaign takes at most about half of the single writer). The rate limit is in the step itself, so a limited campaign
+ * while it has more to do now: at most commandBatchSize devices per step (halved
+ * while steps take longer than STEP_TARGET_MS, doubled back when they are quick),
+ * each step one operation of its own in the batcher, followed by a pause as long
+ * as the step took (so a campaign takes at most about half of the single writer). The rate limit is in the step itself, so a limited campaign
  * simply has nothing to do until its allowance grows.
  */
 export class CampaignJob extends Periodic {
@@ -57,13 +62,22 @@ export class CampaignJob extends Periodic {
     this.everyMs = deps.config.agent.campaignEveryMs;
   }
 
+  /** Devices per step: commandBatchSize at most, fewer while steps take longer than STEP_TARGET_MS. */
+  private chunk = 0;
+
   protected async work(signal: AbortSignal): Promise<void> {
+    const most = this.deps.config.agent.commandBatchSize;
+    this.chunk = Math.min(most, Math.max(this.chunk, MIN_CHUNK));
     try {
       for (const campaignId of await this.deps.store.agent.activeCampaignIds()) {
         for (;;) {
           if (signal.aborted) return;
           const began = performance.now();
-          const step = await this.deps.batcher.submit({ kind: "agentCampaignStep", campaignId, now: this.deps.now(), maxDevices: this.deps.config.agent.commandBatchSize });
+          const step = await this.deps.batcher.submit({ kind: "agentCampaignStep", campaignId, now: this.deps.now(), maxDevices: this.chunk });
+          const took = performance.now() - began;
+          // A step holds the single writer: heartbeats committed behind it wait for it. Keep it short.
+          if (took > STEP_TARGET_MS) this.chunk = Math.max(Math.min(MIN_CHUNK, most), Math.floor(this.chunk / 2));
+          else if (took < STEP_TARGET_MS / 2) this.chunk = Math.min(most, this.chunk * 2);
           const c = step.campaign;
           if (c && c.state !== "running" && c.finishedAt !== null && !c.sweeping && step.changed === 0) {
             this.deps.logger.info({ campaign: c.id, state: c.state, targeted: c.targeted, succeeded: c.succeeded, failed: c.failed, reason: c.reason }, "campaign ended");
@@ -71,7 +85,7 @@ export class CampaignJob extends Periodic {
           if (!step.more) break;
           // Half the writer at most: after a step, pause as long as it took (capped), so
           // the heartbeats queued behind it commit before the next chunk.
-          await sleep(Math.min(performance.now() - began, MAX_PAUSE_MS), undefined, { signal }).catch(() => undefined);
+          await sleep(Math.min(took, MAX_PAUSE_MS), undefined, { signal }).catch(() => undefined);
         }
       }
     } catch (error) {
