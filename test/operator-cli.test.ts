@@ -389,6 +389,38 @@ describe("devices and commands", () => {
     expect(ran.stdout).toContain(`command ${commandId} on dev-quick: succeeded (return 0: done)`);
   });
 
+  it("a campaign with --wait: 0 once every device succeeded; campaigns wait: 5 when one failed", async () => {
+    let token = await register("dev-camp", "Ubuntu 22.04");
+    expect((await cli(["devices", "label", "dev-camp", "--add", "camp-only"])).code).toBe(0);
+    /** The agent's side: heartbeat until the campaign's command arrives, then report `ret`. */
+    async function agentAnswers(ret: number): Promise<number> {
+      let commandId: number | undefined;
+      for (let i = 0; i < 300 && commandId === undefined; i++) {
+        const answer = await heartbeat("dev-camp", token);
+        token = answer.token;
+        if (Array.isArray(answer.command) && answer.command.length > 0) commandId = (answer.command[0] as { id: number }).id;
+        else await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(commandId).toBeDefined();
+      await heartbeat("dev-camp", token, [{ id: commandId, return: ret, reason: ret === 0 ? "done" : "broken" }]);
+      return commandId!;
+    }
+    const running = cli(["commands", "queue", "--label", "camp-only", "--type", "3", "--wait", "--timeout", "30s"]);
+    await agentAnswers(0);
+    const ran = await running;
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout).toMatch(/state:\s+completed/);
+    expect(ran.stdout).toMatch(/succeeded:\s+1$/m);
+
+    const started = json<{ id: string }>(await cli(["commands", "queue", "--label", "camp-only", "--type", "4", "--json"]));
+    await agentAnswers(1);
+    const waited = await cli(["campaigns", "wait", started.id, "--timeout", "30s"]);
+    expect(waited.code).toBe(5);
+    expect(waited.stdout).toMatch(/failed:\s+1$/m);
+    // Leave the fleet as the tests below count it.
+    expect((await cli(["devices", "delete", "dev-camp"])).code).toBe(0);
+  });
+
   it("devices show: detail with command history; delete; then not found", async () => {
     const shown = await cli(["devices", "show", "dev-alpha", "--commands", "2"]);
     expect(shown.code, shown.stderr).toBe(0);
