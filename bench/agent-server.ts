@@ -1,7 +1,9 @@
 // The fleetbeat server for the agent benchmark, in its own process: SQLite in a
 // fresh temporary folder, `--devices` registered devices seeded first by
 // bench/agent-seed.ts in a process of its own, logs off. Reports its port over IPC; answers "rss"
-// with its resident set size, V8 heap and CPU time used; on "stop" prints what the batcher did and exits.
+// with its resident set size, V8 heap and CPU time used (after a full GC), "peek"
+// with its RSS alone (no GC, for sampling under load), "operator-key" with a new
+// admin key; on "stop" prints what the batcher did and exits.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,6 +13,7 @@ import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
 import { startServer } from "../server/app.js";
 import { configWith, defaultConfig } from "../server/core/config.js";
+import { createOperatorKey } from "../server/operator/keys.js";
 import { numberFlag } from "./lib/flags.js";
 
 v8.setFlagsFromString("--expose-gc");
@@ -49,6 +52,10 @@ async function stop(): Promise<void> {
 }
 process.on("message", (message) => {
   if (message === "stop") void stop();
+  if (message === "peek") process.send?.({ peek: process.memoryUsage.rss() });
+  if (message === "operator-key") {
+    void createOperatorKey(server.store, { name: "bench", scope: "admin" }).then(({ secret }) => process.send?.({ operatorKey: secret }));
+  }
   if (typeof message === "object" && message !== null && "snapshot" in message) {
     collectGarbage();
     process.send?.({ snapshot: v8.writeHeapSnapshot(String((message as { snapshot: unknown }).snapshot)) });

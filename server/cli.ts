@@ -418,6 +418,18 @@ export const serveSettings: readonly Setting[] = [
     parse: integerIn(1_000, 365 * DAY_MS, "milliseconds"),
     defaultText: `${defaultConfig.agent.commandTtlMs} (24 hours)`,
   }),
+  inSection(AGENT, "agent", "commandRetentionDays", {
+    flags: "--agent-command-retention-days <days>",
+    env: "FLEETBEAT_AGENT_COMMAND_RETENTION_DAYS",
+    description: "delete commands this many days after they finished (succeeded, failed, expired, cancelled); 0 keeps them forever",
+    parse: integerIn(0, 100_000, "days"),
+  }),
+  inSection(AGENT, "agent", "commandBatchSize", {
+    flags: "--agent-command-batch <n>",
+    env: "FLEETBEAT_AGENT_COMMAND_BATCH",
+    description: "most commands one background step writes in one short transaction (campaign chunks, expiry, retention)",
+    parse: integerIn(1, 100_000, "a count of commands"),
+  }),
   inSection(HB, "heartbeat", "defaultProduct", {
     flags: "--hb-default-product <name>",
     env: "FLEETBEAT_HB_DEFAULT_PRODUCT",

@@ -7,7 +7,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentService } from "../gen/fleetbeat/agent/v1/agent_pb.js";
-import { CommandService, CommandState } from "../gen/fleetbeat/operator/v1/commands_pb.js";
+import { CampaignState, CommandService, CommandState } from "../gen/fleetbeat/operator/v1/commands_pb.js";
 import { DeviceService, OnlineFilter } from "../gen/fleetbeat/operator/v1/devices_pb.js";
 import { defaultConfig, type AgentConfig } from "../server/core/config.js";
 import { clientFor } from "./support/clients.js";
@@ -34,7 +34,7 @@ describe("DI agent protocol end to end", () => {
   let clock = T0;
   let base: string;
   let admin: Record<string, string>;
-  const agentConfig: AgentConfig = { ...defaultConfig.agent, tokenLifetimeMs: 3_600_000, intervalSeconds: 60, jitterSeconds: 10, expireEveryMs: 100 };
+  const agentConfig: AgentConfig = { ...defaultConfig.agent, tokenLifetimeMs: 3_600_000, intervalSeconds: 60, jitterSeconds: 10, expireEveryMs: 100, campaignEveryMs: 50 };
 
   beforeAll(async () => {
     t = await startTestServer({ agent: agentConfig }, { now: () => clock });
@@ -54,6 +54,16 @@ describe("DI agent protocol end to end", () => {
   }
   const heartbeat = (deviceId: string, token: string, body: string | Uint8Array = '{"result":{}}') =>
     post(base, "/heartbeat", { "X-DI-DEVICEID": deviceId, "X-DI-TOKEN": token }, body);
+  /** Polls `probe` until it answers something other than undefined, for at most 10 s. */
+  async function eventually<T>(probe: () => Promise<T | undefined>): Promise<T> {
+    const until = Date.now() + 10_000;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined) return value;
+      if (Date.now() > until) throw new Error("condition not met within 10 s");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
 
   describe("golden bodies (the seed's examples, byte for byte)", () => {
     it("register, update and every heartbeat form answer the seed's shape", async () => {
@@ -221,8 +231,13 @@ describe("DI agent protocol end to end", () => {
       const q1 = await commands.queueCommand({ target: { target: { case: "devices", value: { deviceIds: [a, b] } } }, type: 1, content: '{"white":["/bin"]}' }, { headers: admin });
       expect(q1.commands.map((c) => c.state)).toEqual([CommandState.QUEUED, CommandState.QUEUED]);
       const [ca, cb] = [q1.commands.find((c) => c.deviceId === a)!, q1.commands.find((c) => c.deviceId === b)!];
-      const q2 = await commands.queueCommand({ target: { target: { case: "label", value: label } }, type: 2, content: "" }, { headers: admin });
-      expect(q2.commands.map((c) => c.deviceId)).toEqual([b]);
+      const q2campaign = (await commands.queueCommand({ target: { target: { case: "label", value: label } }, type: 2, content: "" }, { headers: admin })).campaign!;
+      // A label is a campaign: the job gives b its command shortly after.
+      const q2 = await eventually(async () => {
+        const listed = await commands.listCommands({ campaignId: q2campaign.id }, { headers: admin });
+        return listed.commands.length > 0 ? listed : undefined;
+      });
+      expect(q2.commands.map((c) => [c.deviceId, c.campaignId])).toEqual([[b, q2campaign.id]]);
       await expect(commands.queueCommand({ target: { target: { case: "deviceId", value: "nobody" } }, type: 1 }, { headers: admin })).rejects.toMatchObject({ code: Code.NotFound });
 
       const ha = await heartbeat(a, ta);
@@ -263,6 +278,83 @@ describe("DI agent protocol end to end", () => {
       clock = T0;
     });
 
+    it("a label campaign: answered at once with counts, reaches devices through heartbeats, aborts on failures; cancel, list and purge", async () => {
+      clock = T0 + 5_000_000;
+      const commands = clientFor(CommandService, "connect-json", base);
+      const devices = clientFor(DeviceService, "connect-json", base);
+      const label = `campaign-${newDevice()}`;
+      const fleet: Array<{ id: string; token: string }> = [];
+      for (let i = 0; i < 5; i++) {
+        const id = `${label}-${i}`;
+        fleet.push({ id, token: await register(id) });
+        await devices.setDeviceLabels({ deviceId: id, add: [label] }, { headers: admin });
+      }
+      clock += 1_000;
+      const queued = await commands.queueCommand(
+        { target: { target: { case: "label", value: label } }, type: 1, content: "probe", campaign: { abortFailurePercent: 50, abortMinResults: 2 } },
+        { headers: admin },
+      );
+      expect(queued.commands).toEqual([]);
+      const campaign = queued.campaign!;
+      expect(campaign).toMatchObject({ state: CampaignState.RUNNING, targeted: 0n, estimated: 5n, materialised: false, options: { abortFailurePercent: 50, abortMinResults: 2 } });
+      expect(campaign.target?.target).toEqual({ case: "label", value: label });
+      // Campaign options make no sense for listed devices; oversized lists are refused.
+      await expect(
+        commands.queueCommand({ target: { target: { case: "deviceId", value: fleet[0]!.id } }, type: 1, campaign: { retryCount: 1 } }, { headers: admin }),
+      ).rejects.toMatchObject({ code: Code.InvalidArgument });
+      await expect(
+        commands.queueCommand({ target: { target: { case: "label", value: label } }, type: 1, campaign: { abortFailurePercent: 101 } }, { headers: admin }),
+      ).rejects.toMatchObject({ code: Code.InvalidArgument });
+
+      const materialised = await eventually(async () => {
+        const c = (await commands.getCampaign({ id: campaign.id }, { headers: admin })).campaign!;
+        return c.materialised ? c : undefined;
+      });
+      expect(materialised).toMatchObject({ targeted: 5n, estimated: 5n, state: CampaignState.RUNNING });
+      // Three devices check in and get the command; two report failure, one success.
+      const got = [];
+      for (const d of fleet.slice(0, 3)) {
+        const answer = await heartbeat(d.id, d.token);
+        const [command] = answer.json!.command as Array<{ id: number; type: number; content: string }>;
+        expect(command).toMatchObject({ type: 1, content: "probe" });
+        got.push(command!.id);
+      }
+      await heartbeat(fleet[0]!.id, fleet[0]!.token, JSON.stringify({ result: [{ id: got[0], return: 1, reason: "no" }] }));
+      await heartbeat(fleet[1]!.id, fleet[1]!.token, JSON.stringify({ result: [{ id: got[1], return: 0, reason: "ok" }] }));
+      expect((await commands.getCampaign({ id: campaign.id }, { headers: admin })).campaign?.state).toBe(CampaignState.RUNNING);
+      await heartbeat(fleet[2]!.id, fleet[2]!.token, JSON.stringify({ result: [{ id: got[2], return: 1, reason: "no" }] }));
+      const aborted = (await commands.getCampaign({ id: campaign.id }, { headers: admin })).campaign!;
+      expect(aborted).toMatchObject({ state: CampaignState.ABORTED, succeeded: 1n, failed: 2n });
+      expect(aborted.reason).toContain("2 of 3");
+      // The devices that had not checked in get nothing; the job cancels their queued commands.
+      expect((await heartbeat(fleet[3]!.id, fleet[3]!.token)).json!.command).toEqual({});
+      const cancelled = await eventually(async () => {
+        const listed = (await commands.listCommands({ campaignId: campaign.id, state: CommandState.CANCELLED }, { headers: admin })).commands;
+        return listed.length === 2 ? listed : undefined;
+      });
+      expect(cancelled.map((c) => c.deviceId).sort()).toEqual([fleet[3]!.id, fleet[4]!.id]);
+      expect((await commands.listCampaigns({ state: CampaignState.ABORTED }, { headers: admin })).campaigns.map((c) => c.id)).toContain(campaign.id);
+
+      // All devices, cancelled by the operator: it ends, its open commands are cancelled.
+      const everyone = (await commands.queueCommand({ target: { target: { case: "allDevices", value: true } }, type: 9, content: "" }, { headers: admin })).campaign!;
+      expect(everyone.estimated).toBeGreaterThanOrEqual(5n);
+      const stopped = await commands.cancelCampaign({ id: everyone.id }, { headers: admin });
+      expect(stopped.campaign?.state).toBe(CampaignState.CANCELLED);
+      await expect(commands.cancelCampaign({ id: 987_654_321n }, { headers: admin })).rejects.toMatchObject({ code: Code.NotFound });
+      await expect(commands.getCampaign({ id: 0n }, { headers: admin })).rejects.toMatchObject({ code: Code.InvalidArgument });
+
+      // Purge the aborted campaign's final commands; open ones cannot be purged.
+      await expect(commands.purgeCommands({ state: CommandState.QUEUED }, { headers: admin })).rejects.toMatchObject({ code: Code.InvalidArgument });
+      const purged = await commands.purgeCommands({ campaignId: campaign.id }, { headers: admin });
+      expect(purged).toMatchObject({ deleted: 5n, more: false });
+      expect((await commands.listCommands({ campaignId: campaign.id }, { headers: admin })).commands).toEqual([]);
+      // A read key reads campaigns but cannot cancel or purge.
+      const reader = bearer(await operatorSecret(t.server.store, "read"));
+      expect((await commands.getCampaign({ id: campaign.id }, { headers: reader })).campaign?.id).toBe(campaign.id);
+      await expect(commands.purgeCommands({}, { headers: reader })).rejects.toMatchObject({ code: Code.PermissionDenied });
+      clock = T0;
+    });
+
     it("online while last_seen + interval + grace > now; list filters", async () => {
       const devices = clientFor(DeviceService, "connect-json", base);
       const id = newDevice();
@@ -281,6 +373,39 @@ describe("DI agent protocol end to end", () => {
       await expect(devices.listDevices({}, { headers: { "x-di-deviceid": id, "x-di-token": token } })).rejects.toBeInstanceOf(ConnectError);
       clock = T0;
     });
+  });
+});
+
+describe("command retention", () => {
+  it("the job deletes commands finished more than the retention ago, in small steps; open and recent ones stay", async () => {
+    let clock = T0;
+    const DAY = 86_400_000;
+    const agent = { ...defaultConfig.agent, commandRetentionDays: 1, commandRetentionIntervalMs: 25, commandBatchSize: 2 };
+    const t = await startTestServer({ agent }, { now: () => clock });
+    try {
+      const admin = bearer(await operatorSecret(t.server.store, "admin"));
+      const commands = clientFor(CommandService, "connect-json", t.server.url);
+      const id = "retained-1";
+      expect((await post(t.server.url, "/online", { "X-DI-DEVICEID": id }, fixture("online.seed.request.json"))).status).toBe(200);
+      const queue = async () =>
+        (await commands.queueCommand({ target: { target: { case: "deviceId", value: id } }, type: 1, content: "", ttl: durationFromMs(30 * DAY) }, { headers: admin })).commands[0]!.id;
+      const old = [await queue(), await queue(), await queue(), await queue(), await queue()];
+      await commands.cancelCommand({ ids: old }, { headers: admin });
+      clock = T0 + DAY / 2;
+      const recent = await queue();
+      await commands.cancelCommand({ ids: [recent] }, { headers: admin });
+      const open = await queue();
+      clock = T0 + DAY + 1;
+      const until = Date.now() + 10_000;
+      let left: bigint[] = [];
+      do {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        left = (await commands.listCommands({ deviceId: id }, { headers: admin })).commands.map((c) => c.id);
+      } while (left.length > 2 && Date.now() < until);
+      expect(left.sort()).toEqual([recent, open].sort());
+    } finally {
+      await t.dispose();
+    }
   });
 });
 

@@ -277,28 +277,65 @@ describe("devices and commands", () => {
     expect(one.stdout.split("\n")[0]).toMatch(/^\s*ID\s+DEVICE\s+TYPE\s+STATE/);
     expect(one.stdout).toMatch(/dev-alpha\s+1\s+queued/);
 
-    const list = json<Array<{ deviceId: string }>>(await cli(["commands", "queue", "--device", "dev-alpha,dev-gamma", "--type", "2", "--json"]));
+    const list = json<Array<{ deviceId: string; id: string }>>(await cli(["commands", "queue", "--device", "dev-alpha,dev-gamma", "--type", "2", "--json"]));
     expect(list.map((c) => c.deviceId).sort()).toEqual(["dev-alpha", "dev-gamma"]);
-    const labelled = json<Array<{ deviceId: string }>>(await cli(["commands", "queue", "--label", "lab", "--type", "7", "--json"]));
-    expect(labelled.map((c) => c.deviceId).sort()).toEqual(["dev-alpha", "dev-beta"]);
-    const everyone = json<Array<{ deviceId: string; id: string }>>(await cli(["commands", "queue", "--all", "--type", "8", "--ttl", "1h", "--json"]));
-    expect(everyone.length).toBeGreaterThanOrEqual(3);
+    // A label or all devices is a campaign: answered at once with its id and counts.
+    const labelled = json<{ id: string; state: string; estimated: string; target: { label: string } }>(await cli(["commands", "queue", "--label", "lab", "--type", "7", "--json"]));
+    expect(labelled).toMatchObject({ state: "CAMPAIGN_STATE_RUNNING", estimated: "2", target: { label: "lab" } });
+    const everyone = json<{ id: string; options: Record<string, unknown> }>(
+      await cli(["commands", "queue", "--all", "--type", "8", "--ttl", "1h", "--rate", "60", "--abort-failures", "20", "--abort-after", "5", "--json"]),
+    );
+    expect(everyone.options).toMatchObject({ devicesPerMinute: 60, abortFailurePercent: 20, abortMinResults: 5 });
+    const shown = await cli(["campaigns", "show", everyone.id]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/target:\s+all devices/);
+    expect(shown.stdout).toMatch(/rate:\s+60 devices\/min/);
+    // The job gives the label's devices their command within a few seconds.
+    const until = Date.now() + 15_000;
+    let ofLabel: Array<{ deviceId: string }> = [];
+    while (ofLabel.length < 2 && Date.now() < until) {
+      ofLabel = json<Array<{ deviceId: string }>>(await cli(["commands", "list", "--campaign", labelled.id, "--json"]));
+      if (ofLabel.length < 2) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(ofLabel.map((c) => c.deviceId).sort()).toEqual(["dev-alpha", "dev-beta"]);
 
     expect((await cli(["commands", "queue", "--type", "1"])).code).toBe(2);
     expect((await cli(["commands", "queue", "--type", "1", "--all", "--label", "lab"])).code).toBe(2);
     expect((await cli(["commands", "queue", "--type", "1", "--all", "--ttl", "soon"])).code).toBe(2);
+    expect((await cli(["commands", "queue", "--type", "1", "--device", "dev-alpha", "--rate", "5"])).code).toBe(2);
+    expect((await cli(["commands", "queue", "--type", "1", "--all", "--abort-failures", "101"])).code).toBe(2);
 
     const queued = json<Array<{ id: string; state: string }>>(await cli(["commands", "list", "--state", "queued", "--json"]));
-    expect(queued.length).toBeGreaterThanOrEqual(7);
+    expect(queued.length).toBeGreaterThanOrEqual(5);
     expect(new Set(queued.map((c) => c.state))).toEqual(new Set(["COMMAND_STATE_QUEUED"]));
     const ofGamma = json<Array<{ deviceId: string }>>(await cli(["commands", "list", "--device", "dev-gamma", "--json"]));
     expect(new Set(ofGamma.map((c) => c.deviceId))).toEqual(new Set(["dev-gamma"]));
     expect(json<unknown[]>(await cli(["commands", "list", "--limit", "3", "--json"])).length).toBe(3);
 
-    const cancelIds = everyone.map((c) => c.id);
+    const cancelIds = list.filter((c) => c.deviceId === "dev-gamma").map((c) => c.id);
     const cancelled = await cli(["commands", "cancel", ...cancelIds]);
     expect(cancelled.code, cancelled.stderr).toBe(0);
     expect(cancelled.stdout.match(/cancelled/g)?.length).toBe(cancelIds.length);
+    // Campaigns: cancel, list, purge what they left.
+    const stopped = await cli(["campaigns", "cancel", everyone.id]);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(stopped.stdout).toMatch(/state:\s+cancelled \(cancelled by an operator\)/);
+    const listed = json<Array<{ id: string; state: string }>>(await cli(["campaigns", "list", "--json"]));
+    expect(listed.find((c) => c.id === everyone.id)?.state).toBe("CAMPAIGN_STATE_CANCELLED");
+    expect(listed.map((c) => c.id)).toContain(labelled.id);
+    // The job cancels the stopped campaign's open commands shortly after.
+    const swept = Date.now() + 15_000;
+    while (json<unknown[]>(await cli(["commands", "list", "--campaign", everyone.id, "--state", "queued", "--json"])).length > 0 && Date.now() < swept) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(json<unknown[]>(await cli(["commands", "list", "--campaign", everyone.id, "--state", "queued", "--json"]))).toEqual([]);
+    expect((await cli(["campaigns", "list"])).stdout.split("\n")[0]).toMatch(/^\s*ID\s+STATE\s+TARGET/);
+    expect((await cli(["campaigns", "show", "999999"])).code).toBe(4);
+    expect((await cli(["commands", "purge"])).code).toBe(2);
+    const purged = await cli(["commands", "purge", "--state", "cancelled", "--finished-before", "2999-01-01T00:00:00Z"]);
+    expect(purged.code, purged.stderr).toBe(0);
+    expect(purged.stdout).toMatch(/^deleted \d+ command\(s\)/);
+    expect(json<unknown[]>(await cli(["commands", "list", "--state", "cancelled", "--json"]))).toEqual([]);
     expect((await cli(["commands", "cancel", "abc"])).code).toBe(2);
     expect((await cli(["commands", "list", "--state", "lost"])).code).toBe(2);
   });
@@ -352,6 +389,38 @@ describe("devices and commands", () => {
     expect(ran.stdout).toContain(`command ${commandId} on dev-quick: succeeded (return 0: done)`);
   });
 
+  it("a campaign with --wait: 0 once every device succeeded; campaigns wait: 5 when one failed", async () => {
+    let token = await register("dev-camp", "Ubuntu 22.04");
+    expect((await cli(["devices", "label", "dev-camp", "--add", "camp-only"])).code).toBe(0);
+    /** The agent's side: heartbeat until the campaign's command arrives, then report `ret`. */
+    async function agentAnswers(ret: number): Promise<number> {
+      let commandId: number | undefined;
+      for (let i = 0; i < 300 && commandId === undefined; i++) {
+        const answer = await heartbeat("dev-camp", token);
+        token = answer.token;
+        if (Array.isArray(answer.command) && answer.command.length > 0) commandId = (answer.command[0] as { id: number }).id;
+        else await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(commandId).toBeDefined();
+      await heartbeat("dev-camp", token, [{ id: commandId, return: ret, reason: ret === 0 ? "done" : "broken" }]);
+      return commandId!;
+    }
+    const running = cli(["commands", "queue", "--label", "camp-only", "--type", "3", "--wait", "--timeout", "30s"]);
+    await agentAnswers(0);
+    const ran = await running;
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout).toMatch(/state:\s+completed/);
+    expect(ran.stdout).toMatch(/succeeded:\s+1$/m);
+
+    const started = json<{ id: string }>(await cli(["commands", "queue", "--label", "camp-only", "--type", "4", "--json"]));
+    await agentAnswers(1);
+    const waited = await cli(["campaigns", "wait", started.id, "--timeout", "30s"]);
+    expect(waited.code).toBe(5);
+    expect(waited.stdout).toMatch(/failed:\s+1$/m);
+    // Leave the fleet as the tests below count it.
+    expect((await cli(["devices", "delete", "dev-camp"])).code).toBe(0);
+  });
+
   it("devices show: detail with command history; delete; then not found", async () => {
     const shown = await cli(["devices", "show", "dev-alpha", "--commands", "2"]);
     expect(shown.code, shown.stderr).toBe(0);
@@ -361,7 +430,8 @@ describe("devices and commands", () => {
     expect(shown.stdout).toContain("commands (newest first):");
     const detail = json<{ device: { deviceId: string }; commands: unknown[] }>(await cli(["devices", "show", "dev-alpha", "--json"]));
     expect(detail.device.deviceId).toBe("dev-alpha");
-    expect(detail.commands.length).toBeGreaterThanOrEqual(4);
+    // Types 1, 2 and 7 (the all-devices campaign's command was cancelled and purged).
+    expect(detail.commands.length).toBeGreaterThanOrEqual(3);
 
     const deleted = await cli(["devices", "delete", "dev-gamma"]);
     expect(deleted.code).toBe(0);

@@ -1,4 +1,4 @@
-// The operator command groups of `fleetbeat`: devices, commands, releases,
+// The operator command groups of `fleetbeat`: devices, commands, campaigns, releases,
 // census, events, machines, keys (list/revoke/issue; `keys create` against the
 // database is the server's) and stats. Every command talks to a running server
 // through the generated Connect clients (client.ts); none opens the database.
@@ -10,8 +10,12 @@ import type { Writable } from "node:stream";
 import { type DescMessage, type MessageShape, toJson } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { type Command as CliCommand, CommanderError, InvalidArgumentError, Option } from "commander";
+import { durationMs } from "@bufbuild/protobuf/wkt";
 import { type CensusBucket, GetCensusResponseSchema, GetCensusSeriesResponseSchema } from "../../gen/fleetbeat/operator/v1/census_pb.js";
 import {
+  type Campaign,
+  CampaignSchema,
+  CampaignState,
   type Command,
   CommandSchema,
   CommandState,
@@ -127,6 +131,65 @@ const commandStates: Record<string, CommandState> = {
 
 function stateName(state: CommandState): string {
   return Object.entries(commandStates).find(([, value]) => value === state)?.[0] ?? "unknown";
+}
+
+const campaignStates: Record<string, CampaignState> = {
+  running: CampaignState.RUNNING,
+  completed: CampaignState.COMPLETED,
+  aborted: CampaignState.ABORTED,
+  cancelled: CampaignState.CANCELLED,
+  expired: CampaignState.EXPIRED,
+};
+
+function campaignStateName(state: CampaignState): string {
+  return Object.entries(campaignStates).find(([, value]) => value === state)?.[0] ?? "unknown";
+}
+
+function campaignTarget(c: Campaign): string {
+  const t = c.target?.target;
+  return t?.case === "label" ? `label ${t.value}` : t?.case === "allDevices" ? "all devices" : "-";
+}
+
+function campaignProgress(c: Campaign): string {
+  return `${formatCount(Number(c.targeted))}/${c.materialised ? "" : "~"}${formatCount(Number(c.estimated))}`;
+}
+
+function campaignFields(c: Campaign): string {
+  const o = c.options;
+  return renderFields([
+    ["campaign", c.id.toString()],
+    ["state", campaignStateName(c.state) + (c.reason ? ` (${c.reason})` : "")],
+    ["target", campaignTarget(c)],
+    ["type", String(c.type)],
+    ["content", c.content],
+    ["devices reached", `${campaignProgress(c)}${c.materialised ? "" : " (estimate)"}`],
+    ["succeeded", formatCount(Number(c.succeeded))],
+    ["failed", formatCount(Number(c.failed))],
+    ["retried", formatCount(Number(c.retried))],
+    ["rate", o?.devicesPerMinute ? `${o.devicesPerMinute} devices/min` : "unlimited"],
+    ["abort", o?.abortFailurePercent ? `failures above ${o.abortFailurePercent}% after ${o.abortMinResults} results` : "never"],
+    ["retries", o?.retryCount ? `${o.retryCount}, backoff ${o.retryBackoff ? `${durationMs(o.retryBackoff) / 1000}s` : "none"}` : "none"],
+    ["created", formatTime(c.createdAt)],
+    ["deadline", formatTime(c.deadline)],
+    ["finished", formatTime(c.finishedAt)],
+  ]);
+}
+
+const campaignColumns: Column<Campaign>[] = [
+  { header: "ID", value: (c) => c.id.toString(), right: true },
+  { header: "STATE", value: (c) => campaignStateName(c.state) },
+  { header: "TARGET", value: (c) => campaignTarget(c) },
+  { header: "TYPE", value: (c) => String(c.type), right: true },
+  { header: "REACHED", value: (c) => campaignProgress(c), right: true },
+  { header: "OK", value: (c) => formatCount(Number(c.succeeded)), right: true },
+  { header: "FAILED", value: (c) => formatCount(Number(c.failed)), right: true },
+  { header: "CREATED", value: (c) => formatTime(c.createdAt) },
+];
+
+function percent(raw: string): number {
+  const value = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+  if (!(value >= 1 && value <= 100)) throw new InvalidArgumentError("expected a percentage from 1 to 100.");
+  return value;
 }
 
 function scopeName(scope: KeyScope): string {
@@ -370,20 +433,28 @@ export function operatorCommandGroups(ioOverrides: Partial<OperatorCliIo> = {}):
 
     // ---- commands
     const commands = kit.group("commands", "commands for endpoint agents: queue, list, cancel, wait (operator API)");
-    leaf(commands, "queue", "queue a command for one device, a list, a label or every device")
+    leaf(commands, "queue", "queue a command for one device or a list; for a label or every device, start a campaign")
       .requiredOption("--type <n>", "command type (1 start event recording, 2 stop event recording, …)", positiveInt("a command type", true))
       .option("--content <text>", "the command's content (its parameters)", "")
-      .option("--device <ids>", "target device id(s), comma-separated (repeatable)", collect(listItems))
-      .option("--label <label>", "every device carrying this label")
-      .option("--all", "every registered device")
-      .option("--ttl <duration>", "give up after this long (default: the server's)", duration)
+      .option("--device <ids>", "target device id(s), comma-separated (repeatable; at most 1000)", collect(listItems))
+      .option("--label <label>", "every device carrying this label (a campaign)")
+      .option("--all", "every registered device (a campaign)")
+      .option("--ttl <duration>", "give up after this long (default: the server's); a campaign's deadline", duration)
+      .option("--rate <n>", "campaign: at most this many devices per minute", positiveInt("devices per minute"))
+      .option("--abort-failures <percent>", "campaign: abort when failures exceed this percentage of results", percent)
+      .option("--abort-after <n>", "campaign: … once at least this many results are in (default 1)", positiveInt("a count of results"))
+      .option("--retries <n>", "campaign: queue a failed device's command again up to this many times", positiveInt("a count", true))
+      .option("--retry-backoff <duration>", "campaign: wait this long before a retry", duration)
       .option("--wait", "then wait for the results (exit code 5 unless all succeed)")
-      .option("--timeout <duration>", "with --wait: how long to wait (default: the server's)", duration)
+      .option("--timeout <duration>", "with --wait: how long to wait (default: the server's; 10m for a campaign)", duration)
       .action(
         act(async (ctx, o) => {
           const devicesGiven = ((o.device as string[][] | undefined) ?? []).flat();
           const chosen = [devicesGiven.length > 0, o.label !== undefined, o.all === true].filter(Boolean).length;
           if (chosen !== 1) usage("give exactly one target: --device <ids>, --label <label> or --all");
+          const campaignFlags = ["rate", "abortFailures", "abortAfter", "retries", "retryBackoff"].filter((k) => o[k] !== undefined);
+          if (devicesGiven.length > 0 && campaignFlags.length > 0) usage("--rate, --abort-*, --retries and --retry-backoff apply to --label or --all (a campaign)");
+          if (o.abortAfter !== undefined && o.abortFailures === undefined) usage("--abort-after needs --abort-failures");
           const target: CommandTargetInit =
             devicesGiven.length === 1
               ? { case: "deviceId", value: devicesGiven[0] as string }
@@ -392,12 +463,25 @@ export function operatorCommandGroups(ioOverrides: Partial<OperatorCliIo> = {}):
                 : o.label !== undefined
                   ? { case: "label", value: o.label as string }
                   : { case: "allDevices", value: true };
-          const queued = await ctx.client.queueCommand({
+          const response = await ctx.client.queue({
             target,
             type: o.type as number,
             content: o.content as string,
             ...(o.ttl !== undefined ? { ttlMs: o.ttl as number } : {}),
+            ...(devicesGiven.length === 0
+              ? {
+                  campaign: {
+                    devicesPerMinute: (o.rate as number | undefined) ?? 0,
+                    abortFailurePercent: (o.abortFailures as number | undefined) ?? 0,
+                    abortMinResults: (o.abortAfter as number | undefined) ?? 0,
+                    retryCount: (o.retries as number | undefined) ?? 0,
+                    ...(o.retryBackoff !== undefined ? { retryBackoff: durationFromMs(o.retryBackoff as number) } : {}),
+                  },
+                }
+              : {}),
           });
+          if (response.campaign) return reportCampaign(ctx, response.campaign, o.wait === true, (o.timeout as number | undefined) ?? 600_000);
+          const queued = response.commands;
           if (!o.wait) {
             if (ctx.json) ctx.out(`${JSON.stringify(queued.map((c) => jsonOf(CommandSchema, c)), null, 2)}\n`);
             else {
@@ -414,12 +498,14 @@ export function operatorCommandGroups(ioOverrides: Partial<OperatorCliIo> = {}):
     leaf(commands, "list", "list commands, newest first")
       .addOption(new Option("--state <state>", "only commands in this state").choices(Object.keys(commandStates)))
       .option("--device <id>", "only commands of this device")
+      .option("--campaign <id>", "only commands of this campaign", commandId)
       .option("--limit <n>", "at most this many (default: all, page by page)", positiveInt("a count"))
       .action(
         act(async (ctx, o) => {
           const filter = {
             state: o.state === undefined ? CommandState.UNSPECIFIED : (commandStates[o.state as string] ?? CommandState.UNSPECIFIED),
             deviceId: (o.device as string | undefined) ?? "",
+            campaignId: (o.campaign as bigint | undefined) ?? 0n,
           };
           const items = ctx.client.listCommands(filter, o.limit as number | undefined);
           if (ctx.json) {
@@ -463,6 +549,73 @@ export function operatorCommandGroups(ioOverrides: Partial<OperatorCliIo> = {}):
             }
           });
           return waitAndReport(ctx, parsed, o.timeout as number | undefined);
+        }),
+      );
+
+    leaf(commands, "purge", "delete final commands (succeeded, failed, expired, cancelled) matching a filter")
+      .option("--campaign <id>", "only commands of this campaign", commandId)
+      .addOption(new Option("--state <state>", "only commands in this final state").choices(["succeeded", "failed", "expired", "cancelled"]))
+      .option("--finished-before <time>", "only commands finished before this (ISO time, epoch seconds, or -7d for 7 days ago)")
+      .action(
+        act(async (ctx, o) => {
+          if (o.campaign === undefined && o.state === undefined && o.finishedBefore === undefined) {
+            usage("give at least one filter: --campaign, --state or --finished-before");
+          }
+          let finishedBefore: number | undefined;
+          if (o.finishedBefore !== undefined) {
+            finishedBefore = parseTime(o.finishedBefore as string, ctx.io.now());
+            if (finishedBefore === undefined) usage(`--finished-before: expected an ISO time, epoch seconds or -<duration>, got ${JSON.stringify(o.finishedBefore)}`);
+          }
+          const deleted = await ctx.client.purgeCommands({
+            campaignId: (o.campaign as bigint | undefined) ?? 0n,
+            state: o.state === undefined ? CommandState.UNSPECIFIED : (commandStates[o.state as string] ?? CommandState.UNSPECIFIED),
+            ...(finishedBefore !== undefined ? { finishedBefore: timestampFromMs(finishedBefore) } : {}),
+          });
+          if (ctx.json) ctx.out(`${JSON.stringify({ deleted: deleted.toString() })}\n`);
+          else ctx.out(`deleted ${formatCount(Number(deleted))} command(s)\n`);
+        }),
+      );
+
+    // ---- campaigns
+    const campaigns = kit.group("campaigns", "commands for a label or every device, given out in chunks: list, show, wait, cancel (operator API)");
+    leaf(campaigns, "list", "list campaigns, newest first")
+      .addOption(new Option("--state <state>", "only campaigns in this state").choices(Object.keys(campaignStates)))
+      .option("--limit <n>", "at most this many (default: all, page by page)", positiveInt("a count"))
+      .action(
+        act(async (ctx, o) => {
+          const items = ctx.client.listCampaigns(
+            { state: o.state === undefined ? CampaignState.UNSPECIFIED : (campaignStates[o.state as string] ?? CampaignState.UNSPECIFIED) },
+            o.limit as number | undefined,
+          );
+          if (ctx.json) {
+            await writeJsonArray(ctx, items, (c) => jsonOf(CampaignSchema, c));
+            return;
+          }
+          const rows = await collectAll(items);
+          ctx.out(renderTable(rows, campaignColumns));
+          ctx.err(`${formatCount(rows.length)} campaign(s)\n`);
+        }),
+      );
+    leaf(campaigns, "show <id>", "one campaign: state, devices reached, results, policy")
+      .action(
+        act(async (ctx, _o, id: string) => {
+          const campaign = (await ctx.client.commands.getCampaign({ id: parseId(id) }, ctx.client.call())).campaign!;
+          ctx.out(ctx.json ? `${JSON.stringify(jsonOf(CampaignSchema, campaign), null, 2)}\n` : campaignFields(campaign));
+        }),
+      );
+    leaf(campaigns, "wait <id>", "wait until a campaign ends; exit code 5 unless it completed without failures")
+      .option("--timeout <duration>", "how long to wait at most (default 10m)", duration)
+      .action(
+        act(async (ctx, o, id: string) => {
+          const campaign = (await ctx.client.commands.getCampaign({ id: parseId(id) }, ctx.client.call())).campaign!;
+          return reportCampaign(ctx, campaign, true, (o.timeout as number | undefined) ?? 600_000);
+        }),
+      );
+    leaf(campaigns, "cancel <id>", "stop a campaign: no more devices get its command, its open commands are cancelled")
+      .action(
+        act(async (ctx, _o, id: string) => {
+          const campaign = (await ctx.client.commands.cancelCampaign({ id: parseId(id) }, ctx.client.call())).campaign!;
+          ctx.out(ctx.json ? `${JSON.stringify(jsonOf(CampaignSchema, campaign), null, 2)}\n` : campaignFields(campaign));
         }),
       );
 
@@ -810,6 +963,36 @@ function formatUptime(seconds: number): string {
   const m = Math.floor((seconds % 3600) / 60);
   const s = seconds % 60;
   return d > 0 ? `${d}d ${h}h ${m}m` : h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${s}s` : `${s}s`;
+}
+
+function parseId(raw: string): bigint {
+  try {
+    return commandId(raw);
+  } catch (error) {
+    return usage((error as Error).message);
+  }
+}
+
+/** Prints a campaign; with `wait`, follows it until it ends (exit code 5 unless it completed without a failure). */
+async function reportCampaign(ctx: RunContext, started: Campaign, wait: boolean, timeoutMs: number): Promise<ExitCodeValue> {
+  if (!wait) {
+    if (ctx.json) ctx.out(`${JSON.stringify(jsonOf(CampaignSchema, started), null, 2)}\n`);
+    else {
+      ctx.out(campaignFields(started));
+      ctx.err(`campaign ${started.id} started for ${campaignTarget(started)} (~${formatCount(Number(started.estimated))} devices); follow it with \`fleetbeat campaigns show ${started.id}\`\n`);
+    }
+    return ExitCode.ok;
+  }
+  if (!ctx.json) ctx.err(`campaign ${started.id} for ${campaignTarget(started)}: waiting for it to end…\n`);
+  let last = "";
+  const final = await ctx.client.waitCampaign(started.id, timeoutMs, (c) => {
+    const line = `${campaignStateName(c.state)}: reached ${campaignProgress(c)}, ${c.succeeded} succeeded, ${c.failed} failed`;
+    if (!ctx.json && line !== last) ctx.err(`${line}\n`);
+    last = line;
+  }, 1_000, ctx.io.interrupt);
+  ctx.out(ctx.json ? `${JSON.stringify(jsonOf(CampaignSchema, final), null, 2)}\n` : campaignFields(final));
+  if (final.state === CampaignState.RUNNING) ctx.err(`campaign ${final.id} still running at the timeout\n`);
+  return final.state === CampaignState.COMPLETED && final.failed === 0n ? ExitCode.ok : ExitCode.commandUnsuccessful;
 }
 
 /** Waits for the commands, prints each as it becomes final, and says which did not succeed. */

@@ -10,8 +10,14 @@ import { createClient, type CallOptions, type Client, type Interceptor, type Tra
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { CensusService } from "../../gen/fleetbeat/operator/v1/census_pb.js";
 import {
+  type Campaign,
+  type CampaignOptionsSchema,
+  CampaignState,
   type Command,
   type CommandTargetSchema,
+  type ListCampaignsRequestSchema,
+  type PurgeCommandsRequestSchema,
+  type QueueCommandResponse,
   CommandService,
   type ListCommandsRequestSchema,
 } from "../../gen/fleetbeat/operator/v1/commands_pb.js";
@@ -52,9 +58,14 @@ export interface QueueCommandOptions {
   target: CommandTargetInit;
   type: number;
   content?: string;
-  /** Time to live in ms; unset means the server's default. */
+  /** Time to live in ms; unset means the server's default. For a campaign (label, all devices), its deadline. */
   ttlMs?: number;
+  /** Rate limit, abort criteria and retries of a campaign (label or all devices only). */
+  campaign?: MessageInitShape<typeof CampaignOptionsSchema>;
 }
+
+export type CampaignFilter = Omit<MessageInitShape<typeof ListCampaignsRequestSchema>, "pageToken" | "$typeName">;
+export type PurgeFilter = Omit<MessageInitShape<typeof PurgeCommandsRequestSchema>, "$typeName">;
 
 export interface ExportProgress {
   events: number;
@@ -161,18 +172,63 @@ export class OperatorClient {
     } while (pageToken !== "" && (limit === undefined || yielded < limit));
   }
 
-  /** Queues one command per targeted device and returns them. */
+  /** Queues one command per listed device and returns them (for a label or all devices: none, see queue()). */
   async queueCommand(options: QueueCommandOptions): Promise<Command[]> {
-    const response = await this.commands.queueCommand(
+    return (await this.queue(options)).commands;
+  }
+
+  /** Queues a command: the per-device commands of a device list, or the campaign started for a label or all devices. */
+  async queue(options: QueueCommandOptions): Promise<QueueCommandResponse> {
+    return this.commands.queueCommand(
       {
         target: { target: options.target },
         type: options.type,
         content: options.content ?? "",
         ...(options.ttlMs !== undefined ? { ttl: durationFromMs(options.ttlMs) } : {}),
+        ...(options.campaign ? { campaign: options.campaign } : {}),
       },
       this.call(),
     );
-    return response.commands;
+  }
+
+  /** Every campaign matching the filter, newest first, page by page (at most `limit` when given). */
+  async *listCampaigns(filter: CampaignFilter = {}, limit?: number): AsyncGenerator<Campaign> {
+    let pageToken = "";
+    let yielded = 0;
+    do {
+      const pageSize = pageSizeFor(filter.pageSize, limit, yielded);
+      const page = await this.commands.listCampaigns({ ...filter, pageSize, pageToken }, this.call());
+      for (const campaign of page.campaigns) {
+        if (limit !== undefined && yielded >= limit) return;
+        yielded++;
+        yield campaign;
+      }
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "" && (limit === undefined || yielded < limit));
+  }
+
+  /**
+   * Polls the campaign every `pollMs` until it is no longer running or `timeoutMs`
+   * passed; calls `onProgress` with each reading. Answers the last reading.
+   */
+  async waitCampaign(id: bigint, timeoutMs: number, onProgress?: (campaign: Campaign) => void, pollMs = 1_000, signal?: AbortSignal): Promise<Campaign> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const campaign = (await this.commands.getCampaign({ id }, this.call())).campaign!;
+      onProgress?.(campaign);
+      if (campaign.state !== CampaignState.RUNNING || Date.now() >= until || signal?.aborted) return campaign;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, Math.max(0, until - Date.now()))));
+    }
+  }
+
+  /** Deletes every final command matching the filter, one bounded call after the other; answers how many. */
+  async purgeCommands(filter: PurgeFilter): Promise<bigint> {
+    let deleted = 0n;
+    for (;;) {
+      const response = await this.commands.purgeCommands(filter, this.call());
+      deleted += response.deleted;
+      if (!response.more) return deleted;
+    }
   }
 
   /** Yields each command once it is final (succeeded, failed, expired, cancelled); ends when all are, or at the timeout. */

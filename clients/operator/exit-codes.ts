@@ -6,7 +6,8 @@
 //      or a key whose scope does not allow the call (403)
 //   4  not found: the device, command, key, release or machine does not exist
 //   5  `commands wait` / `commands queue --wait`: a command did not succeed
-//      (failed, expired, cancelled, or still pending at the timeout)
+//      (failed, expired, cancelled, or still pending at the timeout); `campaigns
+//      wait` / a campaign's `queue --wait`: it did not complete without failures
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ConnectionSettingsError } from "./connection.js";
 

@@ -104,6 +104,14 @@ export interface AgentConfig {
   enrollSecret: string | undefined;
   /** How often queued/delivered commands past their deadline are marked expired (ms). */
   expireEveryMs: number;
+  /** How often the campaign job looks at running campaigns (ms); a campaign with work left goes on at once. */
+  campaignEveryMs: number;
+  /** Most commands one background step writes in its transaction (a campaign chunk, expiry, retention). */
+  commandBatchSize: number;
+  /** Final commands are deleted this many days after they finished; 0 keeps them forever. */
+  commandRetentionDays: number;
+  /** How often the command retention job runs (ms). */
+  commandRetentionIntervalMs: number;
 }
 
 /** The update heartbeat's settings (SPEC §2); the README lists what is stored and for how long. */
@@ -170,6 +178,10 @@ export const defaultConfig: ServerConfig = {
     enrolTotalPerSecond: 200,
     enrolTotalBurst: 2_000,
     expireEveryMs: 10_000,
+    campaignEveryMs: 1_000,
+    commandBatchSize: 1_000,
+    commandRetentionDays: 30,
+    commandRetentionIntervalMs: 3_600_000,
   },
   track: {
     secrets: undefined,

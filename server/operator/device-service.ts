@@ -42,6 +42,8 @@ export function commandMessage(c: AgentCommandRow): Command {
     deliveryCount: c.deliveryCount,
     returnCode: c.returnCode ?? 0,
     reason: c.reason ?? "",
+    campaignId: BigInt(c.campaignId ?? 0),
+    attempt: c.attempt,
   });
 }
 

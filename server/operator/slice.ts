@@ -43,7 +43,7 @@ export function createOperatorSlice(deps: ServiceDeps): Slice {
       registerService({
         service: CommandService,
         implementation: createCommandService(deps),
-        access: { kind: "operator", scopes: { listCommands: "read", waitCommands: "read" } },
+        access: { kind: "operator", scopes: { listCommands: "read", waitCommands: "read", getCampaign: "read", listCampaigns: "read" } },
       }),
       registerService({
         service: ReleaseService,

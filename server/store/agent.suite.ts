@@ -4,6 +4,13 @@
 import { createHash, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type {
+  AgentCampaignRow,
+  AgentCampaignStepResult,
+  AgentCancelCampaignResult,
+  AgentPurgeCommandsOp,
+  AgentPurgeCommandsResult,
+  AgentStartCampaignOp,
+  AgentStartCampaignResult,
   AgentCancelCommandsResult,
   AgentCheckInOp,
   AgentExpireCommandsResult,
@@ -272,7 +279,7 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         // A late duplicate result changes nothing.
         expect((await apply<AgentCheckInResult>(checkInOp(a, `${a}-t1`, "u", T0 + 201_000, { results: [{ id: cmdA.id, returnCode: 0, reason: "ok" }] }))).resultsApplied).toBe(0);
       });
-      it("unknown devices queue nothing; labels and all target devices", async () => {
+      it("unknown devices queue nothing; labels are set and removed", async () => {
         const a = await registered();
         const unknown = await apply<AgentQueueCommandsResult>({
           kind: "agentQueueCommands", target: { kind: "devices", deviceIds: [a, "nope-" + a] }, type: 2, content: "", createdAt: T0, deadline: T0 + 1000,
@@ -283,13 +290,7 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         await apply({ kind: "agentSetLabels", deviceId: a, add: [], remove: ["x"] });
         expect((await store.agent.labelsOf([a])).get(a)).toEqual([label]);
         expect(await apply({ kind: "agentSetLabels", deviceId: "nope", add: [label], remove: [] })).toEqual({ kind: "agentSetLabels", found: false });
-        const byLabel = await apply<AgentQueueCommandsResult>({
-          kind: "agentQueueCommands", target: { kind: "label", label }, type: 2, content: "stop", createdAt: T0, deadline: T0 + 1000,
-        });
-        expect(byLabel.commands.map((c) => c.deviceId)).toEqual([a]);
-        const count = await store.agent.countDevices();
-        const all = await apply<AgentQueueCommandsResult>({ kind: "agentQueueCommands", target: { kind: "all" }, type: 9, content: "", createdAt: T0, deadline: T0 + 1000 });
-        expect(all.commands).toHaveLength(count);
+        expect(await store.agent.listDevices({ label, limit: 10 })).toHaveLength(1);
       });
       it("expire after their deadline, cancel while open, and never ride past the deadline", async () => {
         const a = await registered();
@@ -304,7 +305,7 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         const cancelled = await apply<AgentCancelCommandsResult>({ kind: "agentCancelCommands", ids: [c2, 99_999_999_999], now: T0 + 1 });
         expect(cancelled.commands.map((c) => [c.id, c.state])).toEqual([[c2, "cancelled"]]);
         expect((await apply<AgentCheckInResult>(checkInOp(a, `${a}-t1`, "u", T0 + 10_000))).commands).toEqual([]);
-        const expired = await apply<AgentExpireCommandsResult>({ kind: "agentExpireCommands", now: T0 + 10_000 });
+        const expired = await apply<AgentExpireCommandsResult>({ kind: "agentExpireCommands", now: T0 + 10_000, limit: 1000 });
         expect(expired.expired).toBeGreaterThanOrEqual(1);
         expect((await store.agent.getCommands([c1, c2])).map((c) => c.state)).toEqual(["expired", "cancelled"]);
         // Cancelling a final command leaves it as it is.
@@ -347,6 +348,221 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         expect((await store.agent.getCommands([q.commands[0]!.id]))[0]?.state).toBe("cancelled");
         expect((await apply<AgentCheckInResult>(checkInOp(a, `${a}-t1`, "u", T0 + 6))).verdict).toBe("reject");
         expect(await apply({ kind: "agentDeleteDevice", deviceId: a, now: T0 + 7 })).toEqual({ kind: "agentDeleteDevice", deleted: false });
+      });
+    });
+
+    // Last in the file: an all-devices campaign here queues a command for every device of this database.
+    describe("campaigns", () => {
+      const policy = { devicesPerMinute: 0, abortFailurePercent: 0, abortMinResults: 0, retryCount: 0, retryBackoffMs: 0 };
+      /** `n` devices registered at T0, carrying a label of their own; ids in device id order. */
+      async function labelled(n: number): Promise<{ label: string; ids: string[] }> {
+        const label = `camp-${randomUUID()}`;
+        const ids = Array.from({ length: n }, (_, i) => `${label}-d${i}`);
+        for (const id of ids) {
+          await apply(registerOp(id, `${id}-t1`));
+          await apply({ kind: "agentSetLabels", deviceId: id, add: [label], remove: [] });
+        }
+        return { label, ids };
+      }
+      async function start(label: string | null, extra: Partial<AgentStartCampaignOp> = {}): Promise<AgentCampaignRow> {
+        const op: AgentStartCampaignOp = {
+          kind: "agentStartCampaign",
+          target: label === null ? { kind: "all" } : { kind: "label", label },
+          type: 1,
+          content: "campaign",
+          createdAt: T0 + 100,
+          deadline: T0 + 3_600_000,
+          policy,
+          estimateCap: 10_000,
+          ...extra,
+        };
+        return (await apply<AgentStartCampaignResult>(op)).campaign;
+      }
+      const step = (campaignId: number, now: number, maxDevices = 1000) => apply<AgentCampaignStepResult>({ kind: "agentCampaignStep", campaignId, now, maxDevices });
+      async function stepUntilDone(campaignId: number, now: number, maxDevices = 1000): Promise<number> {
+        let steps = 0;
+        for (;;) {
+          steps++;
+          if (!(await step(campaignId, now, maxDevices)).more) return steps;
+        }
+      }
+      const commandsOf = async (campaignId: number) => (await store.agent.listCommands({ campaignId, limit: 1000 })).sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.id - b.id));
+      const deliverTo = async (id: string, now: number, results: AgentCheckInOp["results"] = []) =>
+        apply<AgentCheckInResult>(checkInOp(id, `${id}-t1`, "u", now, { results }));
+
+      it("starts with a row and an estimate only; steps give devices their command in chunks along device id order; later devices are not targeted", async () => {
+        const { label, ids } = await labelled(5);
+        const c = await start(label);
+        expect(c).toMatchObject({ target: "label", label, state: "running", targeted: 0, estimated: 5, materialised: false, cursor: null, sweeping: false });
+        expect(await commandsOf(c.id)).toEqual([]);
+        expect(await store.agent.activeCampaignIds()).toContain(c.id);
+        // Registered (and labelled) after the campaign started: not targeted.
+        const late = `${label}-d9`;
+        await apply(registerOp(late, `${late}-t1`, { delivery: delivery(T0 + 200) }));
+        await apply({ kind: "agentSetLabels", deviceId: late, add: [label], remove: [] });
+
+        const first = await step(c.id, T0 + 300, 2);
+        expect(first).toMatchObject({ changed: 2, more: true, campaign: { targeted: 2, cursor: ids[1], materialised: false } });
+        expect((await commandsOf(c.id)).map((x) => x.deviceId)).toEqual(ids.slice(0, 2));
+        expect(await stepUntilDone(c.id, T0 + 300, 2)).toBe(2);
+        const after = await store.agent.getCampaign(c.id);
+        expect(after).toMatchObject({ targeted: 5, estimated: 5, materialised: true, state: "running" });
+        const cmds = await commandsOf(c.id);
+        expect(cmds.map((x) => [x.deviceId, x.state, x.campaignId, x.attempt, x.type, x.content, x.deadline])).toEqual(
+          ids.map((id) => [id, "queued", c.id, 0, 1, "campaign", T0 + 3_600_000]),
+        );
+        // The command rides the device's next answer like any other.
+        const answer = await deliverTo(ids[0]!, T0 + 400);
+        expect(answer.commands.map((x) => [x.id, x.campaignId])).toEqual([[cmds[0]!.id, c.id]]);
+        expect((await deliverTo(late, T0 + 400)).commands).toEqual([]);
+        // Every result in: completed.
+        for (const id of ids.slice(1)) await deliverTo(id, T0 + 400);
+        for (const [i, id] of ids.entries()) await deliverTo(id, T0 + 500, [{ id: cmds[i]!.id, returnCode: 0, reason: "" }]);
+        await step(c.id, T0 + 600);
+        expect(await store.agent.getCampaign(c.id)).toMatchObject({ state: "completed", finishedAt: T0 + 600, succeeded: 5, failed: 0 });
+        expect(await store.agent.activeCampaignIds()).not.toContain(c.id);
+      });
+
+      it("rate limit: the first device at once, then devices_per_minute per minute", async () => {
+        const { label } = await labelled(5);
+        const c = await start(label, { policy: { ...policy, devicesPerMinute: 2 } });
+        expect(await step(c.id, T0 + 100)).toMatchObject({ changed: 1, more: false });
+        expect(await step(c.id, T0 + 100)).toMatchObject({ changed: 0, more: false });
+        expect(await step(c.id, T0 + 100 + 30_000)).toMatchObject({ changed: 1, more: false });
+        expect(await step(c.id, T0 + 100 + 59_999)).toMatchObject({ changed: 0 });
+        expect(await step(c.id, T0 + 100 + 120_000)).toMatchObject({ changed: 3, campaign: { targeted: 5, materialised: true } });
+      });
+
+      it("abort criteria: failures above X % after at least N results abort; queued commands are cancelled in chunks and no longer ride", async () => {
+        const { label, ids } = await labelled(5);
+        const c = await start(label, { policy: { ...policy, abortFailurePercent: 50, abortMinResults: 2 } });
+        await stepUntilDone(c.id, T0 + 200);
+        const cmds = await commandsOf(c.id);
+        for (const id of ids.slice(0, 3)) await deliverTo(id, T0 + 300);
+        await deliverTo(ids[0]!, T0 + 400, [{ id: cmds[0]!.id, returnCode: 1, reason: "no" }]);
+        expect(await store.agent.getCampaign(c.id)).toMatchObject({ state: "running", failed: 1 }); // 1 result: below N
+        await deliverTo(ids[1]!, T0 + 400, [{ id: cmds[1]!.id, returnCode: 0, reason: "" }]);
+        expect(await store.agent.getCampaign(c.id)).toMatchObject({ state: "running", failed: 1, succeeded: 1 }); // 50 %: not above
+        await deliverTo(ids[2]!, T0 + 400, [{ id: cmds[2]!.id, returnCode: 1, reason: "no" }]);
+        const aborted = await store.agent.getCampaign(c.id);
+        expect(aborted).toMatchObject({ state: "aborted", finishedAt: T0 + 400, failed: 2, succeeded: 1, sweeping: true });
+        expect(aborted?.reason).toContain("2 of 3");
+        // Its queued commands no longer ride, even before the job cancels them.
+        expect((await deliverTo(ids[3]!, T0 + 500)).commands).toEqual([]);
+        expect(await step(c.id, T0 + 600, 1)).toMatchObject({ changed: 1, more: true });
+        expect(await step(c.id, T0 + 600, 1)).toMatchObject({ changed: 1, more: true });
+        expect(await step(c.id, T0 + 600, 1)).toMatchObject({ changed: 0, more: false, campaign: { sweeping: false, state: "aborted" } });
+        expect((await commandsOf(c.id)).map((x) => x.state)).toEqual(["failed", "succeeded", "failed", "cancelled", "cancelled"]);
+        expect(await store.agent.activeCampaignIds()).not.toContain(c.id);
+      });
+
+      it("retry policy: a failed result queues a new command after the backoff, up to the count", async () => {
+        const { label, ids } = await labelled(1);
+        const id = ids[0]!;
+        const c = await start(label, { policy: { ...policy, retryCount: 1, retryBackoffMs: 60_000 } });
+        await stepUntilDone(c.id, T0 + 200);
+        const [first] = (await deliverTo(id, T0 + 300)).commands;
+        await deliverTo(id, T0 + 400, [{ id: first!.id, returnCode: 1, reason: "busy" }]);
+        expect(await store.agent.getCampaign(c.id)).toMatchObject({ state: "running", retried: 1, failed: 0 });
+        expect((await deliverTo(id, T0 + 400 + 59_999)).commands).toEqual([]);
+        const [retry] = (await deliverTo(id, T0 + 400 + 60_000)).commands;
+        expect(retry).toMatchObject({ campaignId: c.id, attempt: 1, type: 1, content: "campaign", state: "delivered" });
+        expect(retry!.id).not.toBe(first!.id);
+        await deliverTo(id, T0 + 70_000, [{ id: retry!.id, returnCode: 1, reason: "still busy" }]);
+        expect(await store.agent.getCampaign(c.id)).toMatchObject({ retried: 1, failed: 1 });
+        expect((await deliverTo(id, T0 + 200_000)).commands).toEqual([]);
+        await step(c.id, T0 + 200_000);
+        expect(await store.agent.getCampaign(c.id)).toMatchObject({ state: "completed" });
+        expect((await commandsOf(c.id)).map((x) => [x.attempt, x.state])).toEqual([[0, "failed"], [1, "failed"]]);
+      });
+
+      it("timeout: past its deadline the campaign ends expired and its open commands expire (in bounded operations)", async () => {
+        const { label, ids } = await labelled(3);
+        const c = await start(label, { deadline: T0 + 10_000 });
+        await stepUntilDone(c.id, T0 + 200);
+        await deliverTo(ids[0]!, T0 + 300);
+        expect(await step(c.id, T0 + 10_000)).toMatchObject({ changed: 0, more: false, campaign: { state: "expired", finishedAt: T0 + 10_000 } });
+        expect((await deliverTo(ids[1]!, T0 + 10_000)).commands).toEqual([]);
+        let expired = 0;
+        for (let round = 0; round < 20; round++) {
+          const r = await apply<AgentExpireCommandsResult>({ kind: "agentExpireCommands", now: T0 + 10_000, limit: 1 });
+          expect(r.expired).toBeLessThanOrEqual(1);
+          if (r.expired === 0) break;
+          expired += r.expired;
+        }
+        expect(expired).toBeGreaterThanOrEqual(3);
+        expect((await commandsOf(c.id)).map((x) => x.state)).toEqual(["expired", "expired", "expired"]);
+      });
+
+      it("cancel: no more devices, every open command cancelled; a final campaign keeps its state; unknown is null", async () => {
+        const { label, ids } = await labelled(4);
+        const c = await start(label);
+        await step(c.id, T0 + 200, 3);
+        await deliverTo(ids[0]!, T0 + 300);
+        const cancelled = await apply<AgentCancelCampaignResult>({ kind: "agentCancelCampaign", campaignId: c.id, now: T0 + 400, reason: "by test" });
+        expect(cancelled.campaign).toMatchObject({ state: "cancelled", reason: "by test", finishedAt: T0 + 400, sweeping: true, targeted: 3 });
+        expect(await step(c.id, T0 + 500, 2)).toMatchObject({ changed: 2, more: true });
+        expect(await step(c.id, T0 + 500, 2)).toMatchObject({ changed: 1, more: false, campaign: { sweeping: false, targeted: 3 } });
+        expect((await commandsOf(c.id)).map((x) => x.state)).toEqual(["cancelled", "cancelled", "cancelled"]);
+        const again = await apply<AgentCancelCampaignResult>({ kind: "agentCancelCampaign", campaignId: c.id, now: T0 + 600, reason: "again" });
+        expect(again.campaign).toMatchObject({ state: "cancelled", reason: "by test", finishedAt: T0 + 400 });
+        expect((await apply<AgentCancelCampaignResult>({ kind: "agentCancelCampaign", campaignId: 99_999_999, now: T0, reason: "" })).campaign).toBeNull();
+        // Listing, newest first, by state.
+        const listed = await store.agent.listCampaigns({ state: "cancelled", limit: 100 });
+        expect(listed[0]?.id).toBe(c.id);
+        expect(listed.every((x) => x.state === "cancelled")).toBe(true);
+        expect((await store.agent.listCampaigns({ beforeId: c.id, limit: 100 })).every((x) => x.id < c.id)).toBe(true);
+      });
+
+      it("purge by campaign, state and age, in bounded steps; retention is a purge of every final state by age", async () => {
+        const { label, ids } = await labelled(3);
+        const c = await start(label);
+        await stepUntilDone(c.id, T0 + 200);
+        const cmds = await commandsOf(c.id);
+        for (const id of ids) await deliverTo(id, T0 + 300);
+        await deliverTo(ids[0]!, T0 + 1_000, [{ id: cmds[0]!.id, returnCode: 0, reason: "" }]);
+        await deliverTo(ids[1]!, T0 + 2_000, [{ id: cmds[1]!.id, returnCode: 1, reason: "" }]);
+        // ids[2] stays open: never purged.
+        const purge = (extra: Partial<AgentPurgeCommandsOp>) =>
+          apply<AgentPurgeCommandsResult>({ kind: "agentPurgeCommands", states: ["succeeded", "failed", "expired", "cancelled"], campaignId: c.id, limit: 1, ...extra });
+        expect(await purge({ states: ["failed"], finishedBefore: T0 + 2_000 })).toEqual({ kind: "agentPurgeCommands", deleted: 0, more: false });
+        expect(await purge({ finishedBefore: T0 + 1_500 })).toEqual({ kind: "agentPurgeCommands", deleted: 1, more: false });
+        expect((await commandsOf(c.id)).map((x) => x.deviceId)).toEqual(ids.slice(1));
+        await apply({ kind: "agentCancelCampaign", campaignId: c.id, now: T0 + 3_000, reason: "x" });
+        await stepUntilDone(c.id, T0 + 3_000);
+        expect(await purge({})).toEqual({ kind: "agentPurgeCommands", deleted: 1, more: true });
+        expect(await purge({})).toEqual({ kind: "agentPurgeCommands", deleted: 1, more: false });
+        expect(await commandsOf(c.id)).toEqual([]);
+        // Retention across campaigns: a command finished long ago goes, a recent one stays.
+        const other = await labelled(2);
+        const d = await start(other.label);
+        await stepUntilDone(d.id, T0 + 200);
+        const dc = await commandsOf(d.id);
+        for (const id of other.ids) await deliverTo(id, T0 + 300);
+        await deliverTo(other.ids[0]!, T0 + 10_000, [{ id: dc[0]!.id, returnCode: 0, reason: "" }]);
+        await deliverTo(other.ids[1]!, T0 + 90_000, [{ id: dc[1]!.id, returnCode: 0, reason: "" }]);
+        let deleted = 0;
+        for (;;) {
+          const r = await apply<AgentPurgeCommandsResult>({ kind: "agentPurgeCommands", states: ["succeeded", "failed", "expired", "cancelled"], finishedBefore: T0 + 50_000, limit: 2 });
+          deleted += r.deleted;
+          if (!r.more) break;
+        }
+        expect(deleted).toBeGreaterThanOrEqual(1);
+        expect((await commandsOf(d.id)).map((x) => x.deviceId)).toEqual([other.ids[1]]);
+      });
+
+      it("all devices: the estimate is bounded (a capped count, then a statistic) and the walk reaches every device registered by the start", async () => {
+        const count = await store.agent.countDevices();
+        const capped = await start(null, { estimateCap: 2, createdAt: T0 + 10 ** 9, deadline: T0 + 2 * 10 ** 9 });
+        expect(capped.estimated).toBeGreaterThanOrEqual(2);
+        const c = await start(null, { createdAt: T0 + 10 ** 9, deadline: T0 + 2 * 10 ** 9 });
+        expect(c).toMatchObject({ target: "all", label: null, estimated: count });
+        await stepUntilDone(c.id, T0 + 10 ** 9, 7);
+        expect(await store.agent.getCampaign(c.id)).toMatchObject({ targeted: count, estimated: count, materialised: true });
+        for (const id of [capped.id, c.id]) {
+          await apply({ kind: "agentCancelCampaign", campaignId: id, now: T0 + 10 ** 9, reason: "done" });
+          await stepUntilDone(id, T0 + 10 ** 9);
+        }
       });
     });
   });

@@ -4,7 +4,7 @@
 // keep, reject; register or refuse) are taken inside the write operation, by the
 // shared pure functions below, so both dialects decide the same way.
 import { timingSafeEqual } from "node:crypto";
-import type { CommandStateText } from "./enums.js";
+import type { CampaignStateText, CampaignTargetText, CommandStateText } from "./enums.js";
 
 export interface AgentDeviceInfo {
   devicename: string;
@@ -40,6 +40,47 @@ export interface AgentCommandRow {
   finishedAt: number | null;
   returnCode: number | null;
   reason: string | null;
+  /** The campaign that queued it; null for a command queued for listed devices. */
+  campaignId: number | null;
+  /** 0 for the first try; a campaign's retry counts up. */
+  attempt: number;
+}
+
+/** How a campaign proceeds: rate limit, abort criteria, retries (all 0: none). */
+export interface AgentCampaignPolicy {
+  /** Devices that get the command per minute (the first one at once); 0: no limit. */
+  devicesPerMinute: number;
+  /** Abort when final failures exceed this percentage of results; 0: never. */
+  abortFailurePercent: number;
+  /** … once at least this many results (succeeded + failed) arrived. */
+  abortMinResults: number;
+  /** A failed result queues a new command for that device, up to this many times. */
+  retryCount: number;
+  /** … delivered no earlier than this long after the failure. */
+  retryBackoffMs: number;
+}
+
+export interface AgentCampaignRow extends AgentCampaignPolicy {
+  id: number;
+  target: CampaignTargetText;
+  label: string | null;
+  type: number;
+  content: string;
+  state: CampaignStateText;
+  createdAt: number;
+  deadline: number;
+  finishedAt: number | null;
+  /** The greatest device id that got the command so far. */
+  cursor: string | null;
+  materialised: boolean;
+  targeted: number;
+  estimated: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  reason: string | null;
+  /** Stopped with commands open: the job still cancels them. */
+  sweeping: boolean;
 }
 
 /** Which commands ride an answer: queued ones, and delivered ones whose result is overdue. */
@@ -114,18 +155,93 @@ export interface AgentCheckInResult {
   resultsApplied: number;
 }
 
-export type AgentCommandTarget =
-  | { kind: "devices"; deviceIds: string[] }
-  | { kind: "all" }
-  | { kind: "label"; label: string };
-
+/** Queues one command per listed device, in one operation (the service bounds the list). */
 export interface AgentQueueCommandsOp {
   kind: "agentQueueCommands";
-  target: AgentCommandTarget;
+  target: { kind: "devices"; deviceIds: string[] };
   type: number;
   content: string;
   createdAt: number;
   deadline: number;
+}
+
+export type AgentCampaignTarget = { kind: "all" } | { kind: "label"; label: string };
+
+/**
+ * Starts a campaign: writes its row and an estimate of its size, whose cost is
+ * bounded (a count stopped at `estimateCap` rows, then a statistic), never a
+ * command per device.
+ */
+export interface AgentStartCampaignOp {
+  kind: "agentStartCampaign";
+  target: AgentCampaignTarget;
+  type: number;
+  content: string;
+  createdAt: number;
+  deadline: number;
+  policy: AgentCampaignPolicy;
+  estimateCap: number;
+}
+
+export interface AgentStartCampaignResult {
+  kind: "agentStartCampaign";
+  campaign: AgentCampaignRow;
+}
+
+/**
+ * One bounded step of a campaign, in one short transaction. Running: past its
+ * deadline it ends 'expired'; else it walks at most `maxDevices` device ids from
+ * its cursor (fewer when the rate limit allows fewer) and queues a command for
+ * each device registered by the campaign's start (later devices are not
+ * targeted); once the walk is through and no command of it is open, it is
+ * 'completed'. Stopped with commands open (sweeping): cancels at most
+ * `maxDevices` of them.
+ */
+export interface AgentCampaignStepOp {
+  kind: "agentCampaignStep";
+  campaignId: number;
+  now: number;
+  maxDevices: number;
+}
+
+export interface AgentCampaignStepResult {
+  kind: "agentCampaignStep";
+  /** Commands queued (running) or cancelled (sweeping) by this step. */
+  changed: number;
+  /** There is more to do now (the rate limit, when it stopped the step, says no). */
+  more: boolean;
+  campaign: AgentCampaignRow | null;
+}
+
+/** Cancels a running campaign; its open commands are cancelled by later steps. */
+export interface AgentCancelCampaignOp {
+  kind: "agentCancelCampaign";
+  campaignId: number;
+  now: number;
+  reason: string;
+}
+
+export interface AgentCancelCampaignResult {
+  kind: "agentCancelCampaign";
+  /** The campaign after cancelling (a final one keeps its state); null when unknown. */
+  campaign: AgentCampaignRow | null;
+}
+
+/** Deletes at most `limit` final commands matching the filter. */
+export interface AgentPurgeCommandsOp {
+  kind: "agentPurgeCommands";
+  /** Final states only. */
+  states: CommandStateText[];
+  campaignId?: number;
+  finishedBefore?: number;
+  limit: number;
+}
+
+export interface AgentPurgeCommandsResult {
+  kind: "agentPurgeCommands";
+  deleted: number;
+  /** More commands match. */
+  more: boolean;
 }
 
 export interface AgentQueueCommandsResult {
@@ -148,10 +264,11 @@ export interface AgentCancelCommandsResult {
   commands: AgentCommandRow[];
 }
 
-/** Queued or delivered commands past their deadline become expired. */
+/** Queued or delivered commands past their deadline become expired, at most `limit` per operation. */
 export interface AgentExpireCommandsOp {
   kind: "agentExpireCommands";
   now: number;
+  limit: number;
 }
 
 export interface AgentExpireCommandsResult {
@@ -190,7 +307,11 @@ export type AgentWriteOp =
   | AgentCancelCommandsOp
   | AgentExpireCommandsOp
   | AgentSetLabelsOp
-  | AgentDeleteDeviceOp;
+  | AgentDeleteDeviceOp
+  | AgentStartCampaignOp
+  | AgentCampaignStepOp
+  | AgentCancelCampaignOp
+  | AgentPurgeCommandsOp;
 
 export type AgentWriteResult =
   | AgentRegisterResult
@@ -199,7 +320,11 @@ export type AgentWriteResult =
   | AgentCancelCommandsResult
   | AgentExpireCommandsResult
   | AgentSetLabelsResult
-  | AgentDeleteDeviceResult;
+  | AgentDeleteDeviceResult
+  | AgentStartCampaignResult
+  | AgentCampaignStepResult
+  | AgentCancelCampaignResult
+  | AgentPurgeCommandsResult;
 
 export interface AgentDeviceFilter {
   /** Only devices with last_seen > this (online). */
@@ -218,6 +343,14 @@ export interface AgentDeviceFilter {
 export interface AgentCommandFilter {
   state?: CommandStateText;
   deviceId?: string;
+  campaignId?: number;
+  /** Keyset paging, newest first: ids smaller than this. */
+  beforeId?: number;
+  limit: number;
+}
+
+export interface AgentCampaignFilter {
+  state?: CampaignStateText;
   /** Keyset paging, newest first: ids smaller than this. */
   beforeId?: number;
   limit: number;
@@ -232,6 +365,11 @@ export interface AgentRepository {
   listCommands(filter: AgentCommandFilter): Promise<AgentCommandRow[]>;
   getCommands(ids: readonly number[]): Promise<AgentCommandRow[]>;
   countDevices(): Promise<number>;
+  getCampaign(id: number): Promise<AgentCampaignRow | undefined>;
+  /** Newest first. */
+  listCampaigns(filter: AgentCampaignFilter): Promise<AgentCampaignRow[]>;
+  /** Ids of the campaigns the job has work for (running, or sweeping), oldest first. */
+  activeCampaignIds(): Promise<number[]>;
 }
 
 // ---- decisions shared by both dialects -------------------------------------------
@@ -327,6 +465,40 @@ export function judgeRegister(
   }
   if (op.enrolmentSecretValid) return { outcome: "renewed", slots: fresh };
   return { outcome: "rejected", slots: null };
+}
+
+/** Final command states (purge and retention touch only these). */
+export const finalCommandStates: readonly CommandStateText[] = ["succeeded", "failed", "expired", "cancelled"];
+
+/**
+ * How many more devices a rate-limited campaign may reach now: the first at
+ * once, then devicesPerMinute per minute since its start.
+ */
+export function campaignAllowance(c: Pick<AgentCampaignRow, "devicesPerMinute" | "createdAt" | "targeted">, now: number): number {
+  if (c.devicesPerMinute <= 0) return Number.POSITIVE_INFINITY;
+  return Math.max(0, Math.floor((c.devicesPerMinute * Math.max(0, now - c.createdAt)) / 60_000) + 1 - c.targeted);
+}
+
+/** The abort criteria: failures exceed the percentage once enough results are in. */
+export function campaignAbortDue(c: Pick<AgentCampaignRow, "abortFailurePercent" | "abortMinResults" | "succeeded" | "failed">): boolean {
+  if (c.abortFailurePercent <= 0) return false;
+  const results = c.succeeded + c.failed;
+  return results >= Math.max(1, c.abortMinResults) && c.failed * 100 > c.abortFailurePercent * results;
+}
+
+export function abortReason(c: Pick<AgentCampaignRow, "abortFailurePercent" | "succeeded" | "failed">): string {
+  return `aborted: ${c.failed} of ${c.succeeded + c.failed} results failed, above ${c.abortFailurePercent}%`;
+}
+
+/** What a result of a campaign's command does: count it, or queue a retry. */
+export function campaignResultEffect(
+  c: Pick<AgentCampaignRow, "state" | "retryCount">,
+  attempt: number,
+  returnCode: number,
+): "succeeded" | "failed" | "retry" {
+  if (returnCode === 0) return "succeeded";
+  // A stopped campaign still counts its late results, but retries nothing.
+  return c.state === "running" && attempt < c.retryCount ? "retry" : "failed";
 }
 
 /** The command state a result moves a delivered command to. */

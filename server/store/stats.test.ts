@@ -79,7 +79,7 @@ function describeStats(dialect: string, open: () => Promise<{ store: Store; disp
 
     it("counts devices, online devices, pending commands, installations and what arrived since", async () => {
       await applyAll(store, [register("old-1", T - 10 * MINUTE), register("old-2", T - 10 * MINUTE), register("new-1", T - 1000)]);
-      await applyAll(store, [{ kind: "agentQueueCommands", target: { kind: "all" }, type: 1, content: "", createdAt: T, deadline: T + MINUTE }]);
+      await applyAll(store, [{ kind: "agentQueueCommands", target: { kind: "devices", deviceIds: ["old-1", "old-2", "new-1"] }, type: 1, content: "", createdAt: T, deadline: T + MINUTE }]);
       await applyAll(store, [{ kind: "agentQueueCommands", target: { kind: "devices", deviceIds: ["new-1"] }, type: 2, content: "", createdAt: T, deadline: T + MINUTE }]);
       await applyAll(store, [heartbeat("m1", T - 10 * MINUTE), heartbeat("m2", T - 5000), heartbeat("m3", T - 1000)]);
       // Arrival order: 300 old events, then 250 recent ones in three batches.

@@ -12,6 +12,7 @@ import type { InsertEventsOp, OperatorKeyRow, Store, TrackEventRow, TrackSession
 
 /** Every application table, in name order: each dialect's migrations must create exactly these. */
 export const everyTable = [
+  "agent_campaigns",
   "agent_commands",
   "agent_device_labels",
   "agent_devices",

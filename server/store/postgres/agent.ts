@@ -24,17 +24,35 @@ import {
   type AgentRepository,
   type AgentSetLabelsOp,
   type AgentSetLabelsResult,
+  type AgentCampaignFilter,
+  type AgentCampaignRow,
+  type AgentCampaignStepOp,
+  type AgentCampaignStepResult,
+  type AgentCancelCampaignOp,
+  type AgentCancelCampaignResult,
+  type AgentPurgeCommandsOp,
+  type AgentPurgeCommandsResult,
+  type AgentStartCampaignOp,
+  type AgentStartCampaignResult,
+  abortReason,
+  campaignAbortDue,
+  campaignAllowance,
+  campaignResultEffect,
   judgeRegister,
   judgeToken,
   type TokenSlots,
   tokenSlotsAfter,
   stateOfResult,
 } from "../agent.js";
-import type { CommandStateText } from "../enums.js";
+import type { CampaignStateText, CampaignTargetText, CommandStateText } from "../enums.js";
 import { rowsOf, type PgDb } from "./db.js";
 
 const DEVICE_COLUMNS = sql.raw(`device_id, devicename, ip, macaddress, os, token_hash, token_expires_at, previous_token_hash, previous_token_expires_at, registered_at, updated_at, last_seen`);
-const COMMAND_COLUMNS = sql.raw(`id, device_id, type, content, state, created_at, deadline, delivered_at, last_delivered_at, delivery_count, finished_at, return_code, reason`);
+const COMMAND_COLUMNS = sql.raw(
+  `id, device_id, type, content, state, created_at, deadline, delivered_at, last_delivered_at, delivery_count, finished_at, return_code, reason, campaign_id, attempt`,
+);
+const CAMPAIGN_COLUMNS = sql.raw(`id, target, label, type, content, state, created_at, deadline, finished_at, devices_per_minute, abort_failure_percent,
+  abort_min_results, retry_count, retry_backoff_ms, cursor, materialised, targeted, estimated, succeeded, failed, retried, reason, sweeping`);
 const OPEN = sql.raw(`state IN ('queued', 'delivered')`);
 
 const num = (v: unknown): number => Number(v);
@@ -72,6 +90,36 @@ function commandRow(r: Record<string, unknown>): AgentCommandRow {
     finishedAt: numOrNull(r.finished_at),
     returnCode: numOrNull(r.return_code),
     reason: r.reason === null ? null : String(r.reason),
+    campaignId: numOrNull(r.campaign_id),
+    attempt: num(r.attempt),
+  };
+}
+
+function campaignRow(r: Record<string, unknown>): AgentCampaignRow {
+  return {
+    id: num(r.id),
+    target: String(r.target) as CampaignTargetText,
+    label: r.label === null ? null : String(r.label),
+    type: num(r.type),
+    content: String(r.content),
+    state: String(r.state) as CampaignStateText,
+    createdAt: num(r.created_at),
+    deadline: num(r.deadline),
+    finishedAt: numOrNull(r.finished_at),
+    devicesPerMinute: num(r.devices_per_minute),
+    abortFailurePercent: num(r.abort_failure_percent),
+    abortMinResults: num(r.abort_min_results),
+    retryCount: num(r.retry_count),
+    retryBackoffMs: num(r.retry_backoff_ms),
+    cursor: r.cursor === null ? null : String(r.cursor),
+    materialised: r.materialised === true,
+    targeted: num(r.targeted),
+    estimated: num(r.estimated),
+    succeeded: num(r.succeeded),
+    failed: num(r.failed),
+    retried: num(r.retried),
+    reason: r.reason === null ? null : String(r.reason),
+    sweeping: r.sweeping === true,
   };
 }
 
@@ -121,9 +169,11 @@ export class PostgresAgentRepository implements AgentRepository {
     if (verdict === "reject") return { kind: "agentCheckIn", verdict, commands: [], resultsApplied: 0 };
     let resultsApplied = 0;
     for (const r of op.results) {
-      const done = await rows(tx, sql`UPDATE agent_commands SET state = ${stateOfResult(r.returnCode)}, finished_at = ${now}, return_code = ${r.returnCode}, reason = ${r.reason}
-        WHERE id = ${r.id} AND device_id = ${op.deviceId} AND state = 'delivered' RETURNING id`);
-      resultsApplied += done.length;
+      const [done] = await rows(tx, sql`UPDATE agent_commands SET state = ${stateOfResult(r.returnCode)}, finished_at = ${now}, return_code = ${r.returnCode}, reason = ${r.reason}
+        WHERE id = ${r.id} AND device_id = ${op.deviceId} AND state = 'delivered' RETURNING campaign_id, attempt, type, content, deadline`);
+      if (!done) continue;
+      resultsApplied++;
+      if (done.campaign_id !== null) await this.campaignResult(tx, done, op.deviceId, r.returnCode, now);
     }
     const i = op.info;
     const infoSet = i ? sql`, devicename = ${i.devicename}, ip = ${i.ip}, macaddress = ${i.macaddress}, os = ${i.os}, updated_at = ${now}` : sql``;
@@ -141,24 +191,142 @@ export class PostgresAgentRepository implements AgentRepository {
     const delivered = await rows(tx, sql`UPDATE agent_commands SET state = 'delivered', delivered_at = coalesce(delivered_at, ${d.now}), last_delivered_at = ${d.now},
         delivery_count = delivery_count + 1
       WHERE id IN (SELECT id FROM agent_commands WHERE device_id = ${deviceId} AND ${OPEN} AND deadline > ${d.now}
-                   AND (state = 'queued' OR last_delivered_at <= ${d.now - d.redeliverAfterMs}) ORDER BY id LIMIT ${d.maxCommands})
+                   AND (state = 'queued' OR last_delivered_at <= ${d.now - d.redeliverAfterMs}) AND (not_before IS NULL OR not_before <= ${d.now})
+                   AND (campaign_id IS NULL OR EXISTS (SELECT 1 FROM agent_campaigns c WHERE c.id = campaign_id AND c.state = 'running'))
+                   ORDER BY id LIMIT ${d.maxCommands})
       RETURNING ${COMMAND_COLUMNS}`);
     return delivered.map(commandRow).sort((a, b) => a.id - b.id);
+  }
+
+  private async campaign(tx: PgDb, id: number, lock = false): Promise<AgentCampaignRow | undefined> {
+    const [found] = await rows(tx, sql`SELECT ${CAMPAIGN_COLUMNS} FROM agent_campaigns WHERE id = ${id} ${lock ? sql`FOR UPDATE` : sql``}`);
+    return found ? campaignRow(found) : undefined;
+  }
+
+  /** A result of a campaign's command: count it, retry it, abort the campaign when its criteria are met. */
+  private async campaignResult(tx: PgDb, finished: Record<string, unknown>, deviceId: string, returnCode: number, now: number): Promise<void> {
+    const campaignId = num(finished.campaign_id);
+    const attempt = num(finished.attempt);
+    // Locked: concurrent results of one campaign count one after the other.
+    const c = await this.campaign(tx, campaignId, true);
+    if (!c) return;
+    const effect = campaignResultEffect(c, attempt, returnCode);
+    if (effect === "retry") {
+      await tx.execute(sql`INSERT INTO agent_commands (device_id, type, content, state, created_at, deadline, delivery_count, campaign_id, attempt, not_before)
+        VALUES (${deviceId}, ${num(finished.type)}, ${String(finished.content)}, 'queued', ${now}, ${num(finished.deadline)}, 0, ${campaignId}, ${attempt + 1}, ${now + c.retryBackoffMs})`);
+    }
+    const [counted] = await rows(tx, sql`UPDATE agent_campaigns SET succeeded = succeeded + ${effect === "succeeded" ? 1 : 0}, failed = failed + ${effect === "failed" ? 1 : 0},
+      retried = retried + ${effect === "retry" ? 1 : 0} WHERE id = ${campaignId} RETURNING ${CAMPAIGN_COLUMNS}`);
+    const after = campaignRow(counted!);
+    if (effect === "failed" && after.state === "running" && campaignAbortDue(after)) {
+      await tx.execute(sql`UPDATE agent_campaigns SET state = 'aborted', finished_at = ${now}, reason = ${abortReason(after)}, sweeping = TRUE WHERE id = ${campaignId}`);
+    }
+  }
+
+  async startCampaign(tx: PgDb, op: AgentStartCampaignOp): Promise<AgentStartCampaignResult> {
+    const t = op.target;
+    let estimated: number;
+    if (t.kind === "all") {
+      const [counted] = await rows(tx, sql`SELECT count(*)::bigint AS n FROM (SELECT 1 FROM agent_devices LIMIT ${op.estimateCap}) AS capped`);
+      estimated = num(counted?.n ?? 0);
+      if (estimated >= op.estimateCap) {
+        // The planner's statistic (kept by autovacuum/ANALYZE): a read of one catalogue row, not a count.
+        const [stat] = await rows(tx, sql`SELECT greatest(reltuples, 0)::bigint AS n FROM pg_class WHERE oid = 'agent_devices'::regclass`);
+        estimated = Math.max(estimated, num(stat?.n ?? 0));
+      }
+    } else {
+      const [counted] = await rows(tx, sql`SELECT count(*)::bigint AS n FROM (SELECT 1 FROM agent_device_labels WHERE label = ${t.label} LIMIT ${op.estimateCap}) AS capped`);
+      estimated = num(counted?.n ?? 0);
+    }
+    const p = op.policy;
+    const [inserted] = await rows(tx, sql`INSERT INTO agent_campaigns (target, label, type, content, state, created_at, deadline, devices_per_minute, abort_failure_percent,
+        abort_min_results, retry_count, retry_backoff_ms, estimated)
+      VALUES (${t.kind}, ${t.kind === "label" ? t.label : null}, ${op.type}, ${op.content}, 'running', ${op.createdAt}, ${op.deadline}, ${p.devicesPerMinute},
+        ${p.abortFailurePercent}, ${p.abortMinResults}, ${p.retryCount}, ${p.retryBackoffMs}, ${estimated}) RETURNING ${CAMPAIGN_COLUMNS}`);
+    return { kind: "agentStartCampaign", campaign: campaignRow(inserted!) };
+  }
+
+  async campaignStep(tx: PgDb, op: AgentCampaignStepOp): Promise<AgentCampaignStepResult> {
+    // Locked: two server processes never walk one campaign at once.
+    const c = await this.campaign(tx, op.campaignId, true);
+    if (!c) return { kind: "agentCampaignStep", changed: 0, more: false, campaign: null };
+    const now = op.now;
+    const result = async (changed: number, more: boolean): Promise<AgentCampaignStepResult> => ({
+      kind: "agentCampaignStep", changed, more, campaign: (await this.campaign(tx, c.id))!,
+    });
+    if (c.state !== "running") {
+      if (!c.sweeping) return result(0, false);
+      // Aborted: queued commands are cancelled, delivered ones may still report. Cancelled: every open one.
+      const states = c.state === "aborted" ? sql.raw(`state = 'queued'`) : OPEN;
+      const swept = await rows(tx, sql`UPDATE agent_commands SET state = 'cancelled', finished_at = ${now}
+        WHERE id IN (SELECT id FROM agent_commands WHERE campaign_id = ${c.id} AND ${states} LIMIT ${op.maxDevices}) RETURNING id`);
+      if (swept.length < op.maxDevices) await tx.execute(sql`UPDATE agent_campaigns SET sweeping = FALSE WHERE id = ${c.id}`);
+      return result(swept.length, swept.length >= op.maxDevices);
+    }
+    if (now >= c.deadline) {
+      // Its open commands share its deadline: the expiry job ends them.
+      await tx.execute(sql`UPDATE agent_campaigns SET state = 'expired', finished_at = ${now} WHERE id = ${c.id}`);
+      return result(0, false);
+    }
+    if (!c.materialised) {
+      const budget = Math.min(op.maxDevices, campaignAllowance(c, now));
+      if (budget <= 0) return result(0, false);
+      const cursor = c.cursor ?? "";
+      const walked =
+        c.target === "all"
+          ? await rows(tx, sql`SELECT device_id, registered_at FROM agent_devices WHERE device_id > ${cursor} ORDER BY device_id LIMIT ${budget + 1}`)
+          : await rows(tx, sql`SELECT l.device_id, d.registered_at FROM agent_device_labels l JOIN agent_devices d ON d.device_id = l.device_id
+              WHERE l.label = ${c.label} AND l.device_id > ${cursor} ORDER BY l.device_id LIMIT ${budget + 1}`);
+      // One row more than the budget tells whether the walk is through.
+      const done = walked.length <= budget;
+      if (!done) walked.pop();
+      // Devices registered after the campaign started are not its target.
+      const ids = walked.filter((d) => num(d.registered_at) <= c.createdAt).map((d) => String(d.device_id));
+      if (ids.length > 0) {
+        await tx.execute(sql`INSERT INTO agent_commands (device_id, type, content, state, created_at, deadline, delivery_count, campaign_id, attempt)
+          SELECT u.device_id, ${c.type}::int, ${c.content}::text, 'queued', ${now}::bigint, ${c.deadline}::bigint, 0, ${c.id}::bigint, 0
+          FROM unnest(${sql.param(ids)}::text[]) AS u(device_id)`);
+      }
+      const targeted = c.targeted + ids.length;
+      const last = walked.at(-1);
+      await tx.execute(sql`UPDATE agent_campaigns SET cursor = ${last ? String(last.device_id) : c.cursor}, targeted = ${targeted},
+        estimated = ${done ? targeted : Math.max(c.estimated, targeted)}, materialised = ${done} WHERE id = ${c.id}`);
+      if (!done) return result(ids.length, budget === op.maxDevices);
+      if (ids.length > 0) return result(ids.length, false);
+    }
+    const [open] = await rows(tx, sql`SELECT 1 AS one FROM agent_commands WHERE campaign_id = ${c.id} AND ${OPEN} LIMIT 1`);
+    if (!open) await tx.execute(sql`UPDATE agent_campaigns SET state = 'completed', finished_at = ${now} WHERE id = ${c.id}`);
+    return result(0, false);
+  }
+
+  async cancelCampaign(tx: PgDb, op: AgentCancelCampaignOp): Promise<AgentCancelCampaignResult> {
+    const c = await this.campaign(tx, op.campaignId, true);
+    if (!c) return { kind: "agentCancelCampaign", campaign: null };
+    if (c.state === "running") {
+      await tx.execute(sql`UPDATE agent_campaigns SET state = 'cancelled', finished_at = ${op.now}, reason = ${op.reason}, sweeping = TRUE WHERE id = ${c.id}`);
+    }
+    return { kind: "agentCancelCampaign", campaign: (await this.campaign(tx, c.id))! };
+  }
+
+  async purgeCommands(tx: PgDb, op: AgentPurgeCommandsOp): Promise<AgentPurgeCommandsResult> {
+    if (op.states.length === 0) return { kind: "agentPurgeCommands", deleted: 0, more: false };
+    const where: SQL[] = [sql`state = ANY(${sql.param([...op.states])}::text[])`];
+    if (op.campaignId !== undefined) where.push(sql`campaign_id = ${op.campaignId}`);
+    if (op.finishedBefore !== undefined) where.push(sql`finished_at < ${op.finishedBefore}`);
+    const found = await rows(tx, sql`SELECT id FROM agent_commands WHERE ${sql.join(where, sql` AND `)} LIMIT ${op.limit + 1}`);
+    const doomed = found.slice(0, op.limit).map((r) => num(r.id));
+    if (doomed.length > 0) await tx.execute(sql`DELETE FROM agent_commands WHERE id = ANY(${sql.param(doomed)}::bigint[])`);
+    return { kind: "agentPurgeCommands", deleted: doomed.length, more: found.length > op.limit };
   }
 
   async queueCommands(tx: PgDb, op: AgentQueueCommandsOp): Promise<AgentQueueCommandsResult> {
     const t = op.target;
     const values = sql`${op.type}::int, ${op.content}::text, 'queued', ${op.createdAt}::bigint, ${op.deadline}::bigint, 0`;
-    let source: SQL;
-    if (t.kind === "all") source = sql`SELECT device_id, ${values} FROM agent_devices`;
-    else if (t.kind === "label") source = sql`SELECT device_id, ${values} FROM agent_device_labels WHERE label = ${t.label}`;
-    else {
-      const ids = [...new Set(t.deviceIds)].sort();
-      const known = new Set((await rows(tx, sql`SELECT device_id FROM agent_devices WHERE device_id = ANY(${sql.param(ids)}::text[])`)).map((r) => String(r.device_id)));
-      const unknownDeviceIds = ids.filter((id) => !known.has(id));
-      if (unknownDeviceIds.length > 0) return { kind: "agentQueueCommands", commands: [], unknownDeviceIds };
-      source = sql`SELECT u.device_id, ${values} FROM unnest(${sql.param(ids)}::text[]) AS u(device_id)`;
-    }
+    const ids = [...new Set(t.deviceIds)].sort();
+    const known = new Set((await rows(tx, sql`SELECT device_id FROM agent_devices WHERE device_id = ANY(${sql.param(ids)}::text[])`)).map((r) => String(r.device_id)));
+    const unknownDeviceIds = ids.filter((id) => !known.has(id));
+    if (unknownDeviceIds.length > 0) return { kind: "agentQueueCommands", commands: [], unknownDeviceIds };
+    const source = sql`SELECT u.device_id, ${values} FROM unnest(${sql.param(ids)}::text[]) AS u(device_id)`;
     const inserted = await rows(tx, sql`INSERT INTO agent_commands (device_id, type, content, state, created_at, deadline, delivery_count) ${source} RETURNING ${COMMAND_COLUMNS}`);
     const commands = inserted.map(commandRow).sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.id - b.id));
     return { kind: "agentQueueCommands", commands, unknownDeviceIds: [] };
@@ -173,7 +341,8 @@ export class PostgresAgentRepository implements AgentRepository {
   }
 
   async expireCommands(tx: PgDb, op: AgentExpireCommandsOp): Promise<AgentExpireCommandsResult> {
-    const expired = await rows(tx, sql`UPDATE agent_commands SET state = 'expired', finished_at = ${op.now} WHERE ${OPEN} AND deadline <= ${op.now} RETURNING id`);
+    const expired = await rows(tx, sql`UPDATE agent_commands SET state = 'expired', finished_at = ${op.now}
+      WHERE id IN (SELECT id FROM agent_commands WHERE ${OPEN} AND deadline <= ${op.now} LIMIT ${op.limit}) RETURNING id`);
     return { kind: "agentExpireCommands", expired: expired.length };
   }
 
@@ -232,6 +401,7 @@ export class PostgresAgentRepository implements AgentRepository {
     const where: SQL[] = [sql`TRUE`];
     if (f.state !== undefined) where.push(sql`state = ${f.state}`);
     if (f.deviceId !== undefined) where.push(sql`device_id = ${f.deviceId}`);
+    if (f.campaignId !== undefined) where.push(sql`campaign_id = ${f.campaignId}`);
     if (f.beforeId !== undefined) where.push(sql`id < ${f.beforeId}`);
     const found = await rows(this.db, sql`SELECT ${COMMAND_COLUMNS} FROM agent_commands WHERE ${sql.join(where, sql` AND `)} ORDER BY id DESC LIMIT ${f.limit}`);
     return found.map(commandRow);
@@ -247,5 +417,22 @@ export class PostgresAgentRepository implements AgentRepository {
   async countDevices(): Promise<number> {
     const [found] = await rows(this.db, sql`SELECT count(*)::bigint AS n FROM agent_devices`);
     return num(found?.n ?? 0);
+  }
+
+  async getCampaign(id: number): Promise<AgentCampaignRow | undefined> {
+    return this.campaign(this.db, id);
+  }
+
+  async listCampaigns(f: AgentCampaignFilter): Promise<AgentCampaignRow[]> {
+    const where: SQL[] = [sql`TRUE`];
+    if (f.state !== undefined) where.push(sql`state = ${f.state}`);
+    if (f.beforeId !== undefined) where.push(sql`id < ${f.beforeId}`);
+    const found = await rows(this.db, sql`SELECT ${CAMPAIGN_COLUMNS} FROM agent_campaigns WHERE ${sql.join(where, sql` AND `)} ORDER BY id DESC LIMIT ${f.limit}`);
+    return found.map(campaignRow);
+  }
+
+  async activeCampaignIds(): Promise<number[]> {
+    const found = await rows(this.db, sql`SELECT id FROM agent_campaigns WHERE state = 'running' OR sweeping ORDER BY id`);
+    return found.map((r) => num(r.id));
   }
 }

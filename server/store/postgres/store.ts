@@ -80,6 +80,10 @@ export class PostgresStore implements Store {
       await tx.execute(sql`SELECT pg_current_xact_id()`);
       return { kind: "probeCommit" };
     },
+    agentStartCampaign: (tx, op) => this.agent.startCampaign(tx, op),
+    agentCampaignStep: (tx, op) => this.agent.campaignStep(tx, op),
+    agentCancelCampaign: (tx, op) => this.agent.cancelCampaign(tx, op),
+    agentPurgeCommands: (tx, op) => this.agent.purgeCommands(tx, op),
   };
 
   private async dispatch(tx: PgDb, op: WriteOp): Promise<WriteResult> {

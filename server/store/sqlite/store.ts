@@ -138,6 +138,10 @@ export class SqliteStore implements Store {
       this.sqlite.pragma(`user_version = ${Math.trunc(version)}`);
       return { kind: "probeCommit" };
     },
+    agentStartCampaign: (op) => this.agent.startCampaign(op),
+    agentCampaignStep: (op) => this.agent.campaignStep(op),
+    agentCancelCampaign: (op) => this.agent.cancelCampaign(op),
+    agentPurgeCommands: (op) => this.agent.purgeCommands(op),
   };
 
   private dispatch(op: WriteOp): WriteResult {

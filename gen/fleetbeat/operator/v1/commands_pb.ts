@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetbeat/operator/v1/commands.proto.
  */
 export const file_fleetbeat_operator_v1_commands: GenFile = /*@__PURE__*/
-  fileDesc("CiRmbGVldGJlYXQvb3BlcmF0b3IvdjEvY29tbWFuZHMucHJvdG8SFWZsZWV0YmVhdC5vcGVyYXRvci52MSL5AgoHQ29tbWFuZBIKCgJpZBgBIAEoAxIRCglkZXZpY2VfaWQYAiABKAkSDAoEdHlwZRgDIAEoBRIPCgdjb250ZW50GAQgASgJEjIKBXN0YXRlGAUgASgOMiMuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNvbW1hbmRTdGF0ZRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghkZWFkbGluZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMZGVsaXZlcmVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOZGVsaXZlcnlfY291bnQYCiABKA0SEwoLcmV0dXJuX2NvZGUYCyABKAUSDgoGcmVhc29uGAwgASgJIiIKDERldmljZUlkTGlzdBISCgpkZXZpY2VfaWRzGAEgAygJIo4BCg1Db21tYW5kVGFyZ2V0EhMKCWRldmljZV9pZBgBIAEoCUgAEjYKB2RldmljZXMYAiABKAsyIy5mbGVldGJlYXQub3BlcmF0b3IudjEuRGV2aWNlSWRMaXN0SAASFQoLYWxsX2RldmljZXMYAyABKAhIABIPCgVsYWJlbBgEIAEoCUgAQggKBnRhcmdldCKSAQoTUXVldWVDb21tYW5kUmVxdWVzdBI0CgZ0YXJnZXQYASABKAsyJC5mbGVldGJlYXQub3BlcmF0b3IudjEuQ29tbWFuZFRhcmdldBIMCgR0eXBlGAIgASgFEg8KB2NvbnRlbnQYAyABKAkSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkgKFFF1ZXVlQ29tbWFuZFJlc3BvbnNlEjAKCGNvbW1hbmRzGAEgAygLMh4uZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNvbW1hbmQiIwoUQ2FuY2VsQ29tbWFuZFJlcXVlc3QSCwoDaWRzGAEgAygDIkkKFUNhbmNlbENvbW1hbmRSZXNwb25zZRIwCghjb21tYW5kcxgBIAMoCzIeLmZsZWV0YmVhdC5vcGVyYXRvci52MS5Db21tYW5kIoMBChNMaXN0Q29tbWFuZHNSZXF1ZXN0EjIKBXN0YXRlGAEgASgOMiMuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNvbW1hbmRTdGF0ZRIRCglkZXZpY2VfaWQYAiABKAkSEQoJcGFnZV9zaXplGAMgASgNEhIKCnBhZ2VfdG9rZW4YBCABKAkiYQoUTGlzdENvbW1hbmRzUmVzcG9uc2USMAoIY29tbWFuZHMYASADKAsyHi5mbGVldGJlYXQub3BlcmF0b3IudjEuQ29tbWFuZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiTgoTV2FpdENvbW1hbmRzUmVxdWVzdBILCgNpZHMYASADKAMSKgoHdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJHChRXYWl0Q29tbWFuZHNSZXNwb25zZRIvCgdjb21tYW5kGAEgASgLMh4uZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNvbW1hbmQq0wEKDENvbW1hbmRTdGF0ZRIdChlDT01NQU5EX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUQ09NTUFORF9TVEFURV9RVUVVRUQQARIbChdDT01NQU5EX1NUQVRFX0RFTElWRVJFRBACEhsKF0NPTU1BTkRfU1RBVEVfU1VDQ0VFREVEEAMSGAoUQ09NTUFORF9TVEFURV9GQUlMRUQQBBIZChVDT01NQU5EX1NUQVRFX0VYUElSRUQQBRIbChdDT01NQU5EX1NUQVRFX0NBTkNFTExFRBAGMrkDCg5Db21tYW5kU2VydmljZRJnCgxRdWV1ZUNvbW1hbmQSKi5mbGVldGJlYXQub3BlcmF0b3IudjEuUXVldWVDb21tYW5kUmVxdWVzdBorLmZsZWV0YmVhdC5vcGVyYXRvci52MS5RdWV1ZUNvbW1hbmRSZXNwb25zZRJqCg1DYW5jZWxDb21tYW5kEisuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNhbmNlbENvbW1hbmRSZXF1ZXN0GiwuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNhbmNlbENvbW1hbmRSZXNwb25zZRJnCgxMaXN0Q29tbWFuZHMSKi5mbGVldGJlYXQub3BlcmF0b3IudjEuTGlzdENvbW1hbmRzUmVxdWVzdBorLmZsZWV0YmVhdC5vcGVyYXRvci52MS5MaXN0Q29tbWFuZHNSZXNwb25zZRJpCgxXYWl0Q29tbWFuZHMSKi5mbGVldGJlYXQub3BlcmF0b3IudjEuV2FpdENvbW1hbmRzUmVxdWVzdBorLmZsZWV0YmVhdC5vcGVyYXRvci52MS5XYWl0Q29tbWFuZHNSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CiRmbGVldGJlYXQvb3BlcmF0b3IvdjEvY29tbWFuZHMucHJvdG8SFWZsZWV0YmVhdC5vcGVyYXRvci52MSKfAwoHQ29tbWFuZBIKCgJpZBgBIAEoAxIRCglkZXZpY2VfaWQYAiABKAkSDAoEdHlwZRgDIAEoBRIPCgdjb250ZW50GAQgASgJEjIKBXN0YXRlGAUgASgOMiMuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNvbW1hbmRTdGF0ZRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghkZWFkbGluZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMZGVsaXZlcmVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOZGVsaXZlcnlfY291bnQYCiABKA0SEwoLcmV0dXJuX2NvZGUYCyABKAUSDgoGcmVhc29uGAwgASgJEhMKC2NhbXBhaWduX2lkGA0gASgDEg8KB2F0dGVtcHQYDiABKA0iIgoMRGV2aWNlSWRMaXN0EhIKCmRldmljZV9pZHMYASADKAkijgEKDUNvbW1hbmRUYXJnZXQSEwoJZGV2aWNlX2lkGAEgASgJSAASNgoHZGV2aWNlcxgCIAEoCzIjLmZsZWV0YmVhdC5vcGVyYXRvci52MS5EZXZpY2VJZExpc3RIABIVCgthbGxfZGV2aWNlcxgDIAEoCEgAEg8KBWxhYmVsGAQgASgJSABCCAoGdGFyZ2V0IswBChNRdWV1ZUNvbW1hbmRSZXF1ZXN0EjQKBnRhcmdldBgBIAEoCzIkLmZsZWV0YmVhdC5vcGVyYXRvci52MS5Db21tYW5kVGFyZ2V0EgwKBHR5cGUYAiABKAUSDwoHY29udGVudBgDIAEoCRImCgN0dGwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SOAoIY2FtcGFpZ24YBSABKAsyJi5mbGVldGJlYXQub3BlcmF0b3IudjEuQ2FtcGFpZ25PcHRpb25zInsKFFF1ZXVlQ29tbWFuZFJlc3BvbnNlEjAKCGNvbW1hbmRzGAEgAygLMh4uZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNvbW1hbmQSMQoIY2FtcGFpZ24YAiABKAsyHy5mbGVldGJlYXQub3BlcmF0b3IudjEuQ2FtcGFpZ24irgEKD0NhbXBhaWduT3B0aW9ucxIaChJkZXZpY2VzX3Blcl9taW51dGUYASABKA0SHQoVYWJvcnRfZmFpbHVyZV9wZXJjZW50GAIgASgNEhkKEWFib3J0X21pbl9yZXN1bHRzGAMgASgNEhMKC3JldHJ5X2NvdW50GAQgASgNEjAKDXJldHJ5X2JhY2tvZmYYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i5wMKCENhbXBhaWduEgoKAmlkGAEgASgDEjMKBXN0YXRlGAIgASgOMiQuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNhbXBhaWduU3RhdGUSNAoGdGFyZ2V0GAMgASgLMiQuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNvbW1hbmRUYXJnZXQSDAoEdHlwZRgEIAEoBRIPCgdjb250ZW50GAUgASgJEjcKB29wdGlvbnMYBiABKAsyJi5mbGVldGJlYXQub3BlcmF0b3IudjEuQ2FtcGFpZ25PcHRpb25zEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGRlYWRsaW5lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIdGFyZ2V0ZWQYCiABKAQSEQoJZXN0aW1hdGVkGAsgASgEEhQKDG1hdGVyaWFsaXNlZBgMIAEoCBIRCglzdWNjZWVkZWQYDSABKAQSDgoGZmFpbGVkGA4gASgEEg8KB3JldHJpZWQYDyABKAQSDgoGcmVhc29uGBAgASgJIiMKFENhbmNlbENvbW1hbmRSZXF1ZXN0EgsKA2lkcxgBIAMoAyJJChVDYW5jZWxDb21tYW5kUmVzcG9uc2USMAoIY29tbWFuZHMYASADKAsyHi5mbGVldGJlYXQub3BlcmF0b3IudjEuQ29tbWFuZCKYAQoTTGlzdENvbW1hbmRzUmVxdWVzdBIyCgVzdGF0ZRgBIAEoDjIjLmZsZWV0YmVhdC5vcGVyYXRvci52MS5Db21tYW5kU3RhdGUSEQoJZGV2aWNlX2lkGAIgASgJEhEKCXBhZ2Vfc2l6ZRgDIAEoDRISCgpwYWdlX3Rva2VuGAQgASgJEhMKC2NhbXBhaWduX2lkGAUgASgDImEKFExpc3RDb21tYW5kc1Jlc3BvbnNlEjAKCGNvbW1hbmRzGAEgAygLMh4uZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNvbW1hbmQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIk4KE1dhaXRDb21tYW5kc1JlcXVlc3QSCwoDaWRzGAEgAygDEioKB3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iRwoUV2FpdENvbW1hbmRzUmVzcG9uc2USLwoHY29tbWFuZBgBIAEoCzIeLmZsZWV0YmVhdC5vcGVyYXRvci52MS5Db21tYW5kIiAKEkdldENhbXBhaWduUmVxdWVzdBIKCgJpZBgBIAEoAyJIChNHZXRDYW1wYWlnblJlc3BvbnNlEjEKCGNhbXBhaWduGAEgASgLMh8uZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNhbXBhaWduInIKFExpc3RDYW1wYWlnbnNSZXF1ZXN0EjMKBXN0YXRlGAEgASgOMiQuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNhbXBhaWduU3RhdGUSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiZAoVTGlzdENhbXBhaWduc1Jlc3BvbnNlEjIKCWNhbXBhaWducxgBIAMoCzIfLmZsZWV0YmVhdC5vcGVyYXRvci52MS5DYW1wYWlnbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIwoVQ2FuY2VsQ2FtcGFpZ25SZXF1ZXN0EgoKAmlkGAEgASgDIksKFkNhbmNlbENhbXBhaWduUmVzcG9uc2USMQoIY2FtcGFpZ24YASABKAsyHy5mbGVldGJlYXQub3BlcmF0b3IudjEuQ2FtcGFpZ24ilAEKFFB1cmdlQ29tbWFuZHNSZXF1ZXN0EhMKC2NhbXBhaWduX2lkGAEgASgDEjIKBXN0YXRlGAIgASgOMiMuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNvbW1hbmRTdGF0ZRIzCg9maW5pc2hlZF9iZWZvcmUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjYKFVB1cmdlQ29tbWFuZHNSZXNwb25zZRIPCgdkZWxldGVkGAEgASgEEgwKBG1vcmUYAiABKAgq0wEKDENvbW1hbmRTdGF0ZRIdChlDT01NQU5EX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUQ09NTUFORF9TVEFURV9RVUVVRUQQARIbChdDT01NQU5EX1NUQVRFX0RFTElWRVJFRBACEhsKF0NPTU1BTkRfU1RBVEVfU1VDQ0VFREVEEAMSGAoUQ09NTUFORF9TVEFURV9GQUlMRUQQBBIZChVDT01NQU5EX1NUQVRFX0VYUElSRUQQBRIbChdDT01NQU5EX1NUQVRFX0NBTkNFTExFRBAGKr8BCg1DYW1wYWlnblN0YXRlEh4KGkNBTVBBSUdOX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWQ0FNUEFJR05fU1RBVEVfUlVOTklORxABEhwKGENBTVBBSUdOX1NUQVRFX0NPTVBMRVRFRBACEhoKFkNBTVBBSUdOX1NUQVRFX0FCT1JURUQQAxIcChhDQU1QQUlHTl9TVEFURV9DQU5DRUxMRUQQBBIaChZDQU1QQUlHTl9TVEFURV9FWFBJUkVEEAUy5gYKDkNvbW1hbmRTZXJ2aWNlEmcKDFF1ZXVlQ29tbWFuZBIqLmZsZWV0YmVhdC5vcGVyYXRvci52MS5RdWV1ZUNvbW1hbmRSZXF1ZXN0GisuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLlF1ZXVlQ29tbWFuZFJlc3BvbnNlEmoKDUNhbmNlbENvbW1hbmQSKy5mbGVldGJlYXQub3BlcmF0b3IudjEuQ2FuY2VsQ29tbWFuZFJlcXVlc3QaLC5mbGVldGJlYXQub3BlcmF0b3IudjEuQ2FuY2VsQ29tbWFuZFJlc3BvbnNlEmcKDExpc3RDb21tYW5kcxIqLmZsZWV0YmVhdC5vcGVyYXRvci52MS5MaXN0Q29tbWFuZHNSZXF1ZXN0GisuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkxpc3RDb21tYW5kc1Jlc3BvbnNlEmkKDFdhaXRDb21tYW5kcxIqLmZsZWV0YmVhdC5vcGVyYXRvci52MS5XYWl0Q29tbWFuZHNSZXF1ZXN0GisuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLldhaXRDb21tYW5kc1Jlc3BvbnNlMAESZAoLR2V0Q2FtcGFpZ24SKS5mbGVldGJlYXQub3BlcmF0b3IudjEuR2V0Q2FtcGFpZ25SZXF1ZXN0GiouZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkdldENhbXBhaWduUmVzcG9uc2USagoNTGlzdENhbXBhaWducxIrLmZsZWV0YmVhdC5vcGVyYXRvci52MS5MaXN0Q2FtcGFpZ25zUmVxdWVzdBosLmZsZWV0YmVhdC5vcGVyYXRvci52MS5MaXN0Q2FtcGFpZ25zUmVzcG9uc2USbQoOQ2FuY2VsQ2FtcGFpZ24SLC5mbGVldGJlYXQub3BlcmF0b3IudjEuQ2FuY2VsQ2FtcGFpZ25SZXF1ZXN0Gi0uZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNhbmNlbENhbXBhaWduUmVzcG9uc2USagoNUHVyZ2VDb21tYW5kcxIrLmZsZWV0YmVhdC5vcGVyYXRvci52MS5QdXJnZUNvbW1hbmRzUmVxdWVzdBosLmZsZWV0YmVhdC5vcGVyYXRvci52MS5QdXJnZUNvbW1hbmRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message fleetbeat.operator.v1.Command
@@ -79,6 +79,20 @@ export type Command = Message<"fleetbeat.operator.v1.Command"> & {
    * @generated from field: string reason = 12;
    */
   reason: string;
+
+  /**
+   * The campaign this command belongs to; 0 for a command queued for listed devices.
+   *
+   * @generated from field: int64 campaign_id = 13;
+   */
+  campaignId: bigint;
+
+  /**
+   * 0 for the first try; a campaign's retry of a failed command counts up.
+   *
+   * @generated from field: uint32 attempt = 14;
+   */
+  attempt: number;
 };
 
 /**
@@ -170,11 +184,19 @@ export type QueueCommandRequest = Message<"fleetbeat.operator.v1.QueueCommandReq
   content: string;
 
   /**
-   * Time to live from now; unset means the server's default.
+   * Time to live from now; unset means the server's default. For a campaign, its
+   * deadline: commands not final by then expire and the campaign ends.
    *
    * @generated from field: google.protobuf.Duration ttl = 4;
    */
   ttl?: Duration | undefined;
+
+  /**
+   * Only for a label or all devices (a campaign).
+   *
+   * @generated from field: fleetbeat.operator.v1.CampaignOptions campaign = 5;
+   */
+  campaign?: CampaignOptions | undefined;
 };
 
 /**
@@ -189,9 +211,18 @@ export const QueueCommandRequestSchema: GenMessage<QueueCommandRequest> = /*@__P
  */
 export type QueueCommandResponse = Message<"fleetbeat.operator.v1.QueueCommandResponse"> & {
   /**
+   * One per listed device; empty when a campaign was started.
+   *
    * @generated from field: repeated fleetbeat.operator.v1.Command commands = 1;
    */
   commands: Command[];
+
+  /**
+   * Set when the target was a label or all devices.
+   *
+   * @generated from field: fleetbeat.operator.v1.Campaign campaign = 2;
+   */
+  campaign?: Campaign | undefined;
 };
 
 /**
@@ -200,6 +231,159 @@ export type QueueCommandResponse = Message<"fleetbeat.operator.v1.QueueCommandRe
  */
 export const QueueCommandResponseSchema: GenMessage<QueueCommandResponse> = /*@__PURE__*/
   messageDesc(file_fleetbeat_operator_v1_commands, 4);
+
+/**
+ * @generated from message fleetbeat.operator.v1.CampaignOptions
+ */
+export type CampaignOptions = Message<"fleetbeat.operator.v1.CampaignOptions"> & {
+  /**
+   * At most this many devices get the command per minute; 0: as fast as the server goes.
+   *
+   * @generated from field: uint32 devices_per_minute = 1;
+   */
+  devicesPerMinute: number;
+
+  /**
+   * Abort when failed results exceed this percentage (1-100) of results; 0: never abort.
+   *
+   * @generated from field: uint32 abort_failure_percent = 2;
+   */
+  abortFailurePercent: number;
+
+  /**
+   * … once at least this many results (succeeded or failed) arrived.
+   *
+   * @generated from field: uint32 abort_min_results = 3;
+   */
+  abortMinResults: number;
+
+  /**
+   * A failed result queues the device's command again (a new command), up to this many times.
+   *
+   * @generated from field: uint32 retry_count = 4;
+   */
+  retryCount: number;
+
+  /**
+   * … after this long; unset: at once.
+   *
+   * @generated from field: google.protobuf.Duration retry_backoff = 5;
+   */
+  retryBackoff?: Duration | undefined;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.CampaignOptions.
+ * Use `create(CampaignOptionsSchema)` to create a new message.
+ */
+export const CampaignOptionsSchema: GenMessage<CampaignOptions> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_commands, 5);
+
+/**
+ * @generated from message fleetbeat.operator.v1.Campaign
+ */
+export type Campaign = Message<"fleetbeat.operator.v1.Campaign"> & {
+  /**
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * @generated from field: fleetbeat.operator.v1.CampaignState state = 2;
+   */
+  state: CampaignState;
+
+  /**
+   * A label or all devices.
+   *
+   * @generated from field: fleetbeat.operator.v1.CommandTarget target = 3;
+   */
+  target?: CommandTarget | undefined;
+
+  /**
+   * @generated from field: int32 type = 4;
+   */
+  type: number;
+
+  /**
+   * @generated from field: string content = 5;
+   */
+  content: string;
+
+  /**
+   * @generated from field: fleetbeat.operator.v1.CampaignOptions options = 6;
+   */
+  options?: CampaignOptions | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 7;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp deadline = 8;
+   */
+  deadline?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_at = 9;
+   */
+  finishedAt?: Timestamp | undefined;
+
+  /**
+   * Devices that got a command so far.
+   *
+   * @generated from field: uint64 targeted = 10;
+   */
+  targeted: bigint;
+
+  /**
+   * Devices the campaign will reach: an estimate while `materialised` is false, then exact.
+   *
+   * @generated from field: uint64 estimated = 11;
+   */
+  estimated: bigint;
+
+  /**
+   * Every targeted device has its command.
+   *
+   * @generated from field: bool materialised = 12;
+   */
+  materialised: boolean;
+
+  /**
+   * @generated from field: uint64 succeeded = 13;
+   */
+  succeeded: bigint;
+
+  /**
+   * Final failures (after the retries).
+   *
+   * @generated from field: uint64 failed = 14;
+   */
+  failed: bigint;
+
+  /**
+   * Failed results that were queued again.
+   *
+   * @generated from field: uint64 retried = 15;
+   */
+  retried: bigint;
+
+  /**
+   * Why it ended, when it was aborted or cancelled.
+   *
+   * @generated from field: string reason = 16;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.Campaign.
+ * Use `create(CampaignSchema)` to create a new message.
+ */
+export const CampaignSchema: GenMessage<Campaign> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_commands, 6);
 
 /**
  * @generated from message fleetbeat.operator.v1.CancelCommandRequest
@@ -216,7 +400,7 @@ export type CancelCommandRequest = Message<"fleetbeat.operator.v1.CancelCommandR
  * Use `create(CancelCommandRequestSchema)` to create a new message.
  */
 export const CancelCommandRequestSchema: GenMessage<CancelCommandRequest> = /*@__PURE__*/
-  messageDesc(file_fleetbeat_operator_v1_commands, 5);
+  messageDesc(file_fleetbeat_operator_v1_commands, 7);
 
 /**
  * @generated from message fleetbeat.operator.v1.CancelCommandResponse
@@ -235,7 +419,7 @@ export type CancelCommandResponse = Message<"fleetbeat.operator.v1.CancelCommand
  * Use `create(CancelCommandResponseSchema)` to create a new message.
  */
 export const CancelCommandResponseSchema: GenMessage<CancelCommandResponse> = /*@__PURE__*/
-  messageDesc(file_fleetbeat_operator_v1_commands, 6);
+  messageDesc(file_fleetbeat_operator_v1_commands, 8);
 
 /**
  * @generated from message fleetbeat.operator.v1.ListCommandsRequest
@@ -260,6 +444,13 @@ export type ListCommandsRequest = Message<"fleetbeat.operator.v1.ListCommandsReq
    * @generated from field: string page_token = 4;
    */
   pageToken: string;
+
+  /**
+   * Only this campaign's commands.
+   *
+   * @generated from field: int64 campaign_id = 5;
+   */
+  campaignId: bigint;
 };
 
 /**
@@ -267,7 +458,7 @@ export type ListCommandsRequest = Message<"fleetbeat.operator.v1.ListCommandsReq
  * Use `create(ListCommandsRequestSchema)` to create a new message.
  */
 export const ListCommandsRequestSchema: GenMessage<ListCommandsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetbeat_operator_v1_commands, 7);
+  messageDesc(file_fleetbeat_operator_v1_commands, 9);
 
 /**
  * @generated from message fleetbeat.operator.v1.ListCommandsResponse
@@ -289,7 +480,7 @@ export type ListCommandsResponse = Message<"fleetbeat.operator.v1.ListCommandsRe
  * Use `create(ListCommandsResponseSchema)` to create a new message.
  */
 export const ListCommandsResponseSchema: GenMessage<ListCommandsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetbeat_operator_v1_commands, 8);
+  messageDesc(file_fleetbeat_operator_v1_commands, 10);
 
 /**
  * @generated from message fleetbeat.operator.v1.WaitCommandsRequest
@@ -313,7 +504,7 @@ export type WaitCommandsRequest = Message<"fleetbeat.operator.v1.WaitCommandsReq
  * Use `create(WaitCommandsRequestSchema)` to create a new message.
  */
 export const WaitCommandsRequestSchema: GenMessage<WaitCommandsRequest> = /*@__PURE__*/
-  messageDesc(file_fleetbeat_operator_v1_commands, 9);
+  messageDesc(file_fleetbeat_operator_v1_commands, 11);
 
 /**
  * @generated from message fleetbeat.operator.v1.WaitCommandsResponse
@@ -330,7 +521,183 @@ export type WaitCommandsResponse = Message<"fleetbeat.operator.v1.WaitCommandsRe
  * Use `create(WaitCommandsResponseSchema)` to create a new message.
  */
 export const WaitCommandsResponseSchema: GenMessage<WaitCommandsResponse> = /*@__PURE__*/
-  messageDesc(file_fleetbeat_operator_v1_commands, 10);
+  messageDesc(file_fleetbeat_operator_v1_commands, 12);
+
+/**
+ * @generated from message fleetbeat.operator.v1.GetCampaignRequest
+ */
+export type GetCampaignRequest = Message<"fleetbeat.operator.v1.GetCampaignRequest"> & {
+  /**
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.GetCampaignRequest.
+ * Use `create(GetCampaignRequestSchema)` to create a new message.
+ */
+export const GetCampaignRequestSchema: GenMessage<GetCampaignRequest> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_commands, 13);
+
+/**
+ * @generated from message fleetbeat.operator.v1.GetCampaignResponse
+ */
+export type GetCampaignResponse = Message<"fleetbeat.operator.v1.GetCampaignResponse"> & {
+  /**
+   * @generated from field: fleetbeat.operator.v1.Campaign campaign = 1;
+   */
+  campaign?: Campaign | undefined;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.GetCampaignResponse.
+ * Use `create(GetCampaignResponseSchema)` to create a new message.
+ */
+export const GetCampaignResponseSchema: GenMessage<GetCampaignResponse> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_commands, 14);
+
+/**
+ * @generated from message fleetbeat.operator.v1.ListCampaignsRequest
+ */
+export type ListCampaignsRequest = Message<"fleetbeat.operator.v1.ListCampaignsRequest"> & {
+  /**
+   * @generated from field: fleetbeat.operator.v1.CampaignState state = 1;
+   */
+  state: CampaignState;
+
+  /**
+   * @generated from field: uint32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.ListCampaignsRequest.
+ * Use `create(ListCampaignsRequestSchema)` to create a new message.
+ */
+export const ListCampaignsRequestSchema: GenMessage<ListCampaignsRequest> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_commands, 15);
+
+/**
+ * @generated from message fleetbeat.operator.v1.ListCampaignsResponse
+ */
+export type ListCampaignsResponse = Message<"fleetbeat.operator.v1.ListCampaignsResponse"> & {
+  /**
+   * @generated from field: repeated fleetbeat.operator.v1.Campaign campaigns = 1;
+   */
+  campaigns: Campaign[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.ListCampaignsResponse.
+ * Use `create(ListCampaignsResponseSchema)` to create a new message.
+ */
+export const ListCampaignsResponseSchema: GenMessage<ListCampaignsResponse> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_commands, 16);
+
+/**
+ * @generated from message fleetbeat.operator.v1.CancelCampaignRequest
+ */
+export type CancelCampaignRequest = Message<"fleetbeat.operator.v1.CancelCampaignRequest"> & {
+  /**
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.CancelCampaignRequest.
+ * Use `create(CancelCampaignRequestSchema)` to create a new message.
+ */
+export const CancelCampaignRequestSchema: GenMessage<CancelCampaignRequest> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_commands, 17);
+
+/**
+ * @generated from message fleetbeat.operator.v1.CancelCampaignResponse
+ */
+export type CancelCampaignResponse = Message<"fleetbeat.operator.v1.CancelCampaignResponse"> & {
+  /**
+   * Final campaigns keep their state.
+   *
+   * @generated from field: fleetbeat.operator.v1.Campaign campaign = 1;
+   */
+  campaign?: Campaign | undefined;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.CancelCampaignResponse.
+ * Use `create(CancelCampaignResponseSchema)` to create a new message.
+ */
+export const CancelCampaignResponseSchema: GenMessage<CancelCampaignResponse> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_commands, 18);
+
+/**
+ * @generated from message fleetbeat.operator.v1.PurgeCommandsRequest
+ */
+export type PurgeCommandsRequest = Message<"fleetbeat.operator.v1.PurgeCommandsRequest"> & {
+  /**
+   * Only this campaign's commands; 0: any.
+   *
+   * @generated from field: int64 campaign_id = 1;
+   */
+  campaignId: bigint;
+
+  /**
+   * One final state (succeeded, failed, expired, cancelled); unset: every final state.
+   *
+   * @generated from field: fleetbeat.operator.v1.CommandState state = 2;
+   */
+  state: CommandState;
+
+  /**
+   * Only commands finished before this; unset: any time.
+   *
+   * @generated from field: google.protobuf.Timestamp finished_before = 3;
+   */
+  finishedBefore?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.PurgeCommandsRequest.
+ * Use `create(PurgeCommandsRequestSchema)` to create a new message.
+ */
+export const PurgeCommandsRequestSchema: GenMessage<PurgeCommandsRequest> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_commands, 19);
+
+/**
+ * @generated from message fleetbeat.operator.v1.PurgeCommandsResponse
+ */
+export type PurgeCommandsResponse = Message<"fleetbeat.operator.v1.PurgeCommandsResponse"> & {
+  /**
+   * @generated from field: uint64 deleted = 1;
+   */
+  deleted: bigint;
+
+  /**
+   * More commands match: call again.
+   *
+   * @generated from field: bool more = 2;
+   */
+  more: boolean;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.PurgeCommandsResponse.
+ * Use `create(PurgeCommandsResponseSchema)` to create a new message.
+ */
+export const PurgeCommandsResponseSchema: GenMessage<PurgeCommandsResponse> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_commands, 20);
 
 /**
  * @generated from enum fleetbeat.operator.v1.CommandState
@@ -379,14 +746,65 @@ export const CommandStateSchema: GenEnum<CommandState> = /*@__PURE__*/
   enumDesc(file_fleetbeat_operator_v1_commands, 0);
 
 /**
+ * @generated from enum fleetbeat.operator.v1.CampaignState
+ */
+export enum CampaignState {
+  /**
+   * @generated from enum value: CAMPAIGN_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Devices still get the command, or commands are still open.
+   *
+   * @generated from enum value: CAMPAIGN_STATE_RUNNING = 1;
+   */
+  RUNNING = 1,
+
+  /**
+   * Every targeted device got the command and every command is final.
+   *
+   * @generated from enum value: CAMPAIGN_STATE_COMPLETED = 2;
+   */
+  COMPLETED = 2,
+
+  /**
+   * The abort criteria were met: queued commands were cancelled.
+   *
+   * @generated from enum value: CAMPAIGN_STATE_ABORTED = 3;
+   */
+  ABORTED = 3,
+
+  /**
+   * @generated from enum value: CAMPAIGN_STATE_CANCELLED = 4;
+   */
+  CANCELLED = 4,
+
+  /**
+   * The deadline passed first: the rest expired.
+   *
+   * @generated from enum value: CAMPAIGN_STATE_EXPIRED = 5;
+   */
+  EXPIRED = 5,
+}
+
+/**
+ * Describes the enum fleetbeat.operator.v1.CampaignState.
+ */
+export const CampaignStateSchema: GenEnum<CampaignState> = /*@__PURE__*/
+  enumDesc(file_fleetbeat_operator_v1_commands, 1);
+
+/**
  * Commands for endpoint agents: they ride the next heartbeat response, and the
- * agent's result comes back on a later heartbeat.
+ * agent's result comes back on a later heartbeat. A command for a label or for
+ * every device is a campaign: the server answers at once and gives the targeted
+ * devices their command in bounded chunks in the background.
  *
  * @generated from service fleetbeat.operator.v1.CommandService
  */
 export const CommandService: GenService<{
   /**
-   * Queues one command per targeted device.
+   * Queues one command per listed device, or starts a campaign (label, all devices).
    *
    * @generated from rpc fleetbeat.operator.v1.CommandService.QueueCommand
    */
@@ -420,6 +838,44 @@ export const CommandService: GenService<{
     methodKind: "server_streaming";
     input: typeof WaitCommandsRequestSchema;
     output: typeof WaitCommandsResponseSchema;
+  },
+  /**
+   * @generated from rpc fleetbeat.operator.v1.CommandService.GetCampaign
+   */
+  getCampaign: {
+    methodKind: "unary";
+    input: typeof GetCampaignRequestSchema;
+    output: typeof GetCampaignResponseSchema;
+  },
+  /**
+   * Newest first.
+   *
+   * @generated from rpc fleetbeat.operator.v1.CommandService.ListCampaigns
+   */
+  listCampaigns: {
+    methodKind: "unary";
+    input: typeof ListCampaignsRequestSchema;
+    output: typeof ListCampaignsResponseSchema;
+  },
+  /**
+   * Stops a running campaign: no more devices get its command, its open commands are cancelled.
+   *
+   * @generated from rpc fleetbeat.operator.v1.CommandService.CancelCampaign
+   */
+  cancelCampaign: {
+    methodKind: "unary";
+    input: typeof CancelCampaignRequestSchema;
+    output: typeof CancelCampaignResponseSchema;
+  },
+  /**
+   * Deletes final commands matching a filter, at most a bounded number per call.
+   *
+   * @generated from rpc fleetbeat.operator.v1.CommandService.PurgeCommands
+   */
+  purgeCommands: {
+    methodKind: "unary";
+    input: typeof PurgeCommandsRequestSchema;
+    output: typeof PurgeCommandsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetbeat_operator_v1_commands, 0);

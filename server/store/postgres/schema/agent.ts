@@ -1,7 +1,7 @@
 // Endpoint agent (seed 002): devices with the hashes of their current and
 // previous token, operator labels, and commands with their delivery state.
-import { bigint, index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
-import { commandStates } from "../../enums.js";
+import { bigint, boolean, index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
+import { campaignStates, campaignTargets, commandStates } from "../../enums.js";
 
 export const agentDevices = pgTable(
   "agent_devices",
@@ -36,7 +36,8 @@ export const agentDeviceLabels = pgTable(
     deviceId: text("device_id").notNull(),
     label: text("label").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.deviceId, t.label] }), index("agent_device_labels_label_idx").on(t.label)],
+  // (label, device_id): a label campaign walks one label's devices in device id order.
+  (t) => [primaryKey({ columns: [t.deviceId, t.label] }), index("agent_device_labels_label_device_idx").on(t.label, t.deviceId)],
 );
 
 export const agentCommands = pgTable(
@@ -60,9 +61,65 @@ export const agentCommands = pgTable(
     /** The agent's `return`: 0 ok, 1 failed. */
     returnCode: integer("return_code"),
     reason: text("reason"),
+    /** The campaign (agent_campaigns.id) that queued it; null for a command queued for listed devices. */
+    campaignId: bigint("campaign_id", { mode: "number" }),
+    /** 0 for the first try; a campaign's retry of a failed result is a new command with attempt + 1. */
+    attempt: integer("attempt").notNull().default(0),
+    /** Not delivered before this (a retry's backoff); null: at once. */
+    notBefore: bigint("not_before", { mode: "number" }),
   },
   (t) => [
     index("agent_commands_device_id_state_idx").on(t.deviceId, t.state),
     index("agent_commands_state_deadline_idx").on(t.state, t.deadline),
+    // A campaign's open commands (cancel, abort, completion) and purge by campaign.
+    index("agent_commands_campaign_state_idx").on(t.campaignId, t.state),
+    // Retention and purge by age walk finished commands oldest first.
+    index("agent_commands_finished_at_idx").on(t.finishedAt),
   ],
+);
+
+/**
+ * A command for a label or for every device. The request only writes this row;
+ * the campaign job gives devices their command in bounded chunks, walking device
+ * ids in order from `cursor`. Counters are kept here so that reading a campaign
+ * (and its abort decision) never counts its commands.
+ */
+export const agentCampaigns = pgTable(
+  "agent_campaigns",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
+    target: text("target", { enum: campaignTargets }).notNull(),
+    /** The label of a label campaign; null for all devices. */
+    label: text("label"),
+    type: integer("type").notNull(),
+    content: text("content").notNull(),
+    state: text("state", { enum: campaignStates }).notNull(),
+    createdAt: bigint("created_at", { mode: "number" }).notNull(),
+    /** Commands not final by then expire; the campaign ends 'expired'. */
+    deadline: bigint("deadline", { mode: "number" }).notNull(),
+    finishedAt: bigint("finished_at", { mode: "number" }),
+    /** 0: no rate limit. */
+    devicesPerMinute: integer("devices_per_minute").notNull().default(0),
+    /** 0: never abort. */
+    abortFailurePercent: integer("abort_failure_percent").notNull().default(0),
+    abortMinResults: integer("abort_min_results").notNull().default(0),
+    retryCount: integer("retry_count").notNull().default(0),
+    retryBackoffMs: bigint("retry_backoff_ms", { mode: "number" }).notNull().default(0),
+    /** The greatest device id that got its command so far (device id order); null before the first chunk. */
+    cursor: text("cursor"),
+    /** Every targeted device has its command. */
+    materialised: boolean("materialised").notNull().default(false),
+    targeted: bigint("targeted", { mode: "number" }).notNull().default(0),
+    /** Devices the campaign is expected to reach; exact once materialised. */
+    estimated: bigint("estimated", { mode: "number" }).notNull().default(0),
+    succeeded: bigint("succeeded", { mode: "number" }).notNull().default(0),
+    /** Final failures (no retry left). */
+    failed: bigint("failed", { mode: "number" }).notNull().default(0),
+    retried: bigint("retried", { mode: "number" }).notNull().default(0),
+    reason: text("reason"),
+    /** Stopped (aborted, cancelled) while commands were open: the job still cancels them in chunks. */
+    sweeping: boolean("sweeping").notNull().default(false),
+  },
+  // The campaign job looks for running campaigns; listings page by id.
+  (t) => [index("agent_campaigns_state_idx").on(t.state)],
 );
