@@ -104,6 +104,8 @@ const READ_METHODS = new Set([
   "fleetbeat.operator.v1.DeviceService/GetDevice",
   "fleetbeat.operator.v1.CommandService/ListCommands",
   "fleetbeat.operator.v1.CommandService/WaitCommands",
+  "fleetbeat.operator.v1.CommandService/GetCampaign",
+  "fleetbeat.operator.v1.CommandService/ListCampaigns",
   "fleetbeat.operator.v1.ReleaseService/ListReleases",
   "fleetbeat.operator.v1.CensusService/GetCensus",
   "fleetbeat.operator.v1.CensusService/GetCensusSeries",

@@ -5,6 +5,7 @@
 // classified, every "server's fault" (HTTP >= 500, or a stream ending in a code
 // that maps to one) recorded with the request that caused it.
 import { createHash } from "node:crypto";
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import {
@@ -637,8 +638,17 @@ function judgeStream(contentType: string, headers: http.IncomingHttpHeaders | ht
   for (let offset = 0; offset + 5 <= body.length; ) {
     const flags = body[offset]!;
     const length = body.readUInt32BE(offset + 1);
-    const data = body.subarray(offset + 5, offset + 5 + length);
+    let data = body.subarray(offset + 5, offset + 5 + length);
     offset += 5 + length;
+    // A compressed envelope (flag 0x01) in the encoding the answer names (it may follow our accept-encoding).
+    const encoding = String(headers["connect-content-encoding"] ?? headers["grpc-encoding"] ?? "identity");
+    if (flags & 0x01) {
+      try {
+        data = encoding === "gzip" ? gunzipSync(data) : encoding === "br" ? brotliDecompressSync(data) : data;
+      } catch {
+        return { status: 500, detail: `an envelope that does not decompress as ${encoding}` };
+      }
+    }
     if (contentType.startsWith("application/connect+") && flags & 0x02) {
       try {
         const end = JSON.parse(data.toString("utf8")) as { error?: { code?: string; message?: string } };
