@@ -120,6 +120,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** Keyset paging, newest first: the id a page token names (undefined for the first page). */
+function beforeIdOf(pageToken: string): number | undefined {
+  if (pageToken === "") return undefined;
+  const id = Number(pageToken);
+  if (!Number.isSafeInteger(id) || id <= 0) throw new FleetbeatError("BAD_REQUEST", "invalid page_token");
+  return id;
+}
+
 export function createCommandService(deps: ServiceDeps): ServiceImpl<typeof CommandService> {
   const repo = deps.store.agent;
   return {
@@ -187,11 +195,7 @@ export function createCommandService(deps: ServiceDeps): ServiceImpl<typeof Comm
         state = campaignStateText.get(request.state);
         if (!state) throw new FleetbeatError("BAD_REQUEST", "unknown state");
       }
-      let beforeId: number | undefined;
-      if (request.pageToken !== "") {
-        beforeId = Number(request.pageToken);
-        if (!Number.isSafeInteger(beforeId) || beforeId <= 0) throw new FleetbeatError("BAD_REQUEST", "invalid page_token");
-      }
+      const beforeId = beforeIdOf(request.pageToken);
       const limit = pageSize(request.pageSize);
       const rows = await repo.listCampaigns({ ...(state ? { state } : {}), ...(beforeId !== undefined ? { beforeId } : {}), limit: limit + 1 });
       const page = rows.slice(0, limit);
@@ -244,11 +248,7 @@ export function createCommandService(deps: ServiceDeps): ServiceImpl<typeof Comm
         state = stateText.get(request.state);
         if (!state) throw new FleetbeatError("BAD_REQUEST", "unknown state");
       }
-      let beforeId: number | undefined;
-      if (request.pageToken !== "") {
-        beforeId = Number(request.pageToken);
-        if (!Number.isSafeInteger(beforeId) || beforeId <= 0) throw new FleetbeatError("BAD_REQUEST", "invalid page_token");
-      }
+      const beforeId = beforeIdOf(request.pageToken);
       const limit = pageSize(request.pageSize);
       const rows = await repo.listCommands({
         ...(state ? { state } : {}),
