@@ -80,20 +80,21 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       keepAliveIdleMs: config.postgresKeepAliveMs,
     }));
 
+  // Faults of requests, folded per distinct error: an outage logs a few lines, not a stack per request.
+  const errorLog = new FoldingErrorLog(logger);
   const batcher = new ServerBatcher(store, {
     maxOps: config.batchMaxOps,
     maxDelayMs: config.batchMaxDelayMs,
     maxQueuedOps: config.batchMaxQueuedOps,
     maxQueueWaitMs: config.batchMaxQueueWaitMs,
     logger,
+    errorLog,
     onBatch: (info) => metrics.observeBatch(info),
     onRefused: (reason, ops) => metrics.observeRefused(reason, ops),
   });
   const deps: ServiceDeps = { config, store, batcher, logger, metrics, now };
   const readiness = new ReadinessProbe(batcher);
   const auth = createOperatorAuth({ store, logger, now });
-  // Faults of requests, folded per distinct error: an outage logs a few lines, not a stack per request.
-  const errorLog = new FoldingErrorLog(logger);
 
   // stop() began: the guard refuses new calls, other paths answer 503.
   const stopping = new AbortController();

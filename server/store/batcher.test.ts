@@ -113,6 +113,24 @@ describe("Batcher", () => {
     expect((error as FleetbeatError).errorName).toBe("STORAGE_UNAVAILABLE");
   });
 
+  it("a failed commit goes to the errorLog when one is given (folded there), not to the logger", async () => {
+    const { store } = recordingStore(async () => {
+      throw new Error("connection refused");
+    });
+    const logged: string[] = [];
+    const loggerCalls: unknown[] = [];
+    const batcher = new Batcher(store, {
+      maxOps: 1,
+      maxDelayMs: 0,
+      errorLog: { error: (error, fields, message) => logged.push(`${message}: ${(error as Error).message} (${String(fields.ops)} ops)`) },
+      logger: { error: (...args: unknown[]) => loggerCalls.push(args) } as never,
+    });
+    const results = await Promise.allSettled([batcher.submit(op(1, "a")), batcher.submit(op(1, "b"))]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    expect(logged).toEqual(["write batch failed to commit: connection refused (1 ops)", "write batch failed to commit: connection refused (1 ops)"]);
+    expect(loggerCalls).toEqual([]);
+  });
+
   it("keeps going when onBatch throws", async () => {
     const { store, batches } = recordingStore();
     const batcher = new Batcher(store, {

@@ -17,6 +17,7 @@
 //   an operation that waited in the queue past the wait bound is refused the same
 //   way (it never reached the database). The batch in flight is bounded by the
 //   store's own timeouts, so no caller waits without end on a stuck database.
+import type { ErrorLog } from "../core/error-log.js";
 import type { Logger } from "pino";
 import { FleetbeatError } from "../core/errors.js";
 import type { OpOutcome, Store, WriteOp, WriteResult, WriteResultOf } from "./store.js";
@@ -46,6 +47,8 @@ export interface BatcherOptions {
    */
   maxQueueWaitMs?: number | undefined;
   logger?: Logger | undefined;
+  /** Failed commits go here when given (folded per distinct error: an outage logs a few lines, not one per batch). */
+  errorLog?: ErrorLog | undefined;
   /** Called after every batch, committed or not (metrics). Must not throw; if it does, the error is logged. */
   onBatch?: ((info: BatchInfo) => void) | undefined;
   /** Called when operations are refused with STORAGE_BUSY (metrics), with why and how many. Must not throw. */
@@ -283,7 +286,8 @@ export class Batcher {
       }
     } catch (cause) {
       const durationMs = performance.now() - started;
-      this.options.logger?.error({ err: cause, ops: batch.length, rows, durationMs }, "write batch failed to commit");
+      if (this.options.errorLog) this.options.errorLog.error(cause, { ops: batch.length, rows, durationMs }, "write batch failed to commit");
+      else this.options.logger?.error({ err: cause, ops: batch.length, rows, durationMs }, "write batch failed to commit");
       const error = new FleetbeatError("STORAGE_UNAVAILABLE", undefined, { cause });
       for (const p of batch) p.reject(error);
       this.report({ ops: batch.length, rows, durationMs, ok: false });
