@@ -16,8 +16,23 @@ export default {
   timeoutMS: 20_000,
   dryRunTimeoutMinutes: 20,
   mutate: [
+    // tracking: signatures, secrets and their rotation, the session check
     "server/track/signing.ts",
+    "server/track/secrets.ts",
+    "server/track/validate.ts",
+    // endpoint agent: token judgement and hashing, enrolment limits, campaign rules
+    "server/agent/tokens.ts",
+    "server/agent/enrolment.ts",
+    "server/store/agent.ts:375-520",
+    // operator keys: hashing, authentication and scopes
+    "server/operator/auth.ts",
+    "server/operator/keys.ts",
+    // update heartbeat: rollout bucketing and version comparison
     "server/heartbeat/rollout.ts",
+    "clients/heartbeat/version.ts",
+    // the write path: group commit rules; body limits
+    "server/store/batcher.ts",
+    "server/http/body.ts",
   ],
   thresholds: { high: 95, low: 90, break: 90 },
   reporters: ["clear-text", "progress", "html", "json"],

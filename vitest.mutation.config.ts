@@ -10,15 +10,14 @@ export default mergeConfig(
   defineConfig({
     test: {
       include: [
+        "clients/heartbeat/version.test.ts",
         "server/track/*.test.ts",
         "server/heartbeat/*.test.ts",
         "server/agent/*.test.ts",
         "server/operator/*.test.ts",
-        "server/core/*.test.ts",
+        "server/http/*.test.ts",
         "server/store/batcher.test.ts",
         "server/store/sqlite/agent.test.ts",
-        "server/store/sqlite/track.test.ts",
-        "server/store/sqlite/heartbeat.test.ts",
         "test/server.auth.test.ts",
         "test/track.e2e.test.ts",
         "test/agent.test.ts",
