@@ -1,8 +1,11 @@
-// Mutation testing of the code where a surviving mutant is a security or
-// data-loss bug (issue 15). `npm run test:mutation` runs the whole set;
-// .ci/run runs it on the files of this set that a commit changed.
-// Equivalent mutants that no test can kill are listed, with reasons, in
-// test/mutation-equivalents.md and disabled in the code with `// Stryker disable`.
+// StrykerJS settings for one group of the mutation set (test/mutation/groups.mjs,
+// chosen by FLEETBEAT_MUTATION_GROUP). test/mutation/run.mjs drives the groups;
+// equivalent mutants are listed in test/mutation/equivalents.md.
+import { selectedGroup } from "./test/mutation/groups.mjs";
+
+const group = selectedGroup();
+const reports = `reports/mutation/${group.name}`;
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: "vitest",
@@ -15,30 +18,12 @@ export default {
   concurrency: 2,
   timeoutMS: 20_000,
   dryRunTimeoutMinutes: 20,
-  mutate: [
-    // tracking: signatures, secrets and their rotation, the session check
-    "server/track/signing.ts",
-    "server/track/secrets.ts",
-    "server/track/validate.ts",
-    // endpoint agent: token judgement and hashing, enrolment limits, campaign rules
-    "server/agent/tokens.ts",
-    "server/agent/enrolment.ts",
-    "server/store/agent.ts:375-520",
-    // operator keys: hashing, authentication and scopes
-    "server/operator/auth.ts",
-    "server/operator/keys.ts",
-    // update heartbeat: rollout bucketing and version comparison
-    "server/heartbeat/rollout.ts",
-    "clients/heartbeat/version.ts",
-    // the write path: group commit rules; body limits
-    "server/store/batcher.ts",
-    "server/http/body.ts",
-  ],
+  mutate: group.mutate,
   thresholds: { high: 95, low: 90, break: 90 },
   reporters: ["clear-text", "progress", "html", "json"],
-  htmlReporter: { fileName: "reports/mutation/index.html" },
-  jsonReporter: { fileName: "reports/mutation/mutation.json" },
-  incrementalFile: "reports/mutation/stryker-incremental.json",
+  htmlReporter: { fileName: `${reports}/index.html` },
+  jsonReporter: { fileName: `${reports}/mutation.json` },
+  incrementalFile: `${reports}/incremental.json`,
   tempDirName: ".stryker-tmp",
   cleanTempDir: "always",
 };

@@ -49,6 +49,49 @@ describe("compareVersions", () => {
     expect(compareVersions("1.0002", "1.2")).toBe(0);
   });
 
+  it("ignores white space and a leading v or V", () => {
+    expect(compareVersions(" 1.2.3 ", "1.2.3")).toBe(0);
+    expect(compareVersions("\t2.0\n", "2")).toBe(0);
+    expect(compareVersions("V1.2", "1.2")).toBe(0);
+    expect(compareVersions("v1.2", "V1.2.0")).toBe(0);
+  });
+
+  it("is strictly newer only when greater: an equal version is not an update", () => {
+    expect(isNewerVersion("1.0", "1.0")).toBe(false);
+    expect(isNewerVersion("1.0", "1.0.0")).toBe(false);
+    expect(isNewerVersion("beta", "beta")).toBe(false);
+  });
+
+  it("orders a dotted version's prereleases in both directions, identifier by identifier", () => {
+    // Two-part versions are not SemVer, so these take the dotted path.
+    expect(compareVersions("2.0-rc.1", "2.0")).toBe(-1);
+    expect(compareVersions("2.0-rc", "2.0-rc.1")).toBe(-1);
+    expect(compareVersions("2.0-rc.1", "2.0-rc")).toBe(1);
+    expect(compareVersions("2.0-rc.10", "2.0-rc.9")).toBe(1);
+    expect(compareVersions("2.0-alpha", "2.0-beta")).toBe(-1);
+    expect(compareVersions("2.0-beta", "2.0-alpha")).toBe(1);
+    // Numeric identifiers compare as whole numbers, beyond what a double holds.
+    expect(compareVersions("2.0-99999999999999999999", "2.0-99999999999999999998")).toBe(1);
+    expect(compareVersions("2.0-99999999999999999998", "2.0-99999999999999999999")).toBe(-1);
+    // An identifier with any letter is alphanumeric: newer than every numeric one.
+    expect(compareVersions("2.0-a1", "2.0-100")).toBe(1);
+    expect(compareVersions("2.0-100", "2.0-a1")).toBe(-1);
+    expect(compareVersions("2.0-1a", "2.0-100")).toBe(1);
+    expect(compareVersions("2.0-100", "2.0-1a")).toBe(-1);
+    expect(compareVersions("2.0-12345", "2.0-rc")).toBe(-1);
+    expect(compareVersions("2.0-rc", "2.0-12345")).toBe(1);
+  });
+
+  it("orders malformed versions by runs: letters by code point, digits as numbers", () => {
+    expect(compareVersions("alpha", "beta")).toBe(-1);
+    expect(compareVersions("beta", "alpha")).toBe(1);
+    expect(compareVersions("a2", "a1")).toBe(1);
+    expect(compareVersions("a1", "a2")).toBe(-1);
+    // The run "a" is a prefix of the run "a-": shorter first, whatever follows it.
+    expect(compareVersions("a1", "a-")).toBe(-1);
+    expect(compareVersions("a-", "a1")).toBe(1);
+  });
+
   const part = fc.nat({ max: 30 });
   const pre = fc.array(fc.oneof(fc.nat({ max: 12 }).map(String), fc.constantFrom("alpha", "beta", "rc", "x-1")), { minLength: 0, maxLength: 3 });
   const semverArb = fc.tuple(part, part, part, pre).map(([a, b, c, p]) => `${a}.${b}.${c}${p.length ? "-" + p.join(".") : ""}`);

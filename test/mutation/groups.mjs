@@ -1,0 +1,53 @@
+// The mutation-testing set (issue 15), in groups: the code where a surviving
+// mutant is a security or data-loss bug, and the tests that guard it.
+// stryker.config.mjs and vitest.mutation.config.ts read the group named by
+// FLEETBEAT_MUTATION_GROUP; test/mutation/run.mjs runs groups one by one.
+
+/** @type {Array<{ name: string, mutate: string[], tests: string[] }>} */
+export const groups = [
+  {
+    // signatures, secrets and their rotation, the session check
+    name: "track",
+    mutate: ["server/track/signing.ts", "server/track/secrets.ts", "server/track/validate.ts"],
+    tests: ["server/track/*.test.ts", "test/track.e2e.test.ts"],
+  },
+  {
+    // token judgement and hashing, enrolment limits, the store's token rules
+    name: "agent",
+    mutate: ["server/agent/tokens.ts", "server/agent/enrolment.ts", "server/store/agent.ts:375-520"],
+    tests: ["server/agent/*.test.ts", "server/store/sqlite/agent.test.ts", "test/agent.test.ts"],
+  },
+  {
+    // operator keys: hashing, authentication and scopes
+    name: "operator",
+    mutate: ["server/operator/auth.ts", "server/operator/keys.ts"],
+    tests: ["server/operator/auth.test.ts", "test/server.auth.test.ts"],
+  },
+  {
+    // rollout bucketing and version comparison
+    name: "heartbeat",
+    mutate: ["server/heartbeat/rollout.ts", "clients/heartbeat/version.ts"],
+    tests: ["server/heartbeat/rollout.test.ts", "clients/heartbeat/version.test.ts"],
+  },
+  {
+    // group commit: what is acknowledged is written; body limits
+    name: "write",
+    mutate: ["server/store/batcher.ts", "server/http/body.ts"],
+    tests: ["server/store/batcher.test.ts", "server/http/*.test.ts"],
+  },
+];
+
+/** The group named by FLEETBEAT_MUTATION_GROUP; every group's files when unset. */
+export function selectedGroup(env = process.env) {
+  const name = env.FLEETBEAT_MUTATION_GROUP;
+  if (!name) {
+    return {
+      name: "all",
+      mutate: groups.flatMap((group) => group.mutate),
+      tests: [...new Set(groups.flatMap((group) => group.tests))],
+    };
+  }
+  const group = groups.find((candidate) => candidate.name === name);
+  if (!group) throw new Error(`FLEETBEAT_MUTATION_GROUP=${name}: no such group (${groups.map((g) => g.name).join(", ")})`);
+  return group;
+}
