@@ -23,7 +23,7 @@ export const groups = [
     // operator keys: hashing, authentication and scopes
     name: "operator",
     mutate: ["server/operator/auth.ts", "server/operator/keys.ts"],
-    tests: ["server/operator/auth.test.ts", "test/server.auth.test.ts"],
+    tests: ["server/operator/auth.test.ts", "server/operator/keys.test.ts", "test/server.auth.test.ts"],
   },
   {
     // rollout bucketing and version comparison
