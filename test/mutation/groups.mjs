@@ -28,8 +28,8 @@ export const groups = [
   {
     // rollout bucketing and version comparison
     name: "heartbeat",
-    mutate: ["server/heartbeat/rollout.ts", "clients/heartbeat/version.ts"],
-    tests: ["server/heartbeat/rollout.test.ts", "clients/heartbeat/version.test.ts"],
+    mutate: ["server/heartbeat/rollout.ts", "shared/version.ts"],
+    tests: ["server/heartbeat/rollout.test.ts", "shared/version.test.ts"],
   },
   {
     // group commit: what is acknowledged is written; body limits
