@@ -6,11 +6,12 @@
 import type { Command } from "commander";
 import { registerAgentCommands } from "../clients/agent/cli.js";
 import { registerOperatorCommands } from "../clients/operator/cli.js";
+import { registerBackupCommands } from "./backup.js";
 import { fleetbeatVersion } from "../server/core/version.js";
 import { registerServerCommands } from "../server/cli.js";
 import { buildProgram, runProgram, type RegisterCommands } from "./program.js";
 
-export const commandGroups: readonly RegisterCommands[] = [registerServerCommands, registerAgentCommands, registerOperatorCommands];
+export const commandGroups: readonly RegisterCommands[] = [registerServerCommands, registerBackupCommands, registerAgentCommands, registerOperatorCommands];
 
 export function createProgram(): Command {
   return buildProgram(fleetbeatVersion, commandGroups);

@@ -468,8 +468,8 @@ export const serveSettings: readonly Setting[] = [
   }),
 ];
 
-/** The settings that say where the database is (serve, migrate, keys create). */
-const storeSettings: readonly Setting[] = [dataDirSetting, databaseUrlSetting];
+/** The settings that say where the database is (serve, migrate, keys create, backup). */
+export const storeSettings: readonly Setting[] = [dataDirSetting, databaseUrlSetting];
 
 function optionOf(row: Setting): Option {
   const option = new Option(row.flags, row.description).env(row.env).helpGroup(row.group);
@@ -479,13 +479,13 @@ function optionOf(row: Setting): Option {
   return option;
 }
 
-function addSettings(command: Command, rows: readonly Setting[]): Command {
+export function addSettings(command: Command, rows: readonly Setting[]): Command {
   for (const row of rows) command.addOption(optionOf(row));
   return command;
 }
 
 /** The ServerConfig that parsed options describe: defaults, then the environment, then flags. */
-function configFrom(command: Command, rows: readonly Setting[]): ServerConfig {
+export function configFrom(command: Command, rows: readonly Setting[]): ServerConfig {
   const config = structuredClone(defaultConfig);
   for (const row of rows) {
     const attribute = new Option(row.flags).attributeName();
@@ -624,7 +624,7 @@ function commandLogger(): Logger {
 }
 
 /** Where the data is, for messages: never the password of a database URL. */
-function describeStorage(config: ServerConfig): string {
+export function describeStorage(config: ServerConfig): string {
   if (config.databaseUrl === undefined) return `SQLite in ${config.dataDir}`;
   try {
     const url = new URL(config.databaseUrl);
