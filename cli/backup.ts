@@ -2,8 +2,8 @@
 // the server runs); on Postgres it refuses and shows the pg_dump to use instead.
 // The copying itself is server/store/sqlite/backup.ts.
 import { Command, CommanderError } from "commander";
-import { addSettings, configFrom, describeStorage, storeSettings } from "../server/cli.js";
-import { usageError, type CliKit } from "./program.js";
+import { usageError } from "./options.js";
+import { addSettings, configFrom, describeStorage, storeSettings } from "./settings.js";
 
 interface BackupOptions {
   overwrite?: boolean;
@@ -43,8 +43,7 @@ async function backup(file: string, command: Command): Promise<void> {
   );
 }
 
-/** The backup command (see cli/program.ts for the contract). */
-export function registerBackupCommands(program: Command, _kit: CliKit): void {
+export function registerBackupCommand(program: Command): void {
   const command = program
     .command("backup")
     .description("copy the SQLite database to <file> while the server runs (restore: the file becomes <data-dir>/fleetbeat.sqlite); Postgres: use pg_dump")

@@ -139,7 +139,7 @@ it("fleetbeat.service waits longer for a stop than the server's drain and its st
   const keys = serviceKeys("fleetbeat.service");
   const timeout = /^(\d+)s$/.exec(keys.get("TimeoutStopSec")?.[0] ?? "");
   expect(timeout).not.toBeNull();
-  // server/cli.ts: a graceful stop gets shutdownTimeoutMs, then exits by itself 15 s later.
+  // cli/serve.ts: a graceful stop gets shutdownTimeoutMs, then exits by itself 15 s later.
   const serverGivesUpMs = defaultConfig.shutdownTimeoutMs + 15_000;
   expect(Number(timeout![1]) * 1000).toBeGreaterThan(serverGivesUpMs);
   const example = readFileSync(join(deploy, "fleetbeat.env.example"), "utf8");
