@@ -2,7 +2,7 @@
 // /metrics reports as fleetbeat_build_info and what GET /readyz answers; and
 // server/core/version.ts finds the package.json named "fleetbeat" from any
 // folder below it (as it must from a compiled copy under dist/).
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -50,8 +50,13 @@ describe("the version from package.json", () => {
 });
 
 describe("findPackageVersion", () => {
+  const folders: string[] = [];
+  afterAll(async () => {
+    for (const dir of folders) await rm(dir, { recursive: true, force: true });
+  });
   it("walks up past other packages to the package.json named fleetbeat", async () => {
     const root = await makeTempDir("fleetbeat-version-");
+    folders.push(root);
     // root/package.json is fleetbeat; root/node_modules/other is another package;
     // the module sits deeper, as a compiled file would (dist/server/core).
     await writeFile(join(root, "package.json"), JSON.stringify({ name: "fleetbeat", version: "9.8.7" }));
@@ -66,6 +71,7 @@ describe("findPackageVersion", () => {
 
   it("throws when no package.json above has the name, or it has no version", async () => {
     const root = await makeTempDir("fleetbeat-version-");
+    folders.push(root);
     await writeFile(join(root, "package.json"), JSON.stringify({ name: "fleetbeat" }));
     expect(() => findPackageVersion(root)).toThrow(/has no version/);
     expect(() => findPackageVersion(root, "no-such-package-anywhere")).toThrow(/no package\.json named "no-such-package-anywhere"/);
