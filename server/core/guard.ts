@@ -244,6 +244,7 @@ function callerError(error: unknown): ConnectError {
  * answered. Such halves become U+FFFD.
  */
 function wellFormed(error: ConnectError): ConnectError {
+  // Stryker disable next-line ConditionalExpression: replacing in a message without lone surrogates changes nothing.
   if (!loneSurrogate.test(error.rawMessage)) return error;
   const writable = error as { rawMessage: string; message: string };
   writable.rawMessage = error.rawMessage.replace(loneSurrogates, "\uFFFD");
