@@ -22,6 +22,7 @@ import { createMetrics } from "./core/metrics.js";
 import type { Slice } from "./core/slice.js";
 import { createHeartbeatSlice } from "./heartbeat/slice.js";
 import { createConnectHandler, proceduresOf } from "./http/connect.js";
+import { createCorsHandler } from "./http/cors.js";
 import { createLegacyHandler } from "./http/legacy.js";
 import { listen, type Listener } from "./http/listener.js";
 import { createRequestRouter, healthRoute, readyRoute } from "./http/routes.js";
@@ -127,6 +128,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       logger,
       errorLog,
       isStopping: () => stopping.signal.aborted,
+      cors: createCorsHandler(config.corsOrigins),
     });
     listener = await listen({
       host: config.host,

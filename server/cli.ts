@@ -15,6 +15,7 @@ import { maxKeyNameLength } from "./operator/keys.js";
 import type { OperatorKeyScope, Store } from "./store/store.js";
 import { TrustedProxies } from "./core/ip.js";
 import { parseTrackSecrets } from "./track/secrets.js";
+import { corsOriginProblem } from "./http/cors.js";
 
 // The server, the store and the key module are imported when a command runs, not
 // when the program starts: `--help`, usage errors and the client command groups
@@ -109,6 +110,17 @@ function databaseUrl(raw: string): string | undefined {
     throw new InvalidArgumentError("expected a postgres://… or postgresql://… URL (leave it unset for SQLite in --data-dir).");
   }
   return text;
+}
+
+/** Comma-separated origins ("https://app.example.com,http://localhost:5173") or "*"; empty: CORS off. */
+function corsOrigins(raw: string): string[] {
+  const entries = raw.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  for (const entry of entries) {
+    const problem = corsOriginProblem(entry);
+    if (problem !== undefined) throw new InvalidArgumentError(problem);
+  }
+  if (entries.includes("*") && entries.length > 1) throw new InvalidArgumentError('"*" allows every origin: give it alone.');
+  return entries;
 }
 
 function logLevel(raw: string): string {
@@ -244,6 +256,21 @@ export const serveSettings: readonly Setting[] = [
     env: "FLEETBEAT_SHUTDOWN_TIMEOUT_MS",
     description: "on SIGTERM/SIGINT, how long to wait for in-flight requests before cutting them",
     parse: integerIn(0, 3_600_000, "milliseconds"),
+  }),
+  top(SERVER, "corsOrigins", {
+    flags: "--cors-origins <list>",
+    env: "FLEETBEAT_CORS_ORIGINS",
+    description:
+      'browser origins allowed to call POST /api/v1/track and the Connect/gRPC-Web procedures (CORS): comma-separated exact origins (https://app.example.com) or "*" for any',
+    parse: corsOrigins,
+    defaultText: "none (CORS off)",
+  }),
+  top(SERVER, "reflection", {
+    flags: "--no-reflection",
+    env: "FLEETBEAT_NO_REFLECTION",
+    description: "do not serve gRPC server reflection (grpc.reflection.v1 and v1alpha; what buf curl and grpcurl list methods with)",
+    parse: yesNo,
+    defaultText: "reflection on",
   }),
   dataDirSetting,
   databaseUrlSetting,
