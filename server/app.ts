@@ -7,6 +7,7 @@
 //   request router (server/http/routes.ts): /metrics, legacy paths, else Connect
 //   health: GET /api/health (liveness), GET /readyz and grpc.health.v1.Health
 //   (readiness: storage can commit, server/store/readiness.ts)
+//   gRPC server reflection v1 and v1alpha (server/core/reflection.ts), unless config.reflection is false
 //   listener (server/http/listener.ts): one port, h2c sniffing or TLS + ALPN
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
@@ -34,6 +35,7 @@ import type { Store, WriteOp, WriteResultOf } from "./store/store.js";
 import { storageErrorOf } from "./store/unavailable.js";
 import { ReadinessProbe } from "./store/readiness.js";
 import { createHealthService } from "./core/health.js";
+import { createReflectionServices } from "./core/reflection.js";
 import { createTrackSlice } from "./track/slice.js";
 
 export interface StartServerOptions {
@@ -107,9 +109,12 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const started: Slice[] = [];
   try {
     slices = [createTrackSlice(deps), createHeartbeatSlice(deps), createAgentSlice(deps), createOperatorSlice(deps)];
-    const served = slices.flatMap((slice) => slice.services.map((registration) => registration.service.typeName));
-    const health = createHealthService({ check: () => readiness.check(), services: () => served });
-    const guarded = [...slices.flatMap((slice) => slice.services), health].map((registration) =>
+    const sliceServices = slices.flatMap((slice) => slice.services);
+    let served: readonly string[] = [];
+    const health = createHealthService({ check: () => readiness.check(), services: () => served, stopping: stopping.signal });
+    const reflection = config.reflection ? createReflectionServices([...sliceServices, health].map((registration) => registration.service)) : [];
+    served = [...sliceServices, ...reflection].map((registration) => registration.service.typeName);
+    const guarded = [...sliceServices, health, ...reflection].map((registration) =>
       guardService(registration, { authorize: authorizeWith(auth), metrics, errorLog, shutdown: stopping.signal, explain: storageErrorOf }),
     );
     const legacy = createLegacyHandler({
