@@ -7,6 +7,7 @@
 // commit and while the server stops; and --no-reflection (config.reflection
 // false): --list-methods fails.
 import { execFile } from "node:child_process";
+import http2 from "node:http2";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -75,6 +76,16 @@ describe("reflection on (the default)", () => {
     }
   });
 
+  it("answers a reflection stream whose message does not parse, or is compressed with nothing named, with invalid_argument", { timeout: 30_000 }, async () => {
+    const path = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
+    // A message of 3 bytes that are no protobuf (0xff: a field tag that never ends).
+    const garbage = await rawGrpc(t.server.url, path, Uint8Array.from([0, 0, 0, 0, 3, 0xff, 0xff, 0xff]));
+    expect(garbage.status).toBe("3");
+    expect(decodeURIComponent(garbage.message ?? "")).toMatch(/reflection request could not be read/);
+    const compressed = await rawGrpc(t.server.url, path, Uint8Array.from([1, 0, 0, 0, 1, 7]));
+    expect(compressed.status).toBe("3");
+  });
+
   it("calls real methods it learnt by reflection: an update heartbeat, then an operator read with the key", { timeout: 60_000 }, async () => {
     const beat = await bufCurl([
       ...overGrpc,
@@ -124,6 +135,22 @@ describe("reflection on (the default)", () => {
     await waitFor(async () => JSON.parse((await check("")).stdout) as unknown, (answer) => (answer as { status?: string }).status === "SERVING", 15_000, "Check says SERVING again");
   });
 });
+
+/** One raw gRPC call over h2c with `body` as the request stream; the trailers' grpc-status and grpc-message. */
+async function rawGrpc(url: string, path: string, body: Uint8Array): Promise<{ status: string | undefined; message: string | undefined }> {
+  const session = http2.connect(url);
+  try {
+    const request = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    let trailers: http2.IncomingHttpHeaders = {};
+    request.on("trailers", (received) => (trailers = received));
+    request.resume();
+    request.end(body);
+    await new Promise((resolve, reject) => request.once("close", resolve).once("error", reject));
+    return { status: trailers["grpc-status"] as string | undefined, message: trailers["grpc-message"] as string | undefined };
+  } finally {
+    session.close();
+  }
+}
 
 describe("while the server stops", () => {
   it("a Watch gets NOT_SERVING and ends, and the stop is not held up by it", { timeout: 30_000 }, async () => {

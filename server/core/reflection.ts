@@ -25,7 +25,7 @@
 // written back the same way, so both versions run one implementation.
 import { create, createFileRegistry, fromBinary, toBinary, type DescFile, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   ServerReflection,
   ServerReflectionRequestSchema,
@@ -40,6 +40,7 @@ import {
   type ServerReflectionRequest as ServerReflectionRequestV1alpha,
   type ServerReflectionResponse as ServerReflectionResponseV1alpha,
 } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { FleetbeatError } from "./errors.js";
 import { registerService, type ServiceRegistration } from "./slice.js";
 
 /** What the reflection service knows: built once from the served services' descriptors. */
@@ -151,7 +152,7 @@ export function createReflectionServices(services: readonly DescService[]): Serv
       implementation: {
         async *serverReflectionInfo(requests: AsyncIterable<ServerReflectionRequest>): AsyncIterable<ServerReflectionResponse> {
           const sent = new Set<string>();
-          for await (const request of requests) yield index.answer(request, sent);
+          for await (const request of clientStream(requests)) yield index.answer(request, sent);
         },
       },
     }),
@@ -161,7 +162,7 @@ export function createReflectionServices(services: readonly DescService[]): Serv
       implementation: {
         async *serverReflectionInfo(requests: AsyncIterable<ServerReflectionRequestV1alpha>): AsyncIterable<ServerReflectionResponseV1alpha> {
           const sent = new Set<string>();
-          for await (const request of requests) {
+          for await (const request of clientStream(requests)) {
             const answer = index.answer(fromBinary(ServerReflectionRequestSchema, toBinary(ServerReflectionRequestSchemaV1alpha, request)), sent);
             yield fromBinary(ServerReflectionResponseSchemaV1alpha, toBinary(ServerReflectionResponseSchema, answer));
           }
@@ -169,6 +170,25 @@ export function createReflectionServices(services: readonly DescService[]): Serv
       },
     }),
   ];
+}
+
+/**
+ * The request stream, with what goes wrong reading it answered as the client's
+ * mistake. This stream is the one body the Connect router does not check before
+ * connect reads it (server/http/connect.ts), and connect reports a message that
+ * does not parse, or a compression it does not know, as a server error
+ * (internal, unimplemented); nothing else can fail while the stream is read.
+ */
+async function* clientStream<T>(requests: AsyncIterable<T>): AsyncIterable<T> {
+  try {
+    yield* requests;
+  } catch (error) {
+    const read = ConnectError.from(error);
+    if (read.code === Code.Internal || read.code === Code.Unimplemented) {
+      throw new FleetbeatError("MALFORMED_BODY", `a reflection request could not be read: ${read.rawMessage}`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 function stripLeadingDot(name: string): string {
