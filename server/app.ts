@@ -115,7 +115,14 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     const reflection = config.reflection ? createReflectionServices([...sliceServices, health].map((registration) => registration.service)) : [];
     served = [...sliceServices, ...reflection].map((registration) => registration.service.typeName);
     const guarded = [...sliceServices, health, ...reflection].map((registration) =>
-      guardService(registration, { authorize: authorizeWith(auth), metrics, errorLog, shutdown: stopping.signal, explain: storageErrorOf }),
+      guardService(registration, {
+        authorize: authorizeWith(auth),
+        metrics,
+        errorLog,
+        shutdown: stopping.signal,
+        explain: storageErrorOf,
+        debug: (fields, message) => logger.debug(fields, message),
+      }),
     );
     const legacy = createLegacyHandler({
       routes: [healthRoute, readyRoute(() => readiness.check()), ...slices.flatMap((slice) => slice.legacyRoutes ?? [])],
