@@ -160,7 +160,8 @@ export const serveSettings: readonly Setting[] = [
     flags: "--no-reflection",
     env: "FLEETBEAT_NO_REFLECTION",
     description: "do not serve gRPC server reflection (grpc.reflection.v1 and v1alpha; what buf curl and grpcurl list methods with)",
-    parse: yesNo,
+    // A flag without a value: commander calls the parser with no argument, for the flag and for its variable alike.
+    parse: () => false,
     defaultText: "reflection on",
   }),
   dataDirSetting,
