@@ -93,8 +93,13 @@ export function proxyList(raw: string): string[] {
   return entries;
 }
 
-/** The secrets JSON itself, or "@<file>" to read it from a file (keeps secrets out of `ps`). */
+/**
+ * The secrets JSON itself, or "@<file>" to read it from a file (keeps secrets out
+ * of `ps`). Errors are UsageErrors, not InvalidArgumentErrors: commander would
+ * quote the value (the secrets) in its message.
+ */
 export function trackSecrets(raw: string): ServerConfig["track"]["secrets"] {
+  const where = "--track-secrets (FLEETBEAT_TRACK_SECRETS)";
   const value = raw.trim();
   if (value === "") return undefined;
   let text = value;
@@ -102,13 +107,13 @@ export function trackSecrets(raw: string): ServerConfig["track"]["secrets"] {
     try {
       text = readFileSync(value.slice(1), "utf8");
     } catch (error) {
-      throw new InvalidArgumentError(`cannot read the secrets file ${JSON.stringify(value.slice(1))}: ${(error as Error).message}`);
+      usage(`${where}: cannot read the secrets file ${JSON.stringify(value.slice(1))}: ${(error as Error).message}`);
     }
   }
   try {
     return parseTrackSecrets(text);
   } catch (error) {
-    throw new InvalidArgumentError(`${(error as Error).message}.`);
+    usage(`${where}: ${(error as Error).message}`);
   }
 }
 
