@@ -5,9 +5,9 @@ import { Option } from "commander";
 import { type Command, CommandSchema, CommandState } from "../gen/fleetbeat/operator/v1/commands_pb.js";
 import type { CommandTargetInit } from "../clients/operator/client.js";
 import { ExitCode, type ExitCodeValue } from "../clients/operator/exit-codes.js";
-import { type Column, formatCount, formatTime, parseTime, renderTable } from "../clients/operator/format.js";
+import { type Column, formatCount, formatTime, renderTable } from "../clients/operator/format.js";
 import { reportCampaign } from "./campaigns.js";
-import { collect, commandId, duration, listItems, percent, positiveInt, usage } from "./options.js";
+import { collect, commandId, duration, listItems, parseTime, percent, positiveInt, usage } from "./options.js";
 import type { CliKit } from "./program.js";
 import { type OperatorKit, type RunContext, collectAll, jsonOf, shorten, writeJsonArray } from "./operator.js";
 

@@ -4,9 +4,9 @@ import { type Command as CliCommand, Option } from "commander";
 import { type Event, EventSchema, ExportFormat } from "../gen/fleetbeat/operator/v1/events_pb.js";
 import type { EventFilterInit } from "../clients/operator/client.js";
 import { type ExportSink, openFileSink, streamSink } from "../clients/operator/file-sink.js";
-import { type Column, formatBytes, formatCount, parseTime, renderTable } from "../clients/operator/format.js";
+import { type Column, formatBytes, formatCount, renderTable } from "../clients/operator/format.js";
 import { ProgressBar } from "../clients/operator/progress.js";
-import { positiveInt, usage } from "./options.js";
+import { parseTime, positiveInt, usage } from "./options.js";
 import type { CliKit } from "./program.js";
 import { type OperatorKit, collectAll, jsonOf, shorten, writeJsonArray } from "./operator.js";
 

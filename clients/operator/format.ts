@@ -81,28 +81,3 @@ export function formatBytes(bytes: number | bigint): string {
 export function formatCount(value: number | bigint): string {
   return value.toLocaleString("en-US");
 }
-
-const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "90s", "10m", "1h30m", "2d", or a bare number of seconds → milliseconds; undefined when malformed. */
-export function parseDuration(text: string): number | undefined {
-  const trimmed = text.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  if (!/^(\d+(ms|s|m|h|d))+$/.test(trimmed)) return undefined;
-  let total = 0;
-  for (const match of trimmed.matchAll(/(\d+)(ms|s|m|h|d)/g)) total += Number(match[1]) * (durationUnits[match[2] as string] ?? 0);
-  return Number.isSafeInteger(total) ? total : undefined;
-}
-
-/** A time given on the command line: ISO 8601, epoch seconds, or "<duration> ago" style "-2h". */
-export function parseTime(text: string, now: number): number | undefined {
-  const trimmed = text.trim();
-  if (/^\d{9,11}$/.test(trimmed)) return Number(trimmed) * 1000;
-  if (trimmed.startsWith("-")) {
-    const ago = parseDuration(trimmed.slice(1));
-    return ago === undefined ? undefined : now - ago;
-  }
-  if (!/^\d{4}-\d{2}-\d{2}/.test(trimmed)) return undefined;
-  const ms = Date.parse(trimmed);
-  return Number.isNaN(ms) ? undefined : ms;
-}
