@@ -545,11 +545,11 @@ describe("events", () => {
     expect(lines.map((line) => JSON.parse(line).nr as number).slice(0, bulk)).toEqual(Array.from({ length: bulk }, (_, i) => i + 1));
   });
 
-  it("events export --format csv writes the collector's layout; filters apply; --json prints a summary", async () => {
-    const file = join(scratch, "purchases.csv");
-    const ran = await cli(["events", "export", "--format", "csv", "--event", "purchase", "--out", file, "--json"]);
+  it("events export --format hamustro writes the collector's layout; filters apply; --json prints a summary", async () => {
+    const file = join(scratch, "purchases.hamustro");
+    const ran = await cli(["events", "export", "--format", "hamustro", "--event", "purchase", "--out", file, "--json"]);
     const summary = json<{ events: number; bytes: number; file: string; format: string }>(ran);
-    expect(summary).toMatchObject({ events: bulk / 10, file, format: "csv" });
+    expect(summary).toMatchObject({ events: bulk / 10, file, format: "hamustro" });
     const text = readFileSync(file, "utf8");
     expect(Buffer.byteLength(text)).toBe(summary.bytes);
     const rows = text.trimEnd().split("\n");
@@ -570,6 +570,37 @@ describe("events", () => {
       "",
       "false",
     ]);
+  });
+
+  it("events export --format csv writes RFC 4180 with a header row (CRLF, quoting where needed)", async () => {
+    const file = join(scratch, "purchases.csv");
+    const ran = await cli(["events", "export", "--format", "csv", "--event", "purchase", "--out", file, "--json"]);
+    const summary = json<{ events: number; bytes: number; format: string }>(ran);
+    expect(summary).toMatchObject({ events: bulk / 10, format: "csv" });
+    const text = readFileSync(file, "utf8");
+    expect(Buffer.byteLength(text)).toBe(summary.bytes);
+    const rows = text.split("\r\n");
+    expect(rows.pop()).toBe("");
+    expect(rows).toHaveLength(bulk / 10 + 1);
+    expect(rows[0]).toBe("device_id,client_id,session,system_version,product_version,system,product_git_hash,at,event,nr,user_id,ip,parameters,is_testing,received_at");
+    const first = rows[1]!.split(",");
+    expect(first.slice(0, 14)).toEqual([
+      "device-of-" + "a".repeat(32),
+      "client-1",
+      "a".repeat(32),
+      "10.10",
+      "1.1.2",
+      "OSX",
+      "",
+      "2023-11-14T22:13:20Z",
+      "purchase",
+      "1",
+      "",
+      "192.0.2.1",
+      "",
+      "false",
+    ]);
+    expect(first[14]).toMatch(/^\d{4}-\d{2}-\d{2}T/);
   });
 
   it("events export to stdout; the progress bar is drawn on a terminal only", async () => {
