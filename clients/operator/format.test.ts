@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ConnectionSettingsError, defaultConfigPath, resolveConnection } from "./connection.js";
 import { formatAgo, formatBytes, formatTime, renderFields, renderTable } from "./format.js";
 import { ProgressBar } from "./progress.js";
+import stringWidth from "string-width";
 
 describe("renderTable", () => {
   it("pads columns to their widest cell, right-aligns numbers, and neutralises control characters", () => {
@@ -20,6 +21,22 @@ describe("renderTable", () => {
       { header: "N", value: (r) => String(r.n), right: true },
     ]);
     expect(text).toBe(`NAME${" ".repeat(15)}N\nalpha${" ".repeat(14)}7\nb·[31mred·line  1234\n`);
+  });
+
+  it("aligns by display width: CJK names take two columns per character, combining marks none", () => {
+    const rows = [
+      { name: "東京の端末", os: "linux" },
+      { name: "plain", os: "macOS" },
+      { name: "e\u0301cole", os: "win" },
+    ];
+    const text = renderTable(rows, [
+      { header: "NAME", value: (r) => r.name },
+      { header: "OS", value: (r) => r.os },
+    ]);
+    expect(text).toBe(`NAME${" ".repeat(8)}OS\n東京の端末  linux\nplain${" ".repeat(7)}macOS\ne\u0301cole${" ".repeat(7)}win\n`);
+    // Every OS column starts at the same terminal column.
+    const starts = text.trimEnd().split("\n").map((line) => stringWidth(line.slice(0, line.search(/\S+$/))));
+    expect(new Set(starts).size).toBe(1);
   });
 
   it("prints the header alone for no rows", () => {

@@ -1,7 +1,8 @@
-// Output of the operator commands: aligned tables for people, JSON for scripts,
-// and the small parsers the flags need (durations, numbers).
+// Output of the operator commands for people: aligned tables and fields, times,
+// sizes and counts (the flag parsers live in cli/options.ts).
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import stringWidth from "string-width";
 
 /** Something text can be written to (a stream, or a buffer in tests). */
 export interface TextSink {
@@ -36,14 +37,15 @@ function clean(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "·");
 }
 
+/** Columns the text takes in a terminal: CJK and emoji take two, combining marks none (string-width). */
 function width(text: string): number {
-  return [...text].length;
+  return stringWidth(text);
 }
 
 /** Key-value lines ("name:  value"), for one record. */
 export function renderFields(fields: ReadonlyArray<readonly [string, string]>): string {
-  const keyWidth = Math.max(...fields.map(([key]) => key.length));
-  return fields.map(([key, value]) => `${`${key}:`.padEnd(keyWidth + 1)}  ${clean(value)}\n`).join("");
+  const keyWidth = Math.max(...fields.map(([key]) => width(key)));
+  return fields.map(([key, value]) => `${key}:${" ".repeat(keyWidth - width(key))}  ${clean(value)}\n`).join("");
 }
 
 /** ISO time (UTC, seconds) or "-" when unset. */
