@@ -6,7 +6,7 @@ import { ExitCode, type ExitCodeValue } from "../clients/operator/exit-codes.js"
 import { type Column, formatCount, formatTime, renderFields, renderTable } from "../clients/operator/format.js";
 import { commandId, duration, positiveInt, usage } from "./options.js";
 import type { CliKit } from "./program.js";
-import { type OperatorKit, type RunContext, collectAll, jsonOf, writeJsonArray } from "./operator.js";
+import { destructive, requireYes, type OperatorKit, type RunContext, collectAll, jsonOf, writeJsonArray } from "./operator.js";
 
 export const campaignStates: Record<string, CampaignState> = {
   running: CampaignState.RUNNING,
@@ -126,9 +126,10 @@ export function registerCampaignsCommands(kit: CliKit, op: OperatorKit): void {
         return reportCampaign(ctx, campaign, true, (o.timeout as number | undefined) ?? 600_000);
       }),
     );
-  leaf(campaigns, "cancel <id>", "stop a campaign: no more devices get its command, its open commands are cancelled")
+  destructive(leaf(campaigns, "cancel <id>", "stop a campaign: no more devices get its command, its open commands are cancelled"), "cancel the campaign")
     .action(
-      act(async (ctx, _o, id: string) => {
+      act(async (ctx, o, id: string) => {
+        requireYes(o, `cancel campaign ${id}`);
         const campaign = (await ctx.client.commands.cancelCampaign({ id: parseId(id) }, ctx.client.call())).campaign!;
         ctx.out(ctx.json ? `${JSON.stringify(jsonOf(CampaignSchema, campaign), null, 2)}\n` : campaignFields(campaign));
       }),

@@ -9,7 +9,7 @@ import { type Column, formatCount, formatTime, renderTable } from "../clients/op
 import { reportCampaign } from "./campaigns.js";
 import { collect, commandId, duration, listItems, parseTime, percent, positiveInt, usage } from "./options.js";
 import type { CliKit } from "./program.js";
-import { type OperatorKit, type RunContext, collectAll, jsonOf, shorten, writeJsonArray } from "./operator.js";
+import { destructive, requireYes, type OperatorKit, type RunContext, collectAll, jsonOf, shorten, writeJsonArray } from "./operator.js";
 
 export const commandStates: Record<string, CommandState> = {
   queued: CommandState.QUEUED,
@@ -147,9 +147,9 @@ export function registerCommandsCommands(kit: CliKit, op: OperatorKit): void {
       }),
     );
 
-  leaf(commands, "cancel <ids...>", "cancel commands not yet final (final ones keep their state)")
+  destructive(leaf(commands, "cancel <ids...>", "cancel commands not yet final (final ones keep their state)"), "cancel the commands")
     .action(
-      act(async (ctx, _o, ids: string[]) => {
+      act(async (ctx, o, ids: string[]) => {
         const parsed = ids.map((id) => {
           try {
             return commandId(id);
@@ -157,6 +157,7 @@ export function registerCommandsCommands(kit: CliKit, op: OperatorKit): void {
             return usage((error as Error).message);
           }
         });
+        requireYes(o, `cancel command${parsed.length > 1 ? "s" : ""} ${parsed.join(", ")}`);
         const response = await ctx.client.commands.cancelCommand({ ids: parsed }, ctx.client.call());
         if (ctx.json) {
           ctx.out(`${JSON.stringify(response.commands.map((c) => jsonOf(CommandSchema, c)), null, 2)}\n`);
@@ -181,7 +182,7 @@ export function registerCommandsCommands(kit: CliKit, op: OperatorKit): void {
       }),
     );
 
-  leaf(commands, "purge", "delete final commands (succeeded, failed, expired, cancelled) matching a filter")
+  destructive(leaf(commands, "purge", "delete final commands (succeeded, failed, expired, cancelled) matching a filter"), "delete them")
     .option("--campaign <id>", "only commands of this campaign", commandId)
     .addOption(new Option("--state <state>", "only commands in this final state").choices(["succeeded", "failed", "expired", "cancelled"]))
     .option("--finished-before <time>", "only commands finished before this (ISO time, epoch seconds, or -7d for 7 days ago)")
@@ -195,6 +196,7 @@ export function registerCommandsCommands(kit: CliKit, op: OperatorKit): void {
           finishedBefore = parseTime(o.finishedBefore as string, ctx.io.now());
           if (finishedBefore === undefined) usage(`--finished-before: expected an ISO time, epoch seconds or -<duration>, got ${JSON.stringify(o.finishedBefore)}`);
         }
+        requireYes(o, "delete the matching commands");
         const deleted = await ctx.client.purgeCommands({
           campaignId: (o.campaign as bigint | undefined) ?? 0n,
           state: o.state === undefined ? CommandState.UNSPECIFIED : (commandStates[o.state as string] ?? CommandState.UNSPECIFIED),

@@ -5,7 +5,7 @@ import { type Column, formatAgo, formatCount, formatTime, renderFields, renderTa
 import { commandColumns } from "./commands.js";
 import { collect, listItems, positiveInt, usage } from "./options.js";
 import type { CliKit } from "./program.js";
-import { type OperatorKit, collectAll, jsonOf, writeJsonArray } from "./operator.js";
+import { destructive, requireYes, type OperatorKit, collectAll, jsonOf, writeJsonArray } from "./operator.js";
 
 function deviceColumns(now: number): Column<Device>[] {
   return [
@@ -96,9 +96,10 @@ export function registerDevicesCommands(kit: CliKit, op: OperatorKit): void {
       }),
     );
 
-  leaf(devices, "delete <deviceId>", "forget a device: its tokens stop working and it must register again")
+  destructive(leaf(devices, "delete <deviceId>", "forget a device: its tokens stop working and it must register again"), "delete the device")
     .action(
-      act(async (ctx, _o, deviceId: string) => {
+      act(async (ctx, o, deviceId: string) => {
+        requireYes(o, `delete device ${deviceId}`);
         const response = await ctx.client.devices.deleteDevice({ deviceId }, ctx.client.call());
         if (ctx.json) ctx.out(`${JSON.stringify({ deviceId, deleted: response.deleted })}\n`);
         else if (response.deleted) ctx.out(`deleted device ${deviceId}\n`);

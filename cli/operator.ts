@@ -13,14 +13,12 @@ import { type Command, CommanderError } from "commander";
 import { OperatorClient } from "../clients/operator/client.js";
 import { resolveConnection } from "../clients/operator/connection.js";
 import { classifyError, ExitCode, type ExitCodeValue } from "../clients/operator/exit-codes.js";
-import { UsageError } from "./options.js";
+import { usage, UsageError } from "./options.js";
 
 /** Where the commands read their settings and write their output (the process, or a test's buffers). */
 export interface OperatorCliIo {
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable & { isTTY?: boolean; columns?: number };
-  /** Standard input: whether it is a terminal (a destructive command without --yes refuses otherwise). */
-  stdin?: { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
   /** Home folder for the default config file. */
   home?: string;
@@ -72,7 +70,7 @@ export function withConnectionOptions(command: Command): Command {
 }
 
 export function operatorKit(ioOverrides: Partial<OperatorCliIo> = {}): OperatorKit {
-  const io: OperatorCliIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, now: Date.now, ...ioOverrides };
+  const io: OperatorCliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env, now: Date.now, ...ioOverrides };
   return {
     io,
     leaf(parent, nameAndArgs, description, options = {}) {
@@ -113,6 +111,22 @@ export function operatorKit(ioOverrides: Partial<OperatorCliIo> = {}): OperatorK
       };
     },
   };
+}
+
+// ---- destructive commands
+
+/** Adds --yes to a command that deletes, erases, revokes or cancels. */
+export function destructive(command: Command, what: string): Command {
+  return command.option("--yes", `really ${what} (required: there is no undo and no prompt)`);
+}
+
+/**
+ * Refuses (usage error, exit 2) unless --yes was given. There is no prompt: a
+ * command run from a script, a pipe or cron must never wait for an answer, and
+ * one typed at a terminal reads the same way, so the flag is always needed.
+ */
+export function requireYes(options: Record<string, unknown>, action: string): void {
+  if (options.yes !== true) usage(`this cannot be undone: pass --yes to ${action}`);
 }
 
 // ---- JSON output
