@@ -9,7 +9,7 @@ import { type Column, formatCount, formatTime, renderTable } from "../clients/op
 import { reportCampaign } from "./campaigns.js";
 import { collect, commandId, duration, listItems, parseTime, percent, positiveInt, usage } from "./options.js";
 import type { CliKit } from "./program.js";
-import { destructive, requireYes, type OperatorKit, type RunContext, collectAll, jsonOf, shorten, writeJsonArray } from "./operator.js";
+import { destructive, moreHint, pagedListing, pagingOf, requireYes, type OperatorKit, type RunContext, collectAll, jsonOf, shorten, writeJsonArray } from "./operator.js";
 
 export const commandStates: Record<string, CommandState> = {
   queued: CommandState.QUEUED,
@@ -124,7 +124,7 @@ export function registerCommandsCommands(kit: CliKit, op: OperatorKit): void {
       }),
     );
 
-  leaf(commands, "list", "list commands, newest first")
+  pagedListing(leaf(commands, "list", "list commands, newest first"))
     .addOption(new Option("--state <state>", "only commands in this state").choices(Object.keys(commandStates)))
     .option("--device <id>", "only commands of this device")
     .option("--campaign <id>", "only commands of this campaign", commandId)
@@ -136,14 +136,17 @@ export function registerCommandsCommands(kit: CliKit, op: OperatorKit): void {
           deviceId: (o.device as string | undefined) ?? "",
           campaignId: (o.campaign as bigint | undefined) ?? 0n,
         };
-        const items = ctx.client.listCommands(filter, o.limit as number | undefined);
+        const paging = pagingOf(o);
+        const items = ctx.client.listCommands(filter, o.limit as number | undefined, paging);
         if (ctx.json) {
           await writeJsonArray(ctx, items, (c) => jsonOf(CommandSchema, c));
+          moreHint(ctx, paging);
           return;
         }
         const rows = await collectAll(items);
         ctx.out(renderTable(rows, commandColumns));
         ctx.err(`${formatCount(rows.length)} command(s)\n`);
+        moreHint(ctx, paging);
       }),
     );
 

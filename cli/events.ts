@@ -9,7 +9,7 @@ import { type Column, formatBytes, formatCount, renderTable } from "../clients/o
 import { ProgressBar } from "../clients/operator/progress.js";
 import { parseTime, positiveInt, usage } from "./options.js";
 import type { CliKit } from "./program.js";
-import { type OperatorKit, collectAll, jsonOf, shorten, writeJsonArray } from "./operator.js";
+import { moreHint, pagedListing, pagingOf, type OperatorKit, collectAll, jsonOf, shorten, writeJsonArray } from "./operator.js";
 
 const eventColumns: Column<Event>[] = [
   { header: "AT", value: (e) => new Date(Number(e.at) * 1000).toISOString().replace(/\.000Z$/, "Z") },
@@ -141,19 +141,22 @@ export function registerEventsCommands(kit: CliKit, op: OperatorKit): void {
     };
   };
 
-  withEventFilter(leaf(events, "list", "query stored events"))
+  withEventFilter(pagedListing(leaf(events, "list", "query stored events")))
     .option("--limit <n>", "at most this many (default 100; 0 for all, page by page)", positiveInt("a count", true), 100)
     .action(
       act(async (ctx, o) => {
         const limit = (o.limit as number) === 0 ? undefined : (o.limit as number);
-        const items = ctx.client.listEvents(eventFilter(o, ctx.io.now()), limit);
+        const paging = pagingOf(o);
+        const items = ctx.client.listEvents(eventFilter(o, ctx.io.now()), limit, undefined, paging);
         if (ctx.json) {
           await writeJsonArray(ctx, items, (e) => jsonOf(EventSchema, e));
+          moreHint(ctx, paging);
           return;
         }
         const rows = await collectAll(items);
         ctx.out(renderTable(rows, eventColumns));
         ctx.err(`${formatCount(rows.length)} event(s)\n`);
+        moreHint(ctx, paging);
       }),
     );
 

@@ -10,7 +10,7 @@
 import type { Writable } from "node:stream";
 import { type DescMessage, type MessageShape, toJson } from "@bufbuild/protobuf";
 import { type Command, CommanderError } from "commander";
-import { OperatorClient } from "../clients/operator/client.js";
+import { OperatorClient, type Paging } from "../clients/operator/client.js";
 import { resolveConnection } from "../clients/operator/connection.js";
 import { classifyError, ExitCode, type ExitCodeValue } from "../clients/operator/exit-codes.js";
 import { usage, UsageError } from "./options.js";
@@ -111,6 +111,23 @@ export function operatorKit(ioOverrides: Partial<OperatorCliIo> = {}): OperatorK
       };
     },
   };
+}
+
+// ---- paged listings
+
+/** Adds --page-token to a listing that pages (devices, commands, campaigns, events). */
+export function pagedListing(command: Command): Command {
+  return command.option("--page-token <token>", "continue an earlier listing that stopped at --limit (its stderr names the token)");
+}
+
+/** Where a listing starts (--page-token), and where the client records the next page. */
+export function pagingOf(options: Record<string, unknown>): Paging {
+  return typeof options.pageToken === "string" ? { pageToken: options.pageToken } : {};
+}
+
+/** After a listing that stopped at its limit with more left: say so on stderr (stdout stays the data, --json stays parseable). */
+export function moreHint(ctx: RunContext, paging: Paging): void {
+  if (paging.nextPageToken) ctx.err(`more results: continue with --page-token ${paging.nextPageToken}\n`);
 }
 
 // ---- destructive commands

@@ -743,3 +743,22 @@ describe("destructive commands need --yes", () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe("a listing that stops at --limit", () => {
+  it("says there is more on stderr with the next page token; --page-token continues; --json stays parseable", async () => {
+    const all = json<Array<{ deviceId: string }>>(await cli(["devices", "list", "--json"]));
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    const first = await cli(["devices", "list", "--limit", "2", "--json"]);
+    const firstPage = json<Array<{ deviceId: string }>>(first);
+    expect(firstPage.map((d) => d.deviceId)).toEqual(all.slice(0, 2).map((d) => d.deviceId));
+    const token = /more results: continue with --page-token (\S+)\n/.exec(first.stderr)?.[1];
+    expect(token, first.stderr).toBeDefined();
+    const rest = json<Array<{ deviceId: string }>>(await cli(["devices", "list", "--page-token", token!, "--json"]));
+    expect(rest.map((d) => d.deviceId)).toEqual(all.slice(2).map((d) => d.deviceId));
+    // The whole list, or a limit at or past the end: no hint.
+    expect((await cli(["devices", "list"])).stderr).not.toContain("more results");
+    expect((await cli(["devices", "list", "--limit", String(all.length)])).stderr).not.toContain("more results");
+    // The table says it too.
+    expect((await cli(["devices", "list", "--limit", "1"])).stderr).toContain("more results: continue with --page-token ");
+  });
+});
