@@ -8,7 +8,7 @@
 import { Option } from "commander";
 import type { DeviceInfo } from "../clients/agent/agent.js";
 import { AgentSettingsError, runAgent } from "../clients/agent/run.js";
-import { handlerSpec, integerIn, usage } from "./options.js";
+import { durationIn, handlerSpec, usage } from "./options.js";
 import type { CliKit } from "./program.js";
 
 interface AgentRunOptions {
@@ -43,8 +43,8 @@ export function registerAgentCommands(kit: CliKit): void {
     .option("--ip <ip>", "ip to report (default: first non-internal IPv4)")
     .option("--mac <mac>", "macaddress to report (default: that interface's MAC)")
     .option("--os <os>", "os to report (default: type and release)")
-    .option("--interval <seconds>", "heartbeat interval until the server sends its own", integerIn(1, 86_400, "seconds"), 60)
-    .option("--register-retry <ms>", "pause between failed registrations", integerIn(0, 3_600_000, "milliseconds"), 10_000)
+    .option("--interval <seconds>", "heartbeat interval until the server sends its own", durationIn("s", 1, 86_400), 60)
+    .option("--register-retry <ms>", "pause between failed registrations", durationIn("ms", 0, 3_600_000), 10_000)
     .action(async (opts: AgentRunOptions) => {
       const overrides: Partial<DeviceInfo> = {
         ...(opts.name !== undefined ? { devicename: opts.name } : {}),

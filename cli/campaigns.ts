@@ -6,7 +6,7 @@ import { ExitCode, type ExitCodeValue } from "../clients/operator/exit-codes.js"
 import { type Column, formatCount, formatTime, renderFields, renderTable } from "../clients/operator/format.js";
 import { commandId, duration, positiveInt, usage } from "./options.js";
 import type { CliKit } from "./program.js";
-import { type OperatorKit, type RunContext, collectAll, jsonOf, writeJsonArray } from "./operator.js";
+import { destructive, moreHint, pagedListing, pagingOf, requireYes, type OperatorKit, type RunContext, collectAll, jsonOf, writeJsonArray } from "./operator.js";
 
 export const campaignStates: Record<string, CampaignState> = {
   running: CampaignState.RUNNING,
@@ -93,22 +93,26 @@ export async function reportCampaign(ctx: RunContext, started: Campaign, wait: b
 export function registerCampaignsCommands(kit: CliKit, op: OperatorKit): void {
   const { leaf, act } = op;
   const campaigns = kit.group("campaigns", "commands for a label or every device, given out in chunks: list, show, wait, cancel (operator API)");
-  leaf(campaigns, "list", "list campaigns, newest first")
+  pagedListing(leaf(campaigns, "list", "list campaigns, newest first"))
     .addOption(new Option("--state <state>", "only campaigns in this state").choices(Object.keys(campaignStates)))
     .option("--limit <n>", "at most this many (default: all, page by page)", positiveInt("a count"))
     .action(
       act(async (ctx, o) => {
+        const paging = pagingOf(o);
         const items = ctx.client.listCampaigns(
           { state: o.state === undefined ? CampaignState.UNSPECIFIED : (campaignStates[o.state as string] ?? CampaignState.UNSPECIFIED) },
           o.limit as number | undefined,
+          paging,
         );
         if (ctx.json) {
           await writeJsonArray(ctx, items, (c) => jsonOf(CampaignSchema, c));
+          moreHint(ctx, paging);
           return;
         }
         const rows = await collectAll(items);
         ctx.out(renderTable(rows, campaignColumns));
         ctx.err(`${formatCount(rows.length)} campaign(s)\n`);
+        moreHint(ctx, paging);
       }),
     );
   leaf(campaigns, "show <id>", "one campaign: state, devices reached, results, policy")
@@ -126,9 +130,10 @@ export function registerCampaignsCommands(kit: CliKit, op: OperatorKit): void {
         return reportCampaign(ctx, campaign, true, (o.timeout as number | undefined) ?? 600_000);
       }),
     );
-  leaf(campaigns, "cancel <id>", "stop a campaign: no more devices get its command, its open commands are cancelled")
+  destructive(leaf(campaigns, "cancel <id>", "stop a campaign: no more devices get its command, its open commands are cancelled"), "cancel the campaign")
     .action(
-      act(async (ctx, _o, id: string) => {
+      act(async (ctx, o, id: string) => {
+        requireYes(o, `cancel campaign ${id}`);
         const campaign = (await ctx.client.commands.cancelCampaign({ id: parseId(id) }, ctx.client.call())).campaign!;
         ctx.out(ctx.json ? `${JSON.stringify(jsonOf(CampaignSchema, campaign), null, 2)}\n` : campaignFields(campaign));
       }),

@@ -5,11 +5,11 @@ import { Option } from "commander";
 import { type Command, CommandSchema, CommandState } from "../gen/fleetbeat/operator/v1/commands_pb.js";
 import type { CommandTargetInit } from "../clients/operator/client.js";
 import { ExitCode, type ExitCodeValue } from "../clients/operator/exit-codes.js";
-import { type Column, formatCount, formatTime, parseTime, renderTable } from "../clients/operator/format.js";
+import { type Column, formatCount, formatTime, renderTable } from "../clients/operator/format.js";
 import { reportCampaign } from "./campaigns.js";
-import { collect, commandId, duration, listItems, percent, positiveInt, usage } from "./options.js";
+import { collect, commandId, duration, listItems, parseTime, percent, positiveInt, usage } from "./options.js";
 import type { CliKit } from "./program.js";
-import { type OperatorKit, type RunContext, collectAll, jsonOf, shorten, writeJsonArray } from "./operator.js";
+import { destructive, moreHint, pagedListing, pagingOf, requireYes, type OperatorKit, type RunContext, collectAll, jsonOf, shorten, writeJsonArray } from "./operator.js";
 
 export const commandStates: Record<string, CommandState> = {
   queued: CommandState.QUEUED,
@@ -124,7 +124,7 @@ export function registerCommandsCommands(kit: CliKit, op: OperatorKit): void {
       }),
     );
 
-  leaf(commands, "list", "list commands, newest first")
+  pagedListing(leaf(commands, "list", "list commands, newest first"))
     .addOption(new Option("--state <state>", "only commands in this state").choices(Object.keys(commandStates)))
     .option("--device <id>", "only commands of this device")
     .option("--campaign <id>", "only commands of this campaign", commandId)
@@ -136,20 +136,23 @@ export function registerCommandsCommands(kit: CliKit, op: OperatorKit): void {
           deviceId: (o.device as string | undefined) ?? "",
           campaignId: (o.campaign as bigint | undefined) ?? 0n,
         };
-        const items = ctx.client.listCommands(filter, o.limit as number | undefined);
+        const paging = pagingOf(o);
+        const items = ctx.client.listCommands(filter, o.limit as number | undefined, paging);
         if (ctx.json) {
           await writeJsonArray(ctx, items, (c) => jsonOf(CommandSchema, c));
+          moreHint(ctx, paging);
           return;
         }
         const rows = await collectAll(items);
         ctx.out(renderTable(rows, commandColumns));
         ctx.err(`${formatCount(rows.length)} command(s)\n`);
+        moreHint(ctx, paging);
       }),
     );
 
-  leaf(commands, "cancel <ids...>", "cancel commands not yet final (final ones keep their state)")
+  destructive(leaf(commands, "cancel <ids...>", "cancel commands not yet final (final ones keep their state)"), "cancel the commands")
     .action(
-      act(async (ctx, _o, ids: string[]) => {
+      act(async (ctx, o, ids: string[]) => {
         const parsed = ids.map((id) => {
           try {
             return commandId(id);
@@ -157,6 +160,7 @@ export function registerCommandsCommands(kit: CliKit, op: OperatorKit): void {
             return usage((error as Error).message);
           }
         });
+        requireYes(o, `cancel command${parsed.length > 1 ? "s" : ""} ${parsed.join(", ")}`);
         const response = await ctx.client.commands.cancelCommand({ ids: parsed }, ctx.client.call());
         if (ctx.json) {
           ctx.out(`${JSON.stringify(response.commands.map((c) => jsonOf(CommandSchema, c)), null, 2)}\n`);
@@ -181,7 +185,7 @@ export function registerCommandsCommands(kit: CliKit, op: OperatorKit): void {
       }),
     );
 
-  leaf(commands, "purge", "delete final commands (succeeded, failed, expired, cancelled) matching a filter")
+  destructive(leaf(commands, "purge", "delete final commands (succeeded, failed, expired, cancelled) matching a filter"), "delete them")
     .option("--campaign <id>", "only commands of this campaign", commandId)
     .addOption(new Option("--state <state>", "only commands in this final state").choices(["succeeded", "failed", "expired", "cancelled"]))
     .option("--finished-before <time>", "only commands finished before this (ISO time, epoch seconds, or -7d for 7 days ago)")
@@ -195,6 +199,7 @@ export function registerCommandsCommands(kit: CliKit, op: OperatorKit): void {
           finishedBefore = parseTime(o.finishedBefore as string, ctx.io.now());
           if (finishedBefore === undefined) usage(`--finished-before: expected an ISO time, epoch seconds or -<duration>, got ${JSON.stringify(o.finishedBefore)}`);
         }
+        requireYes(o, "delete the matching commands");
         const deleted = await ctx.client.purgeCommands({
           campaignId: (o.campaign as bigint | undefined) ?? 0n,
           state: o.state === undefined ? CommandState.UNSPECIFIED : (commandStates[o.state as string] ?? CommandState.UNSPECIFIED),

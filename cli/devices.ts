@@ -5,7 +5,7 @@ import { type Column, formatAgo, formatCount, formatTime, renderFields, renderTa
 import { commandColumns } from "./commands.js";
 import { collect, listItems, positiveInt, usage } from "./options.js";
 import type { CliKit } from "./program.js";
-import { type OperatorKit, collectAll, jsonOf, writeJsonArray } from "./operator.js";
+import { destructive, moreHint, pagedListing, pagingOf, requireYes, type OperatorKit, collectAll, jsonOf, writeJsonArray } from "./operator.js";
 
 function deviceColumns(now: number): Column<Device>[] {
   return [
@@ -21,7 +21,7 @@ function deviceColumns(now: number): Column<Device>[] {
 export function registerDevicesCommands(kit: CliKit, op: OperatorKit): void {
   const { leaf, act } = op;
   const devices = kit.group("devices", "endpoint agents: list, show, label, delete (operator API)");
-  leaf(devices, "list", "list devices, with online/offline status and last seen")
+  pagedListing(leaf(devices, "list", "list devices, with online/offline status and last seen"))
     .option("--online", "only devices online now")
     .option("--offline", "only devices offline now")
     .option("--os <os>", "only this exact OS string")
@@ -37,14 +37,17 @@ export function registerDevicesCommands(kit: CliKit, op: OperatorKit): void {
           label: (o.label as string | undefined) ?? "",
           query: (o.query as string | undefined) ?? "",
         };
-        const items = ctx.client.listDevices(filter, o.limit as number | undefined);
+        const paging = pagingOf(o);
+        const items = ctx.client.listDevices(filter, o.limit as number | undefined, paging);
         if (ctx.json) {
           await writeJsonArray(ctx, items, (d) => jsonOf(DeviceSchema, d));
+          moreHint(ctx, paging);
           return;
         }
         const rows = await collectAll(items);
         ctx.out(renderTable(rows, deviceColumns(ctx.io.now())));
         ctx.err(`${formatCount(rows.length)} device(s), ${formatCount(rows.filter((d) => d.online).length)} online\n`);
+        moreHint(ctx, paging);
       }),
     );
 
@@ -96,9 +99,10 @@ export function registerDevicesCommands(kit: CliKit, op: OperatorKit): void {
       }),
     );
 
-  leaf(devices, "delete <deviceId>", "forget a device: its tokens stop working and it must register again")
+  destructive(leaf(devices, "delete <deviceId>", "forget a device: its tokens stop working and it must register again"), "delete the device")
     .action(
-      act(async (ctx, _o, deviceId: string) => {
+      act(async (ctx, o, deviceId: string) => {
+        requireYes(o, `delete device ${deviceId}`);
         const response = await ctx.client.devices.deleteDevice({ deviceId }, ctx.client.call());
         if (ctx.json) ctx.out(`${JSON.stringify({ deviceId, deleted: response.deleted })}\n`);
         else if (response.deleted) ctx.out(`deleted device ${deviceId}\n`);

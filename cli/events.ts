@@ -4,11 +4,12 @@ import { type Command as CliCommand, Option } from "commander";
 import { type Event, EventSchema, ExportFormat } from "../gen/fleetbeat/operator/v1/events_pb.js";
 import type { EventFilterInit } from "../clients/operator/client.js";
 import { type ExportSink, openFileSink, streamSink } from "../clients/operator/file-sink.js";
-import { type Column, formatBytes, formatCount, parseTime, renderTable } from "../clients/operator/format.js";
+import { stringify } from "csv-stringify/sync";
+import { type Column, formatBytes, formatCount, renderTable } from "../clients/operator/format.js";
 import { ProgressBar } from "../clients/operator/progress.js";
-import { positiveInt, usage } from "./options.js";
+import { parseTime, positiveInt, usage } from "./options.js";
 import type { CliKit } from "./program.js";
-import { type OperatorKit, collectAll, jsonOf, shorten, writeJsonArray } from "./operator.js";
+import { moreHint, pagedListing, pagingOf, type OperatorKit, collectAll, jsonOf, shorten, writeJsonArray } from "./operator.js";
 
 const eventColumns: Column<Event>[] = [
   { header: "AT", value: (e) => new Date(Number(e.at) * 1000).toISOString().replace(/\.000Z$/, "Z") },
@@ -28,6 +29,86 @@ function followLine(e: Event): string {
   const params = e.parameters === "" ? "" : ` ${e.parameters}`;
   return `${at} ${e.event} device=${shorten(e.deviceId, 12)} session=${shorten(e.session, 12)} nr=${e.nr}${user}${params}`.replace(/[\r\n]/g, " ") + "\n";
 }
+/** A sink that counts what it passes on (the summary reports the bytes written, whatever the format). */
+function countingSink(target: ExportSink): ExportSink & { bytes: number } {
+  const counting = {
+    bytes: 0,
+    write: async (chunk: Uint8Array) => {
+      counting.bytes += chunk.length;
+      await target.write(chunk);
+    },
+    commit: () => target.commit(),
+    abort: () => target.abort(),
+  };
+  return counting;
+}
+
+/** The CSV columns: the collector's fields in its order, then when the server received the event. */
+const csvColumns = [
+  ["device_id", "deviceId"],
+  ["client_id", "clientId"],
+  ["session", "session"],
+  ["system_version", "systemVersion"],
+  ["product_version", "productVersion"],
+  ["system", "system"],
+  ["product_git_hash", "productGitHash"],
+  ["at", "at"],
+  ["event", "event"],
+  ["nr", "nr"],
+  ["user_id", "userId"],
+  ["ip", "ip"],
+  ["parameters", "parameters"],
+  ["is_testing", "isTesting"],
+  ["received_at", "receivedAt"],
+] as const;
+
+/**
+ * Turns NDJSON chunks (proto3 JSON Events, lines possibly split across chunks)
+ * into RFC 4180 CSV with a header row: CRLF line ends, fields quoted when they
+ * hold a comma, a quote or a line break (csv-stringify). `at` is ISO 8601 UTC.
+ */
+export function csvFromNdjson(target: ExportSink): ExportSink {
+  const decoder = new TextDecoder();
+  let pending = "";
+  let headerWritten = false;
+  const rowsOf = (lines: string[]): string => {
+    const records = lines
+      .filter((line) => line.trim() !== "")
+      .map((line) => {
+        const event = JSON.parse(line) as Record<string, unknown>;
+        return csvColumns.map(([, field]) => {
+          const value = event[field];
+          if (field === "at") return new Date(Number(value ?? 0) * 1000).toISOString().replace(".000Z", "Z");
+          if (field === "isTesting") return value === true ? "true" : "false";
+          return value === undefined || value === null ? "" : String(value);
+        });
+      });
+    const header = !headerWritten;
+    headerWritten = true;
+    // quoted_match: csv-stringify quotes only its own record delimiter (CRLF); a
+    // lone LF or CR in a field is a line break too (RFC 4180).
+    return stringify(records, { header, columns: csvColumns.map(([name]) => name), record_delimiter: "windows", quoted_match: /[\r\n]/ });
+  };
+  return {
+    async write(chunk) {
+      pending += decoder.decode(chunk, { stream: true });
+      const end = pending.lastIndexOf("\n");
+      if (end < 0) return;
+      const lines = pending.slice(0, end).split("\n");
+      pending = pending.slice(end + 1);
+      await target.write(Buffer.from(rowsOf(lines), "utf8"));
+    },
+    async commit() {
+      pending += decoder.decode();
+      const text = rowsOf(pending === "" ? [] : [pending]);
+      pending = "";
+      if (text !== "") await target.write(Buffer.from(text, "utf8"));
+      await target.commit();
+    },
+    abort: () => target.abort(),
+  };
+}
+
 export function registerEventsCommands(kit: CliKit, op: OperatorKit): void {
   const { leaf, act } = op;
   const events = kit.group("events", "tracked app events: list, export, follow (operator API)");
@@ -60,30 +141,41 @@ export function registerEventsCommands(kit: CliKit, op: OperatorKit): void {
     };
   };
 
-  withEventFilter(leaf(events, "list", "query stored events"))
+  withEventFilter(pagedListing(leaf(events, "list", "query stored events")))
     .option("--limit <n>", "at most this many (default 100; 0 for all, page by page)", positiveInt("a count", true), 100)
     .action(
       act(async (ctx, o) => {
         const limit = (o.limit as number) === 0 ? undefined : (o.limit as number);
-        const items = ctx.client.listEvents(eventFilter(o, ctx.io.now()), limit);
+        const paging = pagingOf(o);
+        const items = ctx.client.listEvents(eventFilter(o, ctx.io.now()), limit, undefined, paging);
         if (ctx.json) {
           await writeJsonArray(ctx, items, (e) => jsonOf(EventSchema, e));
+          moreHint(ctx, paging);
           return;
         }
         const rows = await collectAll(items);
         ctx.out(renderTable(rows, eventColumns));
         ctx.err(`${formatCount(rows.length)} event(s)\n`);
+        moreHint(ctx, paging);
       }),
     );
 
-  withEventFilter(leaf(events, "export", "stream every matching event to a file (NDJSON or the collector's CSV)"))
-    .addOption(new Option("--format <format>", "ndjson: one JSON object per line; csv: the original collector's layout").choices(["ndjson", "csv"]).default("ndjson"))
+  withEventFilter(leaf(events, "export", "stream every matching event to a file (NDJSON, CSV, or the collector's layout)"))
+    .addOption(
+      new Option(
+        "--format <format>",
+        "ndjson: one JSON object per line; csv: RFC 4180 with a header row (spreadsheets open it); hamustro: the original collector's 0x01-separated rows, no header",
+      )
+        .choices(["ndjson", "csv", "hamustro"])
+        .default("ndjson"),
+    )
     .option("--out <file>", "write here (written as <file>.partial, renamed when complete); default stdout")
     .option("--no-progress", "no progress bar (it is only drawn when stderr is a terminal)")
     .action(
       act(async (ctx, o) => {
         const filter = eventFilter(o, ctx.io.now());
-        const format = o.format === "csv" ? ExportFormat.CSV : ExportFormat.NDJSON;
+        // The server writes NDJSON or the collector's layout; CSV is made here from NDJSON.
+        const format = o.format === "hamustro" ? ExportFormat.CSV : ExportFormat.NDJSON;
         const out = o.out as string | undefined;
         const toStdout = out === undefined || out === "-";
         const showProgress = o.progress !== false && ctx.io.stderr.isTTY === true;
@@ -95,7 +187,9 @@ export function registerEventsCommands(kit: CliKit, op: OperatorKit): void {
           total = await ctx.client.stats.getStats({}, ctx.client.call()).then((s) => Number(s.events), () => undefined);
         }
         const bar = new ProgressBar(ctx.io.stderr, { total, label: "exporting", now: ctx.io.now });
-        const sink: ExportSink = toStdout ? streamSink(ctx.io.stdout) : await openFileSink(out);
+        const target: ExportSink = toStdout ? streamSink(ctx.io.stdout) : await openFileSink(out);
+        const counted = countingSink(target);
+        const sink: ExportSink = o.format === "csv" ? csvFromNdjson(counted) : counted;
         const started = ctx.io.now();
         let result;
         try {
@@ -109,11 +203,11 @@ export function registerEventsCommands(kit: CliKit, op: OperatorKit): void {
         if (showProgress) bar.update(result, true);
         bar.finish();
         const seconds = (ctx.io.now() - started) / 1000;
-        const summary = { events: result.events, bytes: result.bytes, file: toStdout ? null : out, format: o.format, seconds };
+        const summary = { events: result.events, bytes: counted.bytes, file: toStdout ? null : out, format: o.format, seconds };
         if (ctx.json && !toStdout) ctx.out(`${JSON.stringify(summary)}\n`);
         else {
           ctx.err(
-            `exported ${formatCount(result.events)} event(s), ${formatBytes(result.bytes)}${toStdout ? "" : ` to ${out}`} in ${seconds.toFixed(1)} s\n`,
+            `exported ${formatCount(result.events)} event(s), ${formatBytes(counted.bytes)}${toStdout ? "" : ` to ${out}`} in ${seconds.toFixed(1)} s\n`,
           );
         }
       }),

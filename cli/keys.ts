@@ -6,7 +6,7 @@ import { type ApiKey, ApiKeySchema, CreateKeyResponseSchema, KeyScope } from "..
 import { type Column, formatTime, renderTable } from "../clients/operator/format.js";
 import { maxKeyNameLength } from "../server/operator/keys.js";
 import type { OperatorKeyScope } from "../server/store/store.js";
-import { type OperatorKit, jsonOf } from "./operator.js";
+import { destructive, requireYes, type OperatorKit, jsonOf } from "./operator.js";
 import { keyName } from "./options.js";
 import type { CliKit } from "./program.js";
 import { addSettings, configFrom, describeStorage, openConfiguredStore, storeSettings } from "./settings.js";
@@ -77,9 +77,10 @@ export function registerKeysCommands(kit: CliKit, op: OperatorKit): void {
         else ctx.out(renderTable(response.keys, keyColumns));
       }),
     );
-  leaf(keys, "revoke <id>", "revoke an operator key at once (needs an admin key)")
+  destructive(leaf(keys, "revoke <id>", "revoke an operator key at once (needs an admin key)"), "revoke the key")
     .action(
-      act(async (ctx, _o, id: string) => {
+      act(async (ctx, o, id: string) => {
+        requireYes(o, `revoke key ${id}`);
         const response = await ctx.client.keys.revokeKey({ id }, ctx.client.call());
         if (ctx.json) ctx.out(`${JSON.stringify(response.key ? jsonOf(ApiKeySchema, response.key) : null)}\n`);
         else ctx.out(`revoked key ${id} (${response.key?.name ?? ""}) at ${formatTime(response.key?.revokedAt)}\n`);

@@ -1,9 +1,8 @@
 // `fleetbeat machines …`: one machine's update-heartbeat data: export, erase (operator API).
 import { EraseMachineResponseSchema, ExportMachineResponseSchema } from "../gen/fleetbeat/operator/v1/machines_pb.js";
 import { openFileSink } from "../clients/operator/file-sink.js";
-import { usage } from "./options.js";
 import type { CliKit } from "./program.js";
-import { type OperatorKit, jsonOf } from "./operator.js";
+import { destructive, requireYes, type OperatorKit, jsonOf } from "./operator.js";
 
 export function registerMachinesCommands(kit: CliKit, op: OperatorKit): void {
   const { leaf, act } = op;
@@ -32,11 +31,10 @@ export function registerMachinesCommands(kit: CliKit, op: OperatorKit): void {
         );
       }),
     );
-  leaf(machines, "erase <machineId>", "erase everything stored about one machine")
-    .option("--yes", "really erase (required)")
+  destructive(leaf(machines, "erase <machineId>", "erase everything stored about one machine"), "erase")
     .action(
       act(async (ctx, o, machineId: string) => {
-        if (o.yes !== true) usage(`erasing cannot be undone: add --yes to erase machine ${machineId}`);
+        requireYes(o, `erase machine ${machineId}`);
         const response = await ctx.client.machines.eraseMachine({ machineId }, ctx.client.call());
         if (ctx.json) {
           ctx.out(`${JSON.stringify(jsonOf(EraseMachineResponseSchema, response))}\n`);

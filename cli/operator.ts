@@ -10,17 +10,15 @@
 import type { Writable } from "node:stream";
 import { type DescMessage, type MessageShape, toJson } from "@bufbuild/protobuf";
 import { type Command, CommanderError } from "commander";
-import { OperatorClient } from "../clients/operator/client.js";
+import { OperatorClient, type Paging } from "../clients/operator/client.js";
 import { resolveConnection } from "../clients/operator/connection.js";
 import { classifyError, ExitCode, type ExitCodeValue } from "../clients/operator/exit-codes.js";
-import { UsageError } from "./options.js";
+import { usage, UsageError } from "./options.js";
 
 /** Where the commands read their settings and write their output (the process, or a test's buffers). */
 export interface OperatorCliIo {
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable & { isTTY?: boolean; columns?: number };
-  /** Standard input: whether it is a terminal (a destructive command without --yes refuses otherwise). */
-  stdin?: { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
   /** Home folder for the default config file. */
   home?: string;
@@ -72,7 +70,7 @@ export function withConnectionOptions(command: Command): Command {
 }
 
 export function operatorKit(ioOverrides: Partial<OperatorCliIo> = {}): OperatorKit {
-  const io: OperatorCliIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, now: Date.now, ...ioOverrides };
+  const io: OperatorCliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env, now: Date.now, ...ioOverrides };
   return {
     io,
     leaf(parent, nameAndArgs, description, options = {}) {
@@ -113,6 +111,39 @@ export function operatorKit(ioOverrides: Partial<OperatorCliIo> = {}): OperatorK
       };
     },
   };
+}
+
+// ---- paged listings
+
+/** Adds --page-token to a listing that pages (devices, commands, campaigns, events). */
+export function pagedListing(command: Command): Command {
+  return command.option("--page-token <token>", "continue an earlier listing that stopped at --limit (its stderr names the token)");
+}
+
+/** Where a listing starts (--page-token), and where the client records the next page. */
+export function pagingOf(options: Record<string, unknown>): Paging {
+  return typeof options.pageToken === "string" ? { pageToken: options.pageToken } : {};
+}
+
+/** After a listing that stopped at its limit with more left: say so on stderr (stdout stays the data, --json stays parseable). */
+export function moreHint(ctx: RunContext, paging: Paging): void {
+  if (paging.nextPageToken) ctx.err(`more results: continue with --page-token ${paging.nextPageToken}\n`);
+}
+
+// ---- destructive commands
+
+/** Adds --yes to a command that deletes, erases, revokes or cancels. */
+export function destructive(command: Command, what: string): Command {
+  return command.option("--yes", `really ${what} (required: there is no undo and no prompt)`);
+}
+
+/**
+ * Refuses (usage error, exit 2) unless --yes was given. There is no prompt: a
+ * command run from a script, a pipe or cron must never wait for an answer, and
+ * one typed at a terminal reads the same way, so the flag is always needed.
+ */
+export function requireYes(options: Record<string, unknown>, action: string): void {
+  if (options.yes !== true) usage(`this cannot be undone: pass --yes to ${action}`);
 }
 
 // ---- JSON output

@@ -4,7 +4,6 @@
 // flag (cli/program.ts prints it and exits 2).
 import { readFileSync } from "node:fs";
 import { InvalidArgumentError } from "commander";
-import { parseDuration } from "../clients/operator/format.js";
 import type { ServerConfig } from "../server/core/config.js";
 import { TrustedProxies } from "../server/core/ip.js";
 import { corsOriginProblem } from "../server/http/cors.js";
@@ -21,6 +20,60 @@ export class UsageError extends Error {
 
 export function usage(message: string): never {
   throw new UsageError(message);
+}
+
+// ---- durations: one parser for every flag that takes one
+
+const durationUnits = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+export type DurationUnit = keyof typeof durationUnits;
+const unitNames: Record<DurationUnit, string> = { ms: "milliseconds", s: "seconds", m: "minutes", h: "hours", d: "days" };
+
+/**
+ * "500ms", "90s", "10m", "24h", "7d", "1h30m" → milliseconds; a plain number
+ * counts in `plainUnit` (each flag keeps the unit it always had). Undefined
+ * when malformed.
+ */
+export function parseDuration(text: string, plainUnit: DurationUnit = "s"): number | undefined {
+  const trimmed = text.trim();
+  if (/^\d+$/.test(trimmed)) {
+    const ms = Number(trimmed) * durationUnits[plainUnit];
+    return Number.isSafeInteger(ms) ? ms : undefined;
+  }
+  if (!/^(\d+(ms|s|m|h|d))+$/.test(trimmed)) return undefined;
+  let total = 0;
+  for (const match of trimmed.matchAll(/(\d+)(ms|s|m|h|d)/g)) total += Number(match[1]) * durationUnits[match[2] as DurationUnit];
+  return Number.isSafeInteger(total) ? total : undefined;
+}
+
+/** A time given on the command line: ISO 8601, epoch seconds, or "<duration> ago" style "-2h". */
+export function parseTime(text: string, now: number): number | undefined {
+  const trimmed = text.trim();
+  if (/^\d{9,11}$/.test(trimmed)) return Number(trimmed) * 1000;
+  if (trimmed.startsWith("-")) {
+    const ago = parseDuration(trimmed.slice(1));
+    return ago === undefined ? undefined : now - ago;
+  }
+  if (!/^\d{4}-\d{2}-\d{2}/.test(trimmed)) return undefined;
+  const ms = Date.parse(trimmed);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/**
+ * A flag that takes a duration and answers it in `unit` (a plain number counts in
+ * `unit` too): `durationIn("ms", 0, 3_600_000)` reads "2500", "10s" and "1h".
+ * The value must be a whole number of `unit` from `min` to `max`.
+ */
+export function durationIn(unit: DurationUnit, min: number, max: number): (raw: string) => number {
+  return (raw) => {
+    const ms = parseDuration(raw, unit);
+    const value = ms === undefined ? Number.NaN : ms / durationUnits[unit];
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new InvalidArgumentError(
+        `expected a duration from ${min} to ${max} ${unitNames[unit]}: a plain number of ${unitNames[unit]}, or with a unit (500ms, 10s, 5m, 24h, 7d, 1h30m)${unit === "ms" ? "" : `, a whole number of ${unitNames[unit]}`}.`,
+      );
+    }
+    return value;
+  };
 }
 
 export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -105,8 +158,13 @@ export function proxyList(raw: string): string[] {
   return entries;
 }
 
-/** The secrets JSON itself, or "@<file>" to read it from a file (keeps secrets out of `ps`). */
+/**
+ * The secrets JSON itself, or "@<file>" to read it from a file (keeps secrets out
+ * of `ps`). Errors are UsageErrors, not InvalidArgumentErrors: commander would
+ * quote the value (the secrets) in its message.
+ */
 export function trackSecrets(raw: string): ServerConfig["track"]["secrets"] {
+  const where = "--track-secrets (FLEETBEAT_TRACK_SECRETS)";
   const value = raw.trim();
   if (value === "") return undefined;
   let text = value;
@@ -114,13 +172,13 @@ export function trackSecrets(raw: string): ServerConfig["track"]["secrets"] {
     try {
       text = readFileSync(value.slice(1), "utf8");
     } catch (error) {
-      throw new InvalidArgumentError(`cannot read the secrets file ${JSON.stringify(value.slice(1))}: ${(error as Error).message}`);
+      usage(`${where}: cannot read the secrets file ${JSON.stringify(value.slice(1))}: ${(error as Error).message}`);
     }
   }
   try {
     return parseTrackSecrets(text);
   } catch (error) {
-    throw new InvalidArgumentError(`${(error as Error).message}.`);
+    usage(`${where}: ${(error as Error).message}`);
   }
 }
 
@@ -144,9 +202,10 @@ export function positiveInt(what: string, allowZero = false): (raw: string) => n
   };
 }
 
+/** The operator commands' durations (--ttl, --timeout, --window, --retry-backoff): milliseconds, plain numbers are seconds. */
 export function duration(raw: string): number {
-  const ms = parseDuration(raw);
-  if (ms === undefined || ms <= 0) throw new InvalidArgumentError('expected a duration such as "30s", "10m", "24h", "7d" or "1h30m".');
+  const ms = parseDuration(raw, "s");
+  if (ms === undefined || ms <= 0) throw new InvalidArgumentError('expected a duration such as "30s", "10m", "24h", "7d" or "1h30m" (a plain number is seconds).');
   return ms;
 }
 

@@ -4,7 +4,7 @@ import { ExitCode } from "../clients/operator/exit-codes.js";
 import { type Column, formatTime, renderTable } from "../clients/operator/format.js";
 import { positiveInt, usage } from "./options.js";
 import type { CliKit } from "./program.js";
-import { type OperatorKit, jsonOf } from "./operator.js";
+import { destructive, requireYes, type OperatorKit, jsonOf } from "./operator.js";
 
 const releaseColumns: Column<Release>[] = [
   { header: "PRODUCT", value: (r) => r.product },
@@ -41,11 +41,12 @@ export function registerReleasesCommands(kit: CliKit, op: OperatorKit): void {
         else if (response.release) ctx.out(renderTable([response.release], releaseColumns));
       }),
     );
-  leaf(releases, "delete", "stop announcing a version for a product and channel")
+  destructive(leaf(releases, "delete", "stop announcing a version for a product and channel"), "delete the release")
     .option("--product <product>", "product (default: the server's default product)")
     .option("--channel <channel>", "channel (default: the server's default channel)")
     .action(
       act(async (ctx, o) => {
+        requireYes(o, "delete the release");
         const response = await ctx.client.releases.deleteRelease(
           { product: (o.product as string | undefined) ?? "", channel: (o.channel as string | undefined) ?? "" },
           ctx.client.call(),

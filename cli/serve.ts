@@ -136,6 +136,6 @@ export function registerServeCommand(program: Command): void {
   const serveCommand = program
     .command("serve")
     .description("serve every protocol on one port; migrations run first; SIGTERM/SIGINT stop it gracefully")
-    .addHelpText("after", "\nEvery option can also come from the environment variable shown; a flag wins over the environment.");
+    .addHelpText("after", "\nEvery option can also come from the environment variable shown; a flag wins over the environment.\nDurations take units (500ms, 10s, 5m, 24h, 7d, 1h30m); a plain number counts in the flag's unit (<ms>, <s>, <days>).");
   addSettings(serveCommand, serveSettings).action(async (_options: unknown, command: Command) => serve(command));
 }

@@ -12,6 +12,7 @@ import type { Store } from "../server/store/store.js";
 import {
   corsOrigins,
   databaseUrl,
+  durationIn,
   integerIn,
   logLevel,
   logLevels,
@@ -146,7 +147,7 @@ export const serveSettings: readonly Setting[] = [
     flags: "--shutdown-timeout <ms>",
     env: "FLEETBEAT_SHUTDOWN_TIMEOUT_MS",
     description: "on SIGTERM/SIGINT, how long to wait for in-flight requests before cutting them",
-    parse: integerIn(0, 3_600_000, "milliseconds"),
+    parse: durationIn("ms", 0, 3_600_000),
   }),
   top(SERVER, "corsOrigins", {
     flags: "--cors-origins <list>",
@@ -176,7 +177,7 @@ export const serveSettings: readonly Setting[] = [
     flags: "--batch-max-delay <ms>",
     env: "FLEETBEAT_BATCH_MAX_DELAY_MS",
     description: "group commit: longest wait for more writes before committing",
-    parse: integerIn(0, 10_000, "milliseconds"),
+    parse: durationIn("ms", 0, 10_000),
   }),
   top(STORAGE, "batchMaxQueuedOps", {
     flags: "--batch-max-queued <n>",
@@ -188,25 +189,25 @@ export const serveSettings: readonly Setting[] = [
     flags: "--batch-max-wait <ms>",
     env: "FLEETBEAT_BATCH_MAX_WAIT_MS",
     description: "longest a write waits in the queue, and longest storage may go without answering before writes are refused (503, Retry-After)",
-    parse: integerIn(1, 3_600_000, "milliseconds"),
+    parse: durationIn("ms", 1, 3_600_000),
   }),
   top(STORAGE, "storageTimeoutMs", {
     flags: "--storage-timeout <ms>",
     env: "FLEETBEAT_STORAGE_TIMEOUT_MS",
     description: "longest one storage call may wait: Postgres statement_timeout (the client gives up 1 s later), SQLite busy_timeout; then 503",
-    parse: integerIn(1, 3_600_000, "milliseconds"),
+    parse: durationIn("ms", 1, 3_600_000),
   }),
   top(STORAGE, "storageConnectTimeoutMs", {
     flags: "--storage-connect-timeout <ms>",
     env: "FLEETBEAT_STORAGE_CONNECT_TIMEOUT_MS",
     description: "Postgres: longest wait for a connection, new or from the full pool; then 503",
-    parse: integerIn(1, 3_600_000, "milliseconds"),
+    parse: durationIn("ms", 1, 3_600_000),
   }),
   top(STORAGE, "postgresKeepAliveMs", {
     flags: "--postgres-keepalive <ms>",
     env: "FLEETBEAT_POSTGRES_KEEPALIVE_MS",
     description: "Postgres: idle time before TCP keepalive probes start on a connection (finds a peer that vanished)",
-    parse: integerIn(1_000, 3_600_000, "milliseconds"),
+    parse: durationIn("ms", 1_000, 3_600_000),
   }),
   top(STORAGE, "sqliteSynchronous", {
     flags: "--sqlite-synchronous <mode>",
@@ -239,7 +240,7 @@ export const serveSettings: readonly Setting[] = [
     flags: "--track-secret-grace <ms>",
     env: "FLEETBEAT_TRACK_SECRET_GRACE_MS",
     description: "how long a rotated-out secret (previous) stays valid after rotatedAt",
-    parse: integerIn(0, 365 * DAY_MS, "milliseconds"),
+    parse: durationIn("ms", 0, 365 * DAY_MS),
     defaultText: `${defaultConfig.track.secretGraceMs} (7 days)`,
   }),
   inSection(TRACK, "track", "trustedProxies", {
@@ -259,7 +260,7 @@ export const serveSettings: readonly Setting[] = [
     flags: "--track-retention-days <days>",
     env: "FLEETBEAT_TRACK_RETENTION_DAYS",
     description: "delete events received more than this many days ago; 0 keeps them forever",
-    parse: integerIn(0, 100_000, "days"),
+    parse: durationIn("d", 0, 100_000),
   }),
   inSection(AGENT, "agent", "enrollSecret", {
     flags: "--agent-enroll-secret <secret>",
@@ -295,7 +296,7 @@ export const serveSettings: readonly Setting[] = [
     flags: "--agent-token-lifetime <ms>",
     env: "FLEETBEAT_AGENT_TOKEN_LIFETIME_MS",
     description: "lifetime of a device token; a heartbeat after it gets a new one",
-    parse: integerIn(1_000, 365 * DAY_MS, "milliseconds"),
+    parse: durationIn("ms", 1_000, 365 * DAY_MS),
     defaultText: `${defaultConfig.agent.tokenLifetimeMs} (24 hours)`,
   }),
   inSection(AGENT, "agent", "previousTokenGraceMs", {
@@ -303,26 +304,26 @@ export const serveSettings: readonly Setting[] = [
     env: "FLEETBEAT_AGENT_PREVIOUS_TOKEN_GRACE_MS",
     description:
       "how long a replaced token still works once, for a device that missed the answer with its new token; never past its own expiry, and only until the new token is used",
-    parse: integerIn(0, DAY_MS, "milliseconds"),
+    parse: durationIn("ms", 0, DAY_MS),
     defaultText: `${defaultConfig.agent.previousTokenGraceMs} (10 minutes)`,
   }),
   inSection(AGENT, "agent", "intervalSeconds", {
     flags: "--agent-interval <s>",
     env: "FLEETBEAT_AGENT_INTERVAL_SECONDS",
     description: "heartbeat interval answered to agents",
-    parse: integerIn(1, 86_400, "seconds"),
+    parse: durationIn("s", 1, 86_400),
   }),
   inSection(AGENT, "agent", "jitterSeconds", {
     flags: "--agent-jitter <s>",
     env: "FLEETBEAT_AGENT_JITTER_SECONDS",
     description: "heartbeat jitter answered to agents",
-    parse: integerIn(0, 86_400, "seconds"),
+    parse: durationIn("s", 0, 86_400),
   }),
   inSection(AGENT, "agent", "onlineGraceMs", {
     flags: "--agent-online-grace <ms>",
     env: "FLEETBEAT_AGENT_ONLINE_GRACE_MS",
     description: "a device is online while last_seen + interval + grace > now",
-    parse: integerIn(0, DAY_MS, "milliseconds"),
+    parse: durationIn("ms", 0, DAY_MS),
   }),
   inSection(AGENT, "agent", "redeliverAfterIntervals", {
     flags: "--agent-redeliver-after <n>",
@@ -334,14 +335,14 @@ export const serveSettings: readonly Setting[] = [
     flags: "--agent-command-ttl <ms>",
     env: "FLEETBEAT_AGENT_COMMAND_TTL_MS",
     description: "deadline of a command queued without its own",
-    parse: integerIn(1_000, 365 * DAY_MS, "milliseconds"),
+    parse: durationIn("ms", 1_000, 365 * DAY_MS),
     defaultText: `${defaultConfig.agent.commandTtlMs} (24 hours)`,
   }),
   inSection(AGENT, "agent", "commandRetentionDays", {
     flags: "--agent-command-retention-days <days>",
     env: "FLEETBEAT_AGENT_COMMAND_RETENTION_DAYS",
     description: "delete commands this many days after they finished (succeeded, failed, expired, cancelled); 0 keeps them forever",
-    parse: integerIn(0, 100_000, "days"),
+    parse: durationIn("d", 0, 100_000),
   }),
   inSection(AGENT, "agent", "commandBatchSize", {
     flags: "--agent-command-batch <n>",
@@ -365,25 +366,25 @@ export const serveSettings: readonly Setting[] = [
     flags: "--hb-interval <s>",
     env: "FLEETBEAT_HB_INTERVAL_SECONDS",
     description: "interval answered to installations",
-    parse: integerIn(1, 7 * 86_400, "seconds"),
+    parse: durationIn("s", 1, 7 * 86_400),
   }),
   inSection(HB, "heartbeat", "rawRetentionDays", {
     flags: "--hb-raw-retention-days <days>",
     env: "FLEETBEAT_HB_RAW_RETENTION_DAYS",
     description: "raw heartbeat rows are deleted after this many days; 0 keeps none",
-    parse: integerIn(0, 100_000, "days"),
+    parse: durationIn("d", 0, 100_000),
   }),
   inSection(HB, "heartbeat", "dailyRetentionDays", {
     flags: "--hb-daily-retention-days <days>",
     env: "FLEETBEAT_HB_DAILY_RETENTION_DAYS",
     description: "daily rollup rows are deleted after this many days (at least 90: the census series)",
-    parse: integerIn(90, 100_000, "days"),
+    parse: durationIn("d", 90, 100_000),
   }),
   inSection(HB, "heartbeat", "installationRetentionDays", {
     flags: "--hb-install-retention-days <days>",
     env: "FLEETBEAT_HB_INSTALL_RETENTION_DAYS",
     description: "installations not seen for this many days are deleted",
-    parse: integerIn(1, 100_000, "days"),
+    parse: durationIn("d", 1, 100_000),
   }),
 ];
 

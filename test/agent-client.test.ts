@@ -1,6 +1,7 @@
 // The agent (clients/agent) against the real server: the library in-process, and
 // the `fleetbeat agent run` CLI as a child process that is killed with SIGKILL.
 import { type ChildProcess, spawn } from "node:child_process";
+import net from "node:net";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -167,6 +168,67 @@ describe("agent library against the real server", () => {
       expect(stderr).toMatch(/registration failed 3 times/);
     } finally {
       await closed.dispose();
+    }
+  });
+});
+
+describe("fleetbeat agent run: what it logs", () => {
+  it("the cause of a connection failure: ECONNREFUSED and the address, not only \"fetch failed\"", async () => {
+    // A loopback port nobody listens on: take a free one, then close it.
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const dir = await makeTempDir("fleetbeat-agent-log-");
+    const child = spawn(process.execPath, [bin, "agent", "run", "--config", path.join(dir, "agent.json"), "--server", `http://127.0.0.1:${port}`, "--register-retry", "20ms"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    expect(code).toBe(1);
+    const failures = stderr
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as { msg: string; error?: string })
+      .filter((entry) => entry.msg === "registration failed");
+    expect(failures).toHaveLength(3);
+    for (const failure of failures) expect(failure.error).toContain(`ECONNREFUSED 127.0.0.1:${port}`);
+  });
+
+  it("each command it runs and its outcome, against a real server", async () => {
+    const t = await startTestServer({ agent: fastAgent });
+    const admin = bearer(await operatorSecret(t.server.store, "admin"));
+    const dir = await makeTempDir("fleetbeat-agent-log-");
+    const child = spawn(
+      process.execPath,
+      [bin, "agent", "run", "--config", path.join(dir, "agent.json"), "--server", t.server.url, "--device-id", "logging-agent", "--interval", "1", "--handler", "7=echo all good", "--handler", "8=echo broken >&2; exit 3"],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const entries = () =>
+      stderr
+        .split("\n")
+        .filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line) as { level: string; msg: string; id?: string; type?: number; returnCode?: number; reason?: string });
+    try {
+      await until("registration", () => t.server.store.agent.getDevice("logging-agent"), 20_000);
+      const commands = clientFor(CommandService, "connect-json", t.server.url);
+      const queue = async (type: number) =>
+        String((await commands.queueCommand({ target: { target: { case: "deviceId", value: "logging-agent" } }, type, content: "" }, { headers: admin })).commands[0]!.id);
+      const ok = await queue(7);
+      const bad = await queue(8);
+      await until("both outcomes logged", () => entries().filter((e) => e.msg === "command succeeded" || e.msg === "command failed").length >= 2, 20_000);
+      const log = entries();
+      expect(log).toContainEqual(expect.objectContaining({ level: "info", msg: "running command", id: ok, type: 7 }));
+      expect(log).toContainEqual(expect.objectContaining({ level: "info", msg: "command succeeded", id: ok, type: 7, returnCode: 0, reason: "all good" }));
+      expect(log).toContainEqual(expect.objectContaining({ level: "info", msg: "running command", id: bad, type: 8 }));
+      expect(log).toContainEqual(expect.objectContaining({ level: "warn", msg: "command failed", id: bad, type: 8, returnCode: 1, reason: "broken" }));
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once("exit", resolve)));
+      await t.dispose();
     }
   });
 });

@@ -238,6 +238,20 @@ describe("usage errors exit 2 with a message", () => {
     expect(result.stderr).toContain("--tls-key");
   });
 
+  it("tracking secrets: a typo'd key is rejected by name, and no secret value is ever printed", async () => {
+    const typo = await fleetbeat(["serve", "--track-secrets", '{"secrets":"hushhush-1"}']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('unknown key "secrets"');
+    const broken = await fleetbeat(["serve"], { FLEETBEAT_TRACK_SECRETS: '{"secret": hushhush-2}' });
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toContain("FLEETBEAT_TRACK_SECRETS");
+    expect(broken.stderr).toContain("not valid JSON");
+    const empty = await fleetbeat(["serve", "--track-secrets", '{"clients": {"app": {"secret": "", "previous": "hushhush-3"}}}']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('clients["app"].secret');
+    for (const result of [typo, broken, empty]) expect(result.stderr + result.stdout).not.toContain("hushhush");
+  });
+
   it("rejects malformed part settings: tracking secrets, proxies, booleans", async () => {
     const secrets = await fleetbeat(["serve", "--track-secrets", '{"secret":']);
     expect(secrets.code).toBe(2);

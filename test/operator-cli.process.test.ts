@@ -163,7 +163,7 @@ describe("fleetbeat operator commands in a child process", () => {
     expect(issued.code, issued.stderr).toBe(0);
     const { key, secret } = JSON.parse(issued.stdout) as { key: { id: string }; secret: string };
     expect((await fleetbeat(["stats", "--key", secret], base)).code).toBe(0);
-    expect((await fleetbeat(["keys", "revoke", key.id], base)).code).toBe(0);
+    expect((await fleetbeat(["keys", "revoke", key.id, "--yes"], base)).code).toBe(0);
     expect((await fleetbeat(["stats", "--key", secret], base)).code).toBe(3);
   });
 

@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import type { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProgram, runProgram } from "../cli/program.js";
-import { operatorCommandGroups } from "../cli/fleetbeat.js";
+import { commandGroups, operatorCommandGroups } from "../cli/fleetbeat.js";
 import type { TrackEventRow } from "../server/store/track.js";
 import { operatorSecret, startTestServer, type TestServer } from "./support/server.js";
 
@@ -155,7 +155,7 @@ describe("auth: what the CLI answers for each kind of key", () => {
     const issued = await cli(["keys", "issue", "--name", "short-lived", "--scope", "read", "--json"]);
     const created = json<{ key: { id: string }; secret: string }>(issued);
     expect((await cli(["stats"], { key: created.secret })).code).toBe(0);
-    const revoked = await cli(["keys", "revoke", created.key.id]);
+    const revoked = await cli(["keys", "revoke", created.key.id, "--yes"]);
     expect(revoked.code).toBe(0);
     expect(revoked.stdout).toMatch(new RegExp(`revoked key ${created.key.id} \\(short-lived\\)`));
     const after = await cli(["stats"], { key: created.secret });
@@ -173,7 +173,7 @@ describe("auth: what the CLI answers for each kind of key", () => {
       body: '{"result":[]}',
     });
     expect(asToken.status).toBe(401);
-    expect((await cli(["devices", "delete", "dev-intruder"])).code).toBe(0);
+    expect((await cli(["devices", "delete", "dev-intruder", "--yes"])).code).toBe(0);
   });
 
   it("--key beats FLEETBEAT_KEY", async () => {
@@ -203,7 +203,7 @@ describe("keys", () => {
     expect(robot?.lastUsedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     expect(JSON.stringify(listed)).not.toContain(secret);
 
-    expect((await cli(["keys", "revoke", robot!.id])).code).toBe(0);
+    expect((await cli(["keys", "revoke", robot!.id, "--yes"])).code).toBe(0);
     const active = json<Array<{ name: string }>>(await cli(["keys", "list", "--json"]));
     expect(active.map((key) => key.name)).not.toContain("ci robot");
     const all = json<Array<{ name: string; revokedAt?: string }>>(await cli(["keys", "list", "--all", "--json"]));
@@ -211,7 +211,7 @@ describe("keys", () => {
   });
 
   it("revoking an unknown key is exit 4; a bad scope is exit 2", async () => {
-    expect((await cli(["keys", "revoke", "no-such-id"])).code).toBe(4);
+    expect((await cli(["keys", "revoke", "no-such-id", "--yes"])).code).toBe(4);
     expect((await cli(["keys", "issue", "--name", "x", "--scope", "owner"])).code).toBe(2);
   });
 });
@@ -313,11 +313,11 @@ describe("devices and commands", () => {
     expect(json<unknown[]>(await cli(["commands", "list", "--limit", "3", "--json"])).length).toBe(3);
 
     const cancelIds = list.filter((c) => c.deviceId === "dev-gamma").map((c) => c.id);
-    const cancelled = await cli(["commands", "cancel", ...cancelIds]);
+    const cancelled = await cli(["commands", "cancel", ...cancelIds, "--yes"]);
     expect(cancelled.code, cancelled.stderr).toBe(0);
     expect(cancelled.stdout.match(/cancelled/g)?.length).toBe(cancelIds.length);
     // Campaigns: cancel, list, purge what they left.
-    const stopped = await cli(["campaigns", "cancel", everyone.id]);
+    const stopped = await cli(["campaigns", "cancel", everyone.id, "--yes"]);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.stdout).toMatch(/state:\s+cancelled \(cancelled by an operator\)/);
     const listed = json<Array<{ id: string; state: string }>>(await cli(["campaigns", "list", "--json"]));
@@ -331,12 +331,12 @@ describe("devices and commands", () => {
     expect(json<unknown[]>(await cli(["commands", "list", "--campaign", everyone.id, "--state", "queued", "--json"]))).toEqual([]);
     expect((await cli(["campaigns", "list"])).stdout.split("\n")[0]).toMatch(/^\s*ID\s+STATE\s+TARGET/);
     expect((await cli(["campaigns", "show", "999999"])).code).toBe(4);
-    expect((await cli(["commands", "purge"])).code).toBe(2);
-    const purged = await cli(["commands", "purge", "--state", "cancelled", "--finished-before", "2999-01-01T00:00:00Z"]);
+    expect((await cli(["commands", "purge", "--yes"])).code).toBe(2);
+    const purged = await cli(["commands", "purge", "--state", "cancelled", "--finished-before", "2999-01-01T00:00:00Z", "--yes"]);
     expect(purged.code, purged.stderr).toBe(0);
     expect(purged.stdout).toMatch(/^deleted \d+ command\(s\)/);
     expect(json<unknown[]>(await cli(["commands", "list", "--state", "cancelled", "--json"]))).toEqual([]);
-    expect((await cli(["commands", "cancel", "abc"])).code).toBe(2);
+    expect((await cli(["commands", "cancel", "abc", "--yes"])).code).toBe(2);
     expect((await cli(["commands", "list", "--state", "lost"])).code).toBe(2);
   });
 
@@ -418,7 +418,7 @@ describe("devices and commands", () => {
     expect(waited.code).toBe(5);
     expect(waited.stdout).toMatch(/failed:\s+1$/m);
     // Leave the fleet as the tests below count it.
-    expect((await cli(["devices", "delete", "dev-camp"])).code).toBe(0);
+    expect((await cli(["devices", "delete", "dev-camp", "--yes"])).code).toBe(0);
   });
 
   it("devices show: detail with command history; delete; then not found", async () => {
@@ -433,11 +433,11 @@ describe("devices and commands", () => {
     // Types 1, 2 and 7 (the all-devices campaign's command was cancelled and purged).
     expect(detail.commands.length).toBeGreaterThanOrEqual(3);
 
-    const deleted = await cli(["devices", "delete", "dev-gamma"]);
+    const deleted = await cli(["devices", "delete", "dev-gamma", "--yes"]);
     expect(deleted.code).toBe(0);
     expect(deleted.stdout).toBe("deleted device dev-gamma\n");
     expect((await cli(["devices", "show", "dev-gamma"])).code).toBe(4);
-    expect((await cli(["devices", "delete", "dev-gamma"])).code).toBe(4);
+    expect((await cli(["devices", "delete", "dev-gamma", "--yes"])).code).toBe(4);
   });
 });
 
@@ -460,8 +460,8 @@ describe("releases, census and machines", () => {
     expect(listed).toEqual([expect.objectContaining({ product: "poolarino", channel: "beta", version: "2.10", rolloutPercent: 25 })]);
     expect((await cli(["releases", "set", "not a version"])).code).toBe(2);
     expect((await cli(["releases", "set", "3.0", "--rollout", "101"])).code).toBe(2);
-    expect((await cli(["releases", "delete", "--product", "poolarino", "--channel", "beta"])).stdout).toBe("deleted\n");
-    expect((await cli(["releases", "delete", "--product", "poolarino", "--channel", "beta"])).code).toBe(4);
+    expect((await cli(["releases", "delete", "--product", "poolarino", "--channel", "beta", "--yes"])).stdout).toBe("deleted\n");
+    expect((await cli(["releases", "delete", "--product", "poolarino", "--channel", "beta", "--yes"])).code).toBe(4);
   });
 
   it("census shows installations by version and OS; series by day", async () => {
@@ -545,11 +545,11 @@ describe("events", () => {
     expect(lines.map((line) => JSON.parse(line).nr as number).slice(0, bulk)).toEqual(Array.from({ length: bulk }, (_, i) => i + 1));
   });
 
-  it("events export --format csv writes the collector's layout; filters apply; --json prints a summary", async () => {
-    const file = join(scratch, "purchases.csv");
-    const ran = await cli(["events", "export", "--format", "csv", "--event", "purchase", "--out", file, "--json"]);
+  it("events export --format hamustro writes the collector's layout; filters apply; --json prints a summary", async () => {
+    const file = join(scratch, "purchases.hamustro");
+    const ran = await cli(["events", "export", "--format", "hamustro", "--event", "purchase", "--out", file, "--json"]);
     const summary = json<{ events: number; bytes: number; file: string; format: string }>(ran);
-    expect(summary).toMatchObject({ events: bulk / 10, file, format: "csv" });
+    expect(summary).toMatchObject({ events: bulk / 10, file, format: "hamustro" });
     const text = readFileSync(file, "utf8");
     expect(Buffer.byteLength(text)).toBe(summary.bytes);
     const rows = text.trimEnd().split("\n");
@@ -570,6 +570,37 @@ describe("events", () => {
       "",
       "false",
     ]);
+  });
+
+  it("events export --format csv writes RFC 4180 with a header row (CRLF, quoting where needed)", async () => {
+    const file = join(scratch, "purchases.csv");
+    const ran = await cli(["events", "export", "--format", "csv", "--event", "purchase", "--out", file, "--json"]);
+    const summary = json<{ events: number; bytes: number; format: string }>(ran);
+    expect(summary).toMatchObject({ events: bulk / 10, format: "csv" });
+    const text = readFileSync(file, "utf8");
+    expect(Buffer.byteLength(text)).toBe(summary.bytes);
+    const rows = text.split("\r\n");
+    expect(rows.pop()).toBe("");
+    expect(rows).toHaveLength(bulk / 10 + 1);
+    expect(rows[0]).toBe("device_id,client_id,session,system_version,product_version,system,product_git_hash,at,event,nr,user_id,ip,parameters,is_testing,received_at");
+    const first = rows[1]!.split(",");
+    expect(first.slice(0, 14)).toEqual([
+      "device-of-" + "a".repeat(32),
+      "client-1",
+      "a".repeat(32),
+      "10.10",
+      "1.1.2",
+      "OSX",
+      "",
+      "2023-11-14T22:13:20Z",
+      "purchase",
+      "1",
+      "",
+      "192.0.2.1",
+      "",
+      "false",
+    ]);
+    expect(first[14]).toMatch(/^\d{4}-\d{2}-\d{2}T/);
   });
 
   it("events export to stdout; the progress bar is drawn on a terminal only", async () => {
@@ -668,5 +699,66 @@ describe("stats once the fleet has data", () => {
     const table = await cli(["stats"]);
     expect(table.stdout).toMatch(/^devices:\s+4 \(4 online\)$/m);
     expect(table.stdout).toMatch(/^installations:\s+2$/m);
+  });
+});
+
+describe("destructive commands need --yes", () => {
+  const destructiveCommands = [
+    ["devices", "delete", "dev-kept"],
+    ["machines", "erase", "machine-kept"],
+    ["releases", "delete", "--product", "p", "--channel", "c"],
+    ["keys", "revoke", "some-key-id"],
+    ["commands", "cancel", "1"],
+    ["commands", "purge", "--state", "cancelled"],
+    ["campaigns", "cancel", "1"],
+  ];
+
+  it.each(destructiveCommands)("%s %s without --yes: usage error (2) that says to pass --yes, nothing sent", async (...args) => {
+    const before = await cli(["stats", "--json"]);
+    const ran = await cli(args);
+    expect(ran.code).toBe(2);
+    expect(ran.stderr).toContain("pass --yes");
+    expect(ran.stdout).toBe("");
+    // Nothing reached the server's write path: the counts are what they were.
+    const after = await cli(["stats", "--json"]);
+    const counts = (text: string) => {
+      const s = JSON.parse(text) as Record<string, unknown>;
+      return [s.devices, s.commandsPending, s.installations];
+    };
+    expect(counts(after.stdout)).toEqual(counts(before.stdout));
+  });
+
+  it("every command that deletes, erases, revokes, cancels or purges has --yes", () => {
+    const program = buildProgram("0.0.0-test", commandGroups);
+    const missing: string[] = [];
+    let checked = 0;
+    for (const group of program.commands) {
+      for (const command of group.commands) {
+        if (!/^(delete|erase|revoke|cancel|purge)$/.test(command.name())) continue;
+        checked++;
+        if (!command.options.some((option) => option.long === "--yes")) missing.push(`${group.name()} ${command.name()}`);
+      }
+    }
+    expect(checked).toBe(destructiveCommands.length);
+    expect(missing).toEqual([]);
+  });
+});
+
+describe("a listing that stops at --limit", () => {
+  it("says there is more on stderr with the next page token; --page-token continues; --json stays parseable", async () => {
+    const all = json<Array<{ deviceId: string }>>(await cli(["devices", "list", "--json"]));
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    const first = await cli(["devices", "list", "--limit", "2", "--json"]);
+    const firstPage = json<Array<{ deviceId: string }>>(first);
+    expect(firstPage.map((d) => d.deviceId)).toEqual(all.slice(0, 2).map((d) => d.deviceId));
+    const token = /more results: continue with --page-token (\S+)\n/.exec(first.stderr)?.[1];
+    expect(token, first.stderr).toBeDefined();
+    const rest = json<Array<{ deviceId: string }>>(await cli(["devices", "list", "--page-token", token!, "--json"]));
+    expect(rest.map((d) => d.deviceId)).toEqual(all.slice(2).map((d) => d.deviceId));
+    // The whole list, or a limit at or past the end: no hint.
+    expect((await cli(["devices", "list"])).stderr).not.toContain("more results");
+    expect((await cli(["devices", "list", "--limit", String(all.length)])).stderr).not.toContain("more results");
+    // The table says it too.
+    expect((await cli(["devices", "list", "--limit", "1"])).stderr).toContain("more results: continue with --page-token ");
   });
 });

@@ -230,11 +230,13 @@ export class Agent {
       }
       if (!this.state.unreported.includes(command.id)) this.state.unreported.push(command.id);
       await this.save();
+      this.log.warn("command delivered again: reporting its result, not running it twice", { id: command.id, type: command.type, returnCode: known.returnCode });
       return;
     }
     const outcome: CommandOutcome = { id: command.id };
     this.state.executed.push(outcome);
     await this.save(); // persisted before it runs: a crash from here on never reruns it
+    this.log.info("running command", { id: command.id, type: command.type });
     let result: CommandResult;
     try {
       result = await this.handle(command);
@@ -246,6 +248,9 @@ export class Agent {
     outcome.reason = truncateChars(result.reason, 256);
     this.state.unreported.push(command.id);
     await this.save();
+    const done = { id: command.id, type: command.type, returnCode: outcome.returnCode, reason: outcome.reason };
+    if (outcome.returnCode === 0) this.log.info("command succeeded", done);
+    else this.log.warn("command failed", done);
   }
 
   private async handle(command: ServerCommand): Promise<CommandResult> {
@@ -281,9 +286,24 @@ function describe(exchange: Exchange): Record<string, unknown> {
   if (exchange.ok) return { status: 200 };
   return {
     status: exchange.status,
-    ...(exchange.error ? { error: String(exchange.error) } : {}),
+    ...(exchange.error ? { error: describeError(exchange.error) } : {}),
     ...(exchange.retryAfterMs !== undefined ? { retryAfterMs: exchange.retryAfterMs } : {}),
   };
+}
+
+/**
+ * An error with its causes: fetch says only "fetch failed", its cause says why
+ * ("connect ECONNREFUSED 127.0.0.1:6011", a TLS or DNS failure).
+ */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  while (current !== undefined && current !== null && parts.length < 5) {
+    const text = current instanceof Error ? current.message : String(current);
+    if (text !== "" && !parts.includes(text)) parts.push(text);
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join(": ");
 }
 
 /** At most `limit` code points. */

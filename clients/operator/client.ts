@@ -64,6 +64,14 @@ export interface QueueCommandOptions {
   campaign?: MessageInitShape<typeof CampaignOptionsSchema>;
 }
 
+/** Where a listing starts, and where the next one would continue. */
+export interface Paging {
+  /** Start from this page token (an earlier listing's nextPageToken). */
+  pageToken?: string;
+  /** Set by the listing when it stopped at its limit with more results left. */
+  nextPageToken?: string | undefined;
+}
+
 export type CampaignFilter = Omit<MessageInitShape<typeof ListCampaignsRequestSchema>, "pageToken" | "$typeName">;
 export type PurgeFilter = Omit<MessageInitShape<typeof PurgeCommandsRequestSchema>, "$typeName">;
 
@@ -124,52 +132,55 @@ export class OperatorClient {
     return { timeoutMs: this.timeoutMs, ...options };
   }
 
-  /** Every device matching the filter, page by page (at most `limit` when given). */
-  async *listDevices(filter: DeviceFilter = {}, limit?: number): AsyncGenerator<Device> {
-    let pageToken = "";
+  /**
+   * Pages through a listing from `paging.pageToken` (or the start). When it stops
+   * at `limit` with more left, `paging.nextPageToken` is set to the token that
+   * continues it (the pages asked for never hold more than `limit` still needs,
+   * so the token skips nothing).
+   */
+  private async *paged<T>(
+    hint: number | undefined,
+    limit: number | undefined,
+    paging: Paging,
+    fetchPage: (pageSize: number, pageToken: string) => Promise<{ items: readonly T[]; next: string }>,
+  ): AsyncGenerator<T> {
+    let pageToken = paging.pageToken ?? "";
     let yielded = 0;
+    paging.nextPageToken = undefined;
     do {
-      const pageSize = pageSizeFor(filter.pageSize, limit, yielded);
+      const page = await fetchPage(pageSizeFor(hint, limit, yielded), pageToken);
+      for (const item of page.items) {
+        if (limit !== undefined && yielded >= limit) return;
+        yielded++;
+        yield item;
+      }
+      pageToken = page.next;
+    } while (pageToken !== "" && (limit === undefined || yielded < limit));
+    if (pageToken !== "") paging.nextPageToken = pageToken;
+  }
+
+  /** Every device matching the filter, page by page (at most `limit` when given; see Paging). */
+  listDevices(filter: DeviceFilter = {}, limit?: number, paging: Paging = {}): AsyncGenerator<Device> {
+    return this.paged(filter.pageSize, limit, paging, async (pageSize, pageToken) => {
       const page = await this.devices.listDevices({ ...filter, pageSize, pageToken }, this.call());
-      for (const device of page.devices) {
-        if (limit !== undefined && yielded >= limit) return;
-        yielded++;
-        yield device;
-      }
-      pageToken = page.nextPageToken;
-    } while (pageToken !== "" && (limit === undefined || yielded < limit));
+      return { items: page.devices, next: page.nextPageToken };
+    });
   }
 
-  /** Every command matching the filter, page by page (at most `limit` when given). */
-  async *listCommands(filter: CommandFilter = {}, limit?: number): AsyncGenerator<Command> {
-    let pageToken = "";
-    let yielded = 0;
-    do {
-      const pageSize = pageSizeFor(filter.pageSize, limit, yielded);
+  /** Every command matching the filter, page by page (at most `limit` when given; see Paging). */
+  listCommands(filter: CommandFilter = {}, limit?: number, paging: Paging = {}): AsyncGenerator<Command> {
+    return this.paged(filter.pageSize, limit, paging, async (pageSize, pageToken) => {
       const page = await this.commands.listCommands({ ...filter, pageSize, pageToken }, this.call());
-      for (const command of page.commands) {
-        if (limit !== undefined && yielded >= limit) return;
-        yielded++;
-        yield command;
-      }
-      pageToken = page.nextPageToken;
-    } while (pageToken !== "" && (limit === undefined || yielded < limit));
+      return { items: page.commands, next: page.nextPageToken };
+    });
   }
 
-  /** Every event matching the filter, page by page (at most `limit` when given). */
-  async *listEvents(filter: EventFilterInit = {}, limit?: number, pageSizeHint?: number): AsyncGenerator<Event> {
-    let pageToken = "";
-    let yielded = 0;
-    do {
-      const pageSize = pageSizeFor(pageSizeHint, limit, yielded);
+  /** Every event matching the filter, page by page (at most `limit` when given; see Paging). */
+  listEvents(filter: EventFilterInit = {}, limit?: number, pageSizeHint?: number, paging: Paging = {}): AsyncGenerator<Event> {
+    return this.paged(pageSizeHint, limit, paging, async (pageSize, pageToken) => {
       const page = await this.events.listEvents({ filter, pageSize, pageToken }, this.call());
-      for (const event of page.events) {
-        if (limit !== undefined && yielded >= limit) return;
-        yielded++;
-        yield event;
-      }
-      pageToken = page.nextPageToken;
-    } while (pageToken !== "" && (limit === undefined || yielded < limit));
+      return { items: page.events, next: page.nextPageToken };
+    });
   }
 
   /** Queues one command per listed device and returns them (for a label or all devices: none, see queue()). */
@@ -191,20 +202,12 @@ export class OperatorClient {
     );
   }
 
-  /** Every campaign matching the filter, newest first, page by page (at most `limit` when given). */
-  async *listCampaigns(filter: CampaignFilter = {}, limit?: number): AsyncGenerator<Campaign> {
-    let pageToken = "";
-    let yielded = 0;
-    do {
-      const pageSize = pageSizeFor(filter.pageSize, limit, yielded);
+  /** Every campaign matching the filter, newest first, page by page (at most `limit` when given; see Paging). */
+  listCampaigns(filter: CampaignFilter = {}, limit?: number, paging: Paging = {}): AsyncGenerator<Campaign> {
+    return this.paged(filter.pageSize, limit, paging, async (pageSize, pageToken) => {
       const page = await this.commands.listCampaigns({ ...filter, pageSize, pageToken }, this.call());
-      for (const campaign of page.campaigns) {
-        if (limit !== undefined && yielded >= limit) return;
-        yielded++;
-        yield campaign;
-      }
-      pageToken = page.nextPageToken;
-    } while (pageToken !== "" && (limit === undefined || yielded < limit));
+      return { items: page.campaigns, next: page.nextPageToken };
+    });
   }
 
   /**

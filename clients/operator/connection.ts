@@ -9,6 +9,7 @@
 //   4. the server defaults to http://127.0.0.1:6011; the key has no default.
 // A config file named explicitly (flag or environment) must exist; the default
 // one is optional.
+import { parseJsonQuietly } from "../../shared/json.js";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -66,10 +67,10 @@ function readConfigFile(path: string, required: boolean): ConfigFile | undefined
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    // It holds the operator key: the error says where the mistake is, never the text.
+    parsed = parseJsonQuietly(text);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new ConnectionSettingsError(`the config file ${path} is not valid JSON: ${reason}`);
+    throw new ConnectionSettingsError(`the config file ${path} is ${(error as Error).message}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new ConnectionSettingsError(`the config file ${path} must hold a JSON object like {"server": "…", "key": "…"}`);

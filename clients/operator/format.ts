@@ -1,7 +1,8 @@
-// Output of the operator commands: aligned tables for people, JSON for scripts,
-// and the small parsers the flags need (durations, numbers).
+// Output of the operator commands for people: aligned tables and fields, times,
+// sizes and counts (the flag parsers live in cli/options.ts).
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import stringWidth from "string-width";
 
 /** Something text can be written to (a stream, or a buffer in tests). */
 export interface TextSink {
@@ -36,14 +37,15 @@ function clean(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "·");
 }
 
+/** Columns the text takes in a terminal: CJK and emoji take two, combining marks none (string-width). */
 function width(text: string): number {
-  return [...text].length;
+  return stringWidth(text);
 }
 
 /** Key-value lines ("name:  value"), for one record. */
 export function renderFields(fields: ReadonlyArray<readonly [string, string]>): string {
-  const keyWidth = Math.max(...fields.map(([key]) => key.length));
-  return fields.map(([key, value]) => `${`${key}:`.padEnd(keyWidth + 1)}  ${clean(value)}\n`).join("");
+  const keyWidth = Math.max(...fields.map(([key]) => width(key)));
+  return fields.map(([key, value]) => `${key}:${" ".repeat(keyWidth - width(key))}  ${clean(value)}\n`).join("");
 }
 
 /** ISO time (UTC, seconds) or "-" when unset. */
@@ -80,29 +82,4 @@ export function formatBytes(bytes: number | bigint): string {
 /** 1234567 → "1,234,567". */
 export function formatCount(value: number | bigint): string {
   return value.toLocaleString("en-US");
-}
-
-const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "90s", "10m", "1h30m", "2d", or a bare number of seconds → milliseconds; undefined when malformed. */
-export function parseDuration(text: string): number | undefined {
-  const trimmed = text.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  if (!/^(\d+(ms|s|m|h|d))+$/.test(trimmed)) return undefined;
-  let total = 0;
-  for (const match of trimmed.matchAll(/(\d+)(ms|s|m|h|d)/g)) total += Number(match[1]) * (durationUnits[match[2] as string] ?? 0);
-  return Number.isSafeInteger(total) ? total : undefined;
-}
-
-/** A time given on the command line: ISO 8601, epoch seconds, or "<duration> ago" style "-2h". */
-export function parseTime(text: string, now: number): number | undefined {
-  const trimmed = text.trim();
-  if (/^\d{9,11}$/.test(trimmed)) return Number(trimmed) * 1000;
-  if (trimmed.startsWith("-")) {
-    const ago = parseDuration(trimmed.slice(1));
-    return ago === undefined ? undefined : now - ago;
-  }
-  if (!/^\d{4}-\d{2}-\d{2}/.test(trimmed)) return undefined;
-  const ms = Date.parse(trimmed);
-  return Number.isNaN(ms) ? undefined : ms;
 }

@@ -12,6 +12,7 @@ const serverDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 function sourceFiles(dir: string): string[] {
   const files: string[] = [];
   for (const name of readdirSync(dir)) {
+    if (name === "node_modules") continue;
     const path = join(dir, name);
     if (statSync(path).isDirectory()) files.push(...sourceFiles(path));
     else if (path.endsWith(".ts") && !path.endsWith(".test.ts") && !path.endsWith(".d.ts")) files.push(path);

@@ -68,3 +68,40 @@ describe("track secrets", () => {
     expect(parseTrackSecrets('{"secret": "a"}')).toEqual({ secret: "a" });
   });
 });
+
+describe("the strict schema of the secrets JSON", () => {
+  it("keeps every accepted form valid: global, per client, rotation by ISO time or epoch ms, empty", () => {
+    const forms = [
+      "{}",
+      '{"secret": "g"}',
+      '{"secret": "g", "previous": "o", "rotatedAt": "2026-11-20T09:00:00Z"}',
+      '{"secret": "g", "previous": "o", "rotatedAt": 1763629200000}',
+      '{"clients": {"ios-app": {"secret": "s2", "previous": "s1", "rotatedAt": "2026-11-24T12:00:00Z"}}}',
+      '{"secret": "g", "clients": {"a": {"secret": "x"}, "b": {"secret": "y"}}}',
+    ];
+    for (const text of forms) expect(() => parseTrackSecrets(text), text).not.toThrow();
+  });
+
+  it("rejects unknown keys by name, at the top and in a client's entry", () => {
+    expect(() => parseTrackSecrets('{"secrets": "x"}')).toThrow('track secrets: unknown key "secrets"');
+    expect(() => parseTrackSecrets('{"client": {}}')).toThrow('unknown key "client"');
+    expect(() => parseTrackSecrets('{"clients": {"app": {"secret": "x", "rotated_at": 1}}}')).toThrow('track secrets.clients["app"]: unknown key "rotated_at"');
+  });
+
+  it("never quotes a value in its errors", () => {
+    for (const text of ['{"secret": 12345678}', '{"secret": "x", "previous": "topsecret-old"}', '{"clients": {"app": "topsecret"}}', '{"secret": topsecret}']) {
+      let message = "";
+      try {
+        parseTrackSecrets(text);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message, text).not.toBe("");
+      expect(message).not.toMatch(/topsecret|12345678/);
+    }
+  });
+
+  it("validates a configuration given as an object too (tests, embedding)", () => {
+    expect(() => new TrackSecrets({ secret: "a", clients: { x: { secret: "" } } }, 0)).toThrow('clients["x"].secret');
+  });
+});

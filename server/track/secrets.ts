@@ -8,6 +8,9 @@
 //     "clients": { "ios-app": { "secret": "s2", "previous": "s1", "rotatedAt": "2026-11-24T12:00:00Z" } }
 //   }
 
+import { z } from "zod";
+import { parseJsonQuietly } from "../../shared/json.js";
+
 export interface TrackSecretEntry {
   secret: string;
   previous?: string;
@@ -25,11 +28,53 @@ interface Entry {
   rotatedAtMs: number;
 }
 
-function entryOf(raw: unknown, where: string): Entry {
-  if (typeof raw !== "object" || raw === null) throw new Error(`${where}: expected an object`);
-  const { secret, previous, rotatedAt } = raw as Record<string, unknown>;
-  if (typeof secret !== "string" || secret === "") throw new Error(`${where}.secret must be a non-empty string`);
-  if (previous !== undefined && (typeof previous !== "string" || previous === "")) throw new Error(`${where}.previous must be a non-empty string`);
+// The accepted shape, strict: an unknown key (a typo such as "secrets" or
+// "client") is an error naming the key, never silently ignored. Every field of
+// the top level is optional (an empty object configures nothing, as before);
+// a client's entry needs its secret.
+const nonEmpty = z.string().min(1);
+const rotatedAt = z.union([z.string(), z.number()]);
+const entrySchema = z.strictObject({ secret: nonEmpty, previous: nonEmpty.optional(), rotatedAt: rotatedAt.optional() });
+const secretsSchema = z.strictObject({
+  secret: nonEmpty.optional(),
+  previous: nonEmpty.optional(),
+  rotatedAt: rotatedAt.optional(),
+  clients: z.record(z.string(), entrySchema).optional(),
+});
+
+/** Where an issue is, as `track secrets.clients["ios-app"].secret`. */
+function whereOf(path: readonly PropertyKey[]): string {
+  let where = "track secrets";
+  for (const [index, key] of path.entries()) where += index === 1 && path[0] === "clients" ? `[${JSON.stringify(String(key))}]` : `.${String(key)}`;
+  return where;
+}
+
+/** One line per issue, built from the issue's kind and path only: a value (a secret) is never quoted. */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = whereOf(issue.path);
+  switch (issue.code) {
+    case "unrecognized_keys":
+      return `${where}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((key) => JSON.stringify(key)).join(", ")} (allowed: secret, previous, rotatedAt${issue.path.length === 0 ? ", clients" : ""})`;
+    case "invalid_type":
+      return issue.expected === "object" || issue.expected === "record" ? `${where} must be a JSON object` : `${where} must be a ${issue.expected === "string" ? "non-empty string" : issue.expected}`;
+    case "too_small":
+      return `${where} must be a non-empty string`;
+    case "invalid_union":
+      return `${where} must be an ISO time or epoch ms`;
+    default:
+      return `${where} is not valid`;
+  }
+}
+
+/** Checks a configuration against the schema; throws an Error naming every problem (never a value). */
+function checked(config: unknown): TrackSecretsConfig {
+  const result = secretsSchema.safeParse(config);
+  if (!result.success) throw new Error(result.error.issues.map(describeIssue).join("; "));
+  return result.data;
+}
+
+function entryOf(entry: TrackSecretEntry, where: string): Entry {
+  const { secret, previous, rotatedAt } = entry;
   let rotatedAtMs = Number.NaN;
   if (typeof rotatedAt === "number") rotatedAtMs = rotatedAt;
   else if (typeof rotatedAt === "string") rotatedAtMs = Date.parse(rotatedAt);
@@ -47,8 +92,9 @@ export class TrackSecrets {
     private readonly graceMs: number,
   ) {
     if (!config) return;
-    if (config.secret !== undefined) this.global = entryOf(config, "track secrets");
-    for (const [clientId, entry] of Object.entries(config.clients ?? {})) {
+    const valid = checked(config);
+    if (valid.secret !== undefined) this.global = entryOf({ ...valid, secret: valid.secret }, "track secrets");
+    for (const [clientId, entry] of Object.entries(valid.clients ?? {})) {
       this.clients.set(clientId, entryOf(entry, `track secrets.clients["${clientId}"]`));
     }
   }
@@ -67,16 +113,16 @@ export class TrackSecrets {
   }
 }
 
-/** Parses the JSON text of a secrets file or environment variable. */
+/** Parses the JSON text of a secrets file or environment variable; errors name the problem, never the text. */
 export function parseTrackSecrets(text: string): TrackSecretsConfig {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseJsonQuietly(text);
   } catch (error) {
-    throw new Error(`track secrets are not valid JSON: ${(error as Error).message}`);
+    throw new Error(`track secrets are ${(error as Error).message}`);
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("track secrets must be a JSON object");
   // Validate eagerly so a typo fails at start-up, not on the first request.
-  new TrackSecrets(parsed as TrackSecretsConfig, 0);
-  return parsed as TrackSecretsConfig;
+  const config = checked(parsed);
+  new TrackSecrets(config, 0);
+  return config;
 }
