@@ -1,4 +1,4 @@
-// The `fleetbeat` program (bin/fleetbeat.js loads this file through tsx).
+// The `fleetbeat` program (bin/fleetbeat.js runs it compiled from dist/, bin/fleetbeat-dev.js through tsx).
 //
 // To add a command group, write `export function registerXCommands(program:
 // Command, kit: CliKit): void` in your module and add it to `commandGroups`

@@ -1,4 +1,4 @@
-// The `fleetbeat` command as users run it: `node bin/fleetbeat.js …` in a child
+// The `fleetbeat` command as users run it: `node bin/fleetbeat-dev.js …` in a child
 // process, real files, a real database and real HTTP.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";

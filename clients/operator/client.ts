@@ -8,7 +8,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { createClient, type CallOptions, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { CensusService } from "../../gen/fleetbeat/operator/v1/census_pb.js";
+import { CensusService } from "@fleetbeat/proto/fleetbeat/operator/v1/census_pb.js";
 import {
   type Campaign,
   type CampaignOptionsSchema,
@@ -20,19 +20,19 @@ import {
   type QueueCommandResponse,
   CommandService,
   type ListCommandsRequestSchema,
-} from "../../gen/fleetbeat/operator/v1/commands_pb.js";
-import { type Device, DeviceService, type ListDevicesRequestSchema } from "../../gen/fleetbeat/operator/v1/devices_pb.js";
+} from "@fleetbeat/proto/fleetbeat/operator/v1/commands_pb.js";
+import { type Device, DeviceService, type ListDevicesRequestSchema } from "@fleetbeat/proto/fleetbeat/operator/v1/devices_pb.js";
 import {
   type Event,
   type EventFilterSchema,
   EventService,
   type ExportEventsResponse,
   ExportFormat,
-} from "../../gen/fleetbeat/operator/v1/events_pb.js";
-import { KeyService } from "../../gen/fleetbeat/operator/v1/keys_pb.js";
-import { MachineService } from "../../gen/fleetbeat/operator/v1/machines_pb.js";
-import { ReleaseService } from "../../gen/fleetbeat/operator/v1/releases_pb.js";
-import { StatsService } from "../../gen/fleetbeat/operator/v1/stats_pb.js";
+} from "@fleetbeat/proto/fleetbeat/operator/v1/events_pb.js";
+import { KeyService } from "@fleetbeat/proto/fleetbeat/operator/v1/keys_pb.js";
+import { MachineService } from "@fleetbeat/proto/fleetbeat/operator/v1/machines_pb.js";
+import { ReleaseService } from "@fleetbeat/proto/fleetbeat/operator/v1/releases_pb.js";
+import { StatsService } from "@fleetbeat/proto/fleetbeat/operator/v1/stats_pb.js";
 
 export type OperatorProtocol = "connect" | "connect-json" | "grpc" | "grpc-web";
 

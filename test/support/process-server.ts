@@ -1,4 +1,4 @@
-// The real server as users run it (`node bin/fleetbeat.js serve` in a child
+// The real server as users run it (`node bin/fleetbeat-dev.js serve` in a child
 // process), for tests that must kill it (-9) or watch it survive: started on
 // 127.0.0.1 with --port 0, its URL read from the "listening" log line, its log
 // kept (bounded) for failure messages.
