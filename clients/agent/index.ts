@@ -4,3 +4,4 @@
 export * from "./agent.js";
 export { LegacyAgentClient, type LegacyClientOptions, type ResultReport } from "./legacy.js";
 export { newDeviceId, readState, writeState, type AgentState, type CommandOutcome } from "./state.js";
+export { runAgent, systemInfo, shellHandler, AgentSettingsError, type AgentRunSettings } from "./run.js";
