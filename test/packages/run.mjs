@@ -76,6 +76,23 @@ try {
   await run(npm, ["install", "--no-audit", "--no-fund", "--prefer-offline", ...clients, ...registry], { cwd: project, maxBuffer: 64 * 1024 * 1024 });
   copyFileSync(join(repo, "test/packages/check.mjs"), join(project, "check.mjs"));
 
+  // The tracker's "browser" export condition, as a bundler for the web resolves it:
+  // the browser entry (WebStorage), nothing of Node's.
+  const { build } = await import("esbuild");
+  const bundle = await build({
+    stdin: { contents: 'export { ClientTracker, WebStorage } from "@fleetbeat/tracker";', resolveDir: project, loader: "js" },
+    bundle: true,
+    platform: "browser",
+    format: "esm",
+    write: false,
+    logLevel: "silent",
+  });
+  const browserCode = bundle.outputFiles[0].text;
+  if (!browserCode.includes("class WebStorage") || browserCode.includes("class FileStorage") || /from\s*"node:/.test(browserCode)) {
+    throw new Error("bundled for the browser, @fleetbeat/tracker did not resolve to its browser entry");
+  }
+  console.log(`ok @fleetbeat/tracker: esbuild (platform browser) picks the browser entry, ${(browserCode.length / 1024).toFixed(1)} kB unminified`);
+
   // 4. The installed server, SQLite in the scratch folder, agents heartbeating every second.
   const data = join(work, "data");
   const secret = "package-check-secret";
