@@ -15,6 +15,8 @@ export default defineConfig({
     include: [
       "server/**/*.test.ts",
       "clients/**/*.test.ts",
+      "shared/**/*.test.ts",
+      "cli/**/*.test.ts",
       "test/**/*.test.ts",
       "bench/**/*.test.ts",
     ],

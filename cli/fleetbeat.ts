@@ -1,16 +1,48 @@
-// The `fleetbeat` program (bin/fleetbeat.js runs it compiled from dist/, bin/fleetbeat-dev.js through tsx).
+// The `fleetbeat` program (bin/fleetbeat.js runs it compiled from dist/,
+// bin/fleetbeat-dev.js through tsx): every command group, one file each under cli/.
 //
-// To add a command group, write `export function registerXCommands(program:
-// Command, kit: CliKit): void` in your module and add it to `commandGroups`
-// below; the server's own commands stay in server/cli.ts.
+// To add a command group, write `export function registerXCommands(kit: CliKit, …)`
+// in cli/x.ts and call it from `commandGroups` (or `operatorCommandGroups` for a
+// group that talks to the operator API) below.
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { registerAgentCommands } from "../clients/agent/cli.js";
-import { registerOperatorCommands } from "../clients/operator/cli.js";
-import { registerServerCommands } from "../server/cli.js";
-import { buildProgram, runProgram, type RegisterCommands } from "./program.js";
+import { registerAgentCommands } from "./agent.js";
+import { registerCampaignsCommands } from "./campaigns.js";
+import { registerCensusCommands } from "./census.js";
+import { registerCommandsCommands } from "./commands.js";
+import { registerDevicesCommands } from "./devices.js";
+import { registerEventsCommands } from "./events.js";
+import { registerKeysCommands } from "./keys.js";
+import { registerMachinesCommands } from "./machines.js";
+import { registerMigrateCommand } from "./migrate.js";
+import { type OperatorCliIo, operatorKit } from "./operator.js";
+import { buildProgram, type RegisterCommands, runProgram } from "./program.js";
+import { registerReleasesCommands } from "./releases.js";
+import { registerServeCommand } from "./serve.js";
+import { registerStatsCommands } from "./stats.js";
 
-export const commandGroups: readonly RegisterCommands[] = [registerServerCommands, registerAgentCommands, registerOperatorCommands];
+/** The groups that talk to a running server through the operator API, writing to `io` (the process by default). */
+export function operatorCommandGroups(io: Partial<OperatorCliIo> = {}): RegisterCommands {
+  const op = operatorKit(io);
+  return (_program, kit) => {
+    registerKeysCommands(kit, op);
+    registerDevicesCommands(kit, op);
+    registerCommandsCommands(kit, op);
+    registerCampaignsCommands(kit, op);
+    registerReleasesCommands(kit, op);
+    registerCensusCommands(kit, op);
+    registerEventsCommands(kit, op);
+    registerMachinesCommands(kit, op);
+    registerStatsCommands(kit, op);
+  };
+}
+
+export const commandGroups: readonly RegisterCommands[] = [
+  (program) => registerServeCommand(program),
+  (program) => registerMigrateCommand(program),
+  (_program, kit) => registerAgentCommands(kit),
+  operatorCommandGroups(),
+];
 
 export function fleetbeatVersion(): string {
   const manifest = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: unknown };

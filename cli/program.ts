@@ -1,12 +1,12 @@
-// The frame of the `fleetbeat` program: command groups come from modules
-// (server/cli.ts for serve/migrate/keys create, and later clients/agent and
-// clients/operator), each a function that adds its commands to the program.
+// The frame of the `fleetbeat` program: command groups come from the modules
+// under cli/ (one per group), each a function that adds its commands to the program.
 //
 // Exit codes, the same for every command:
 //   0  success (also --help and --version)
 //   1  failure at run time (the server could not start, the database failed, …)
 //   2  usage: unknown command or option, bad or missing value, conflicting flags
 import { Command, CommanderError } from "commander";
+import { UsageError } from "./options.js";
 
 /** What the program hands to every command group. */
 export interface CliKit {
@@ -21,9 +21,6 @@ export interface CliKit {
 
 /** A module's command group: adds its commands to `program` (directly or via `kit.group`). */
 export type RegisterCommands = (program: Command, kit: CliKit) => void;
-
-/** Code for usage errors raised by our own actions: `command.error(message, usageError)`. */
-export const usageError = { exitCode: 2, code: "fleetbeat.usage" } as const;
 
 export function buildProgram(version: string, groups: readonly RegisterCommands[]): Command {
   const program = new Command("fleetbeat")
@@ -72,6 +69,10 @@ function exitCodeOf(error: unknown): number {
     // Commander has already written its message (or the help) to the right stream.
     if (error.code.startsWith("commander.")) return error.exitCode === 0 ? 0 : 2;
     return error.exitCode;
+  }
+  if (error instanceof UsageError) {
+    process.stderr.write(`fleetbeat: error: ${error.message}\n`);
+    return 2;
   }
   process.stderr.write(`fleetbeat: error: ${describe(error)}\n`);
   if (process.env.FLEETBEAT_DEBUG && error instanceof Error && error.stack) {

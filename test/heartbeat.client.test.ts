@@ -117,8 +117,12 @@ describe.each(["legacy", "connect"] as const)("HeartbeatClient over %s", (protoc
     const pi = await fakePi();
     const updates: UpdateInfo[] = [];
     const client = makeClient({ ...pi, protocol, optedOut: true, onUpdateAvailable: (update) => updates.push(update) });
+    // A control client on the same schedule, opted in: once it has sent three
+    // heartbeats, the opted-out one has had three chances to send and took none.
+    const control = await fakePi();
+    makeClient({ ...control, protocol }).start();
     client.start();
-    await sleep(600);
+    await waitFor(async () => (await heartbeatsOf(control.serial)) >= 3, "three heartbeats of the control client");
     expect(await rowsMentioning(t.server.store, pi.serial)).toEqual([]);
 
     const checked = await client.checkNow();
@@ -139,7 +143,8 @@ describe.each(["legacy", "connect"] as const)("HeartbeatClient over %s", (protoc
       same = now === settled ? same + 1 : 0;
       settled = now;
     }
-    await sleep(600);
+    const controlNow = await heartbeatsOf(control.serial);
+    await waitFor(async () => (await heartbeatsOf(control.serial)) >= controlNow + 3, "three more heartbeats of the control client");
     expect(await heartbeatsOf(pi.serial)).toBe(settled);
   });
 });

@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import type { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProgram, runProgram } from "../cli/program.js";
-import { operatorCommandGroups } from "../clients/operator/cli.js";
+import { operatorCommandGroups } from "../cli/fleetbeat.js";
 import type { TrackEventRow } from "../server/store/track.js";
 import { operatorSecret, startTestServer, type TestServer } from "./support/server.js";
 

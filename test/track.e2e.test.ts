@@ -379,6 +379,13 @@ describe("EventService", () => {
   });
 });
 
+/** fleetbeat_batcher_ops_total{outcome="committed"} from the server's /metrics. */
+async function committedOps(): Promise<number> {
+  const text = await (await fetch(`${t.server.url}/metrics`)).text();
+  const match = /^fleetbeat_batcher_ops_total\{outcome="committed"\} (\d+)/m.exec(text);
+  return match ? Number(match[1]) : 0;
+}
+
 describe("retention", () => {
   it("deletes events older than the configured age in the background", async () => {
     const c = collection(4);
@@ -393,7 +400,11 @@ describe("retention", () => {
       // Fresh events stay.
       const fresh = collection(1);
       expect((await post(toBinary(CollectionSchema, fresh))).status).toBe(200);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Nothing else writes now, so each committed operation from here is a
+      // retention pass: after two, one whole pass has seen the fresh event.
+      const after = await committedOps();
+      for (const deadline = Date.now() + 10_000; (await committedOps()) < after + 2 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await committedOps()).toBeGreaterThanOrEqual(after + 2);
       expect(await stored(fresh.session)).toHaveLength(1);
     } finally {
       clock = saved;

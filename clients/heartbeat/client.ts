@@ -14,7 +14,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { HeartbeatService } from "@fleetbeat/proto/fleetbeat/heartbeat/v1/heartbeat_pb.js";
 import { asksToWait, retryAfterMs } from "../retry-after.js";
 import { loadIdentity, type Identity } from "./identity.js";
-import { isNewerVersion } from "./version.js";
+import { isNewerVersion } from "../../shared/version.js";
 
 export interface RetryOptions {
   /** Attempts per heartbeat, the first included. Default 4. */
@@ -77,7 +77,7 @@ export interface UpdateInfo {
 export interface CheckResult {
   /** The newest version the server offers this installation. */
   newestVersion: string;
-  /** newestVersion is newer than our version (compared by clients/heartbeat/version.ts). */
+  /** newestVersion is newer than our version (compared by shared/version.ts). */
   updateAvailable: boolean;
   /** Seconds the server asks us to wait between heartbeats (0 when it did not say). */
   intervalSeconds: number;

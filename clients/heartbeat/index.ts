@@ -3,4 +3,4 @@ export { HeartbeatClient, HeartbeatRejectedError, HeartbeatRetryLaterError } fro
 export type { CheckResult, HeartbeatClientOptions, RetryOptions, UpdateInfo } from "./client.js";
 export { hashId, loadIdentity, readPiSerial } from "./identity.js";
 export type { Identity, IdentityPaths } from "./identity.js";
-export { compareVersions, isNewerVersion, isWellFormedVersion } from "./version.js";
+export { compareVersions, isNewerVersion, isWellFormedVersion } from "../../shared/version.js";

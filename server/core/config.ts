@@ -1,5 +1,5 @@
 // Server configuration: one plain object, built by the CLI from flags and
-// environment variables (server/cli.ts) or by tests directly.
+// environment variables (cli/settings.ts) or by tests directly.
 
 import type { TrackSecretsConfig } from "../track/secrets.js";
 

@@ -1,6 +1,7 @@
 // The house's layering, checked on the source: no import cycle under server/,
-// and server/core/ (the ground floor) imports nothing from the floors that use
-// it beyond the few type-only imports listed here (each a candidate to remove).
+// server/core/ (the ground floor) imports nothing from the floors that use it
+// beyond the few type-only imports listed here (each a candidate to remove), and
+// the folder rules (server/, clients/, shared/, cli/; commander only in cli/).
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -69,4 +70,55 @@ test("server/core imports only core, apart from the listed type-only imports", (
   expect(upward.filter((edge) => !allowed.has(edge))).toEqual([]);
   // The guard in particular: authorize is injected, it knows neither operator/ nor store/ nor http/.
   expect(upward.filter((edge) => edge.startsWith("core/guard.ts"))).toEqual([]);
+});
+
+// ---- the folder rules of the repository (ARCHITECTURE.md): cli/ is the program,
+// clients/ are libraries, shared/ is what server/ and clients/ both use.
+
+const repoDir = resolve(serverDir, "..");
+
+/** Every import specifier (static, re-export or dynamic) of each non-test source file under `folder`, as repo-relative targets or package names. */
+function importsUnder(folder: string): Array<{ file: string; target: string }> {
+  const found: Array<{ file: string; target: string }> = [];
+  for (const file of sourceFiles(join(repoDir, folder))) {
+    const text = readFileSync(file, "utf8");
+    const specifiers = [
+      ...[...text.matchAll(/^(?:import|export)\s[^;]*?from\s+"([^"]+)"/gms)].map((m) => m[1] as string),
+      ...[...text.matchAll(/(?:^|;)\s*import\s+"([^"]+)"/gm)].map((m) => m[1] as string),
+      ...[...text.matchAll(/\bimport\(\s*"([^"]+)"\s*\)/g)].map((m) => m[1] as string),
+    ];
+    for (const specifier of specifiers) {
+      const target = specifier.startsWith(".") ? relative(repoDir, resolve(dirname(file), specifier)) : specifier;
+      found.push({ file: relative(repoDir, file), target });
+    }
+  }
+  return found;
+}
+
+function breaking(folder: string, forbidden: (target: string) => boolean): string[] {
+  return importsUnder(folder)
+    .filter(({ target }) => forbidden(target))
+    .map(({ file, target }) => `${file} -> ${target}`);
+}
+
+const inFolder = (name: string) => (target: string) => target === name || target.startsWith(`${name}/`);
+const isCommander = (target: string) => target === "commander" || target.startsWith("commander/");
+
+test("server/ imports neither clients/ nor cli/", () => {
+  expect(importsUnder("server").length).toBeGreaterThan(100);
+  expect(breaking("server", (t) => inFolder("clients")(t) || inFolder("cli")(t))).toEqual([]);
+});
+
+test("clients/ import neither server/ nor cli/", () => {
+  expect(importsUnder("clients").length).toBeGreaterThan(20);
+  expect(breaking("clients", (t) => inFolder("server")(t) || inFolder("cli")(t))).toEqual([]);
+});
+
+test("shared/ imports none of server/, clients/, cli/", () => {
+  expect(breaking("shared", (t) => inFolder("server")(t) || inFolder("clients")(t) || inFolder("cli")(t))).toEqual([]);
+});
+
+test("commander is imported under cli/ only", () => {
+  expect(importsUnder("cli").some(({ target }) => isCommander(target))).toBe(true);
+  for (const folder of ["server", "clients", "shared", "gen", "bin"]) expect(breaking(folder, isCommander)).toEqual([]);
 });

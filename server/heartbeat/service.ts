@@ -8,7 +8,7 @@ import type { ServiceDeps } from "../core/deps.js";
 import { FleetbeatError } from "../core/errors.js";
 import type { HeartbeatRow, ReleaseRow } from "../store/heartbeat.js";
 import { offeredVersion } from "./rollout.js";
-import { isNewerVersion } from "./version.js";
+import { isNewerVersion } from "../../shared/version.js";
 
 /** Longest accepted value per field, in characters (400 FIELD_TOO_LONG beyond). */
 export const fieldLimits = {

@@ -6,7 +6,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { CensusService } from "../../gen/fleetbeat/operator/v1/census_pb.js";
 import type { ServiceDeps } from "../core/deps.js";
 import { FleetbeatError } from "../core/errors.js";
-import { compareVersions } from "../heartbeat/version.js";
+import { compareVersions } from "../../shared/version.js";
 import { utcDay, type CensusCount } from "../store/heartbeat.js";
 
 const DAY_MS = 86_400_000;

@@ -7,7 +7,7 @@ import type { ReleaseSchema, ReleaseService } from "../../gen/fleetbeat/operator
 import type { ServiceDeps } from "../core/deps.js";
 import { FleetbeatError } from "../core/errors.js";
 import { fieldLimits, releaseCacheFor } from "../heartbeat/service.js";
-import { isWellFormedVersion } from "../heartbeat/version.js";
+import { isWellFormedVersion } from "../../shared/version.js";
 import type { ReleaseRow } from "../store/heartbeat.js";
 
 export function releaseMessage(row: ReleaseRow): MessageInitShape<typeof ReleaseSchema> {

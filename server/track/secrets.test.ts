@@ -30,6 +30,35 @@ describe("track secrets", () => {
     expect(new TrackSecrets({ clients: { a: { secret: "x" } } }, 0).secretsFor("b", 0)).toEqual([]);
   });
 
+  it("counts as configured with a global secret, with client secrets only, and not when empty", () => {
+    expect(new TrackSecrets({ secret: "g" }, 0).configured).toBe(true);
+    expect(new TrackSecrets({ clients: { a: { secret: "x" } } }, 0).configured).toBe(true);
+    expect(new TrackSecrets({}, 0).configured).toBe(false);
+    expect(new TrackSecrets({ clients: {} }, 0).configured).toBe(false);
+    expect(new TrackSecrets(parseTrackSecrets("{}"), 0).configured).toBe(false);
+  });
+
+  it("rejects every JSON value that is not an object, and entries that are not objects", () => {
+    for (const text of ["null", "5", '"secret"', "true", "[]", '[{"secret":"a"}]']) {
+      expect(() => parseTrackSecrets(text), text).toThrow(/object/);
+    }
+    expect(() => parseTrackSecrets('{"clients": {"x": null}}')).toThrow(/x/);
+    expect(() => parseTrackSecrets('{"clients": {"x": "s"}}')).toThrow(/x/);
+  });
+
+  it("rejects an empty or non-string previous secret, naming it", () => {
+    const at = '"rotatedAt": "2026-11-24T12:00:00Z"';
+    expect(() => parseTrackSecrets(`{"secret": "a", "previous": "", ${at}}`)).toThrow(/previous/);
+    expect(() => parseTrackSecrets(`{"secret": "a", "previous": 5, ${at}}`)).toThrow(/previous/);
+    expect(() => parseTrackSecrets(`{"clients": {"ios": {"secret": "a", "previous": "", ${at}}}}`)).toThrow(/ios[\s\S]*previous|previous[\s\S]*ios/);
+    expect(parseTrackSecrets(`{"secret": "a", "previous": "b", ${at}}`)).toMatchObject({ secret: "a", previous: "b" });
+  });
+
+  it("names the global secret in its error", () => {
+    expect(() => parseTrackSecrets('{"secret": 7}')).toThrow(/secret/);
+    expect(() => new TrackSecrets({ secret: "" }, 0)).toThrow(/track secrets/);
+  });
+
   it("rejects malformed configuration with a clear message", () => {
     expect(() => parseTrackSecrets("{")).toThrow(/not valid JSON/);
     expect(() => parseTrackSecrets("[]")).toThrow(/JSON object/);

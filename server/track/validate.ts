@@ -37,8 +37,9 @@ export function checkCollection(collection: Collection): void {
     if (!isFieldSet(collection, CollectionSchema.field[name])) throw new FleetbeatError("MISSING_FIELD", `Collection.${name}`);
     checkText(name, collection[name], "");
   }
-  if (isFieldSet(collection, CollectionSchema.field.system)) checkText("system", collection.system, "");
-  if (isFieldSet(collection, CollectionSchema.field.productGitHash)) checkText("productGitHash", collection.productGitHash, "");
+  // Optional fields read as "" when unset, which passes.
+  checkText("system", collection.system, "");
+  checkText("productGitHash", collection.productGitHash, "");
   collection.payloads.forEach((payload, index) => {
     const where = `payloads[${index}].`;
     for (const name of requiredPayloadFields) {

@@ -1,29 +1,27 @@
-// The server's own commands: `serve`, `migrate` and `keys create`.
-//
-// Every setting of `serve` is one row below: its flag, its environment variable,
-// the ServerConfig field it fills (top level or in a part's section) and the
-// parser that validates it. `--help` lists them with their defaults (from
-// defaultConfig); the README's configuration table lists the same rows. A new
-// server setting is a field in server/core/config.ts and a row here.
-import { accessSync, readFileSync, constants as fsConstants } from "node:fs";
-import { Command, InvalidArgumentError, Option } from "commander";
+// The server's settings: every setting of `serve` is one row below, with its
+// flag, its environment variable, the ServerConfig field it fills (top level or
+// in a part's section) and the parser that validates it (cli/options.ts).
+// `--help` lists them with their defaults (from defaultConfig); the README's
+// configuration table lists the same rows. A new server setting is a field in
+// server/core/config.ts and a row here. `migrate` and `keys create` take the
+// storage rows only.
+import { Option, type Command } from "commander";
 import { pino, type Logger } from "pino";
-import type { RunningServer } from "./app.js";
-import { defaultConfig, type ServerConfig } from "./core/config.js";
-import { createLogger } from "./core/logger.js";
-import { maxKeyNameLength } from "./operator/keys.js";
-import type { OperatorKeyScope, Store } from "./store/store.js";
-import { TrustedProxies } from "./core/ip.js";
-import { parseTrackSecrets } from "./track/secrets.js";
-
-// The server, the store and the key module are imported when a command runs, not
-// when the program starts: `--help`, usage errors and the client command groups
-// stay quick and never load the database drivers.
-
-/** A usage error raised by an action (exit code 2), as in cli/program.ts. */
-const usageError = { exitCode: 2, code: "fleetbeat.usage" } as const;
-
-const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+import { defaultConfig, type ServerConfig } from "../server/core/config.js";
+import type { Store } from "../server/store/store.js";
+import {
+  databaseUrl,
+  integerIn,
+  logLevel,
+  logLevels,
+  nonEmpty,
+  optional,
+  proxyList,
+  sqliteSynchronous,
+  sqliteSynchronousModes,
+  trackSecrets,
+  yesNo,
+} from "./options.js";
 
 /** How a setting reads and explains itself, whatever field it fills. */
 interface SettingText<T> {
@@ -39,7 +37,7 @@ interface SettingText<T> {
 }
 
 /** One row of the table: the text, the default and where the parsed value goes. */
-interface Setting extends SettingText<unknown> {
+export interface Setting extends SettingText<unknown> {
   readonly group: string;
   readonly defaultValue: unknown;
   readonly apply: (config: ServerConfig, value: unknown) => void;
@@ -75,102 +73,6 @@ function inSection<S extends Section, K extends keyof ServerConfig[S]>(
       config[section][key] = value as ServerConfig[S][K];
     },
   };
-}
-
-// ---- value parsers: each returns the typed value or throws InvalidArgumentError.
-
-function integerIn(min: number, max: number, what: string): (raw: string) => number {
-  return (raw) => {
-    const text = raw.trim();
-    const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
-    if (!Number.isSafeInteger(value) || value < min || value > max) {
-      throw new InvalidArgumentError(`expected ${what}: a whole number from ${min} to ${max}.`);
-    }
-    return value;
-  };
-}
-
-function nonEmpty(what: string): (raw: string) => string {
-  return (raw) => {
-    if (raw.trim() === "") throw new InvalidArgumentError(`expected ${what}, got an empty value.`);
-    return raw;
-  };
-}
-
-/** An empty value means "not set", so `FLEETBEAT_TLS_CERT=` turns TLS off again. */
-function optional(raw: string): string | undefined {
-  return raw.trim() === "" ? undefined : raw;
-}
-
-function databaseUrl(raw: string): string | undefined {
-  const text = raw.trim();
-  if (text === "") return undefined;
-  if (!/^postgres(ql)?:\/\//i.test(text)) {
-    throw new InvalidArgumentError("expected a postgres://… or postgresql://… URL (leave it unset for SQLite in --data-dir).");
-  }
-  return text;
-}
-
-function logLevel(raw: string): string {
-  if (!(logLevels as readonly string[]).includes(raw)) {
-    throw new InvalidArgumentError(`expected one of ${logLevels.join(", ")}.`);
-  }
-  return raw;
-}
-
-const sqliteSynchronousModes = ["full", "normal"] as const;
-
-function sqliteSynchronous(raw: string): "full" | "normal" {
-  const text = raw.trim().toLowerCase();
-  if (!(sqliteSynchronousModes as readonly string[]).includes(text)) {
-    throw new InvalidArgumentError(`expected one of ${sqliteSynchronousModes.join(", ")}.`);
-  }
-  return text as "full" | "normal";
-}
-
-function yesNo(raw: string): boolean {
-  const text = raw.trim().toLowerCase();
-  if (["true", "1", "yes", "on"].includes(text)) return true;
-  if (["false", "0", "no", "off", ""].includes(text)) return false;
-  throw new InvalidArgumentError("expected true or false (also 1/0, yes/no, on/off).");
-}
-
-/** Comma-separated addresses and CIDR blocks, checked the way the tracking collector reads them. */
-function proxyList(raw: string): string[] {
-  const entries = raw.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
-  try {
-    new TrustedProxies(entries);
-  } catch (error) {
-    throw new InvalidArgumentError(`${(error as Error).message}; expected addresses and CIDR blocks separated by commas.`);
-  }
-  return entries;
-}
-
-/** The secrets JSON itself, or "@<file>" to read it from a file (keeps secrets out of `ps`). */
-function trackSecrets(raw: string): ServerConfig["track"]["secrets"] {
-  const value = raw.trim();
-  if (value === "") return undefined;
-  let text = value;
-  if (value.startsWith("@")) {
-    try {
-      text = readFileSync(value.slice(1), "utf8");
-    } catch (error) {
-      throw new InvalidArgumentError(`cannot read the secrets file ${JSON.stringify(value.slice(1))}: ${(error as Error).message}`);
-    }
-  }
-  try {
-    return parseTrackSecrets(text);
-  } catch (error) {
-    throw new InvalidArgumentError(`${(error as Error).message}.`);
-  }
-}
-
-function keyName(raw: string): string {
-  const name = raw.trim();
-  if (name === "" || name.length > maxKeyNameLength) {
-    throw new InvalidArgumentError(`expected a name of 1 to ${maxKeyNameLength} characters.`);
-  }
-  return name;
 }
 
 const MiB = 1024 * 1024;
@@ -469,7 +371,7 @@ export const serveSettings: readonly Setting[] = [
 ];
 
 /** The settings that say where the database is (serve, migrate, keys create). */
-const storeSettings: readonly Setting[] = [dataDirSetting, databaseUrlSetting];
+export const storeSettings: readonly Setting[] = [dataDirSetting, databaseUrlSetting];
 
 function optionOf(row: Setting): Option {
   const option = new Option(row.flags, row.description).env(row.env).helpGroup(row.group);
@@ -479,13 +381,13 @@ function optionOf(row: Setting): Option {
   return option;
 }
 
-function addSettings(command: Command, rows: readonly Setting[]): Command {
+export function addSettings(command: Command, rows: readonly Setting[]): Command {
   for (const row of rows) command.addOption(optionOf(row));
   return command;
 }
 
 /** The ServerConfig that parsed options describe: defaults, then the environment, then flags. */
-function configFrom(command: Command, rows: readonly Setting[]): ServerConfig {
+export function configFrom(command: Command, rows: readonly Setting[]): ServerConfig {
   const config = structuredClone(defaultConfig);
   for (const row of rows) {
     const attribute = new Option(row.flags).attributeName();
@@ -495,127 +397,6 @@ function configFrom(command: Command, rows: readonly Setting[]): ServerConfig {
   return config;
 }
 
-function checkReadable(command: Command, file: string, flag: string): void {
-  try {
-    accessSync(file, fsConstants.R_OK);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    command.error(`error: cannot read the ${flag} file ${JSON.stringify(file)}: ${reason}`, usageError);
-  }
-}
-
-/** Checks that involve more than one setting, or the file system. Usage errors exit 2. */
-function validateServeConfig(command: Command, config: ServerConfig): void {
-  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
-    command.error(
-      "error: --tls-cert (FLEETBEAT_TLS_CERT) and --tls-key (FLEETBEAT_TLS_KEY) go together: give both for TLS, or neither for plain text.",
-      usageError,
-    );
-  }
-  if (config.tlsCert !== undefined) checkReadable(command, config.tlsCert, "--tls-cert");
-  if (config.tlsKey !== undefined) checkReadable(command, config.tlsKey, "--tls-key");
-}
-
-// ---- serve
-
-/**
- * Resolves once a first SIGTERM/SIGINT has stopped the server gracefully. A
- * second signal while stopping exits at once with code 1. Signals that arrive
- * while the server is still starting are honoured as soon as it is up.
- */
-function stopOnSignals(server: Promise<RunningServer>, config: ServerConfig, logger: Logger): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let stopping = false;
-    let stopped = false;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopped) process.exit(0);
-      if (stopping) {
-        logger.warn({ signal }, "second signal: exiting without waiting for in-flight requests");
-        process.exit(1);
-      }
-      stopping = true;
-      logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, `${signal}: stopping gracefully (a second signal exits at once)`);
-      // stop() honours shutdownTimeoutMs itself; this guard only catches a stop that hangs.
-      const guard = setTimeout(() => {
-        logger.error("graceful stop did not finish in time: exiting");
-        process.exit(1);
-      }, config.shutdownTimeoutMs + 15_000);
-      guard.unref();
-      server
-        .then((running) => running.stop())
-        .then(() => {
-          clearTimeout(guard);
-          stopped = true;
-          resolve();
-        }, (error: unknown) => {
-          clearTimeout(guard);
-          reject(error);
-        });
-    };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
-    // A server that fails to start ends the command without waiting for a signal.
-    server.catch(reject);
-  });
-}
-
-async function serve(command: Command): Promise<void> {
-  const config = configFrom(command, serveSettings);
-  validateServeConfig(command, config);
-  const logger = createLogger(config);
-  const { startServer } = await import("./app.js");
-  const starting = startServer(config, { logger });
-  const stopped = stopOnSignals(starting, config, logger);
-  let running: RunningServer;
-  try {
-    running = await starting;
-  } catch (error) {
-    // `stopped` rejects with the same error: reported once, below, not again as
-    // an unhandled rejection with its stack.
-    stopped.catch(() => {});
-    throw new Error(`could not start: ${describeStartFailure(error, config)}`);
-  }
-  logger.info(
-    { url: running.url, port: running.port, storage: running.store.dialect },
-    `fleetbeat listening on ${running.url}`,
-  );
-  await stopped;
-}
-
-/**
- * One line saying why the server did not start (printed by cli/program.ts as
- * "fleetbeat: error: …", exit code 1): the usual causes by name, the message
- * otherwise. FLEETBEAT_DEBUG=1 does not bring the stack back here: run the
- * store or the listener directly for that.
- */
-function describeStartFailure(error: unknown, config: ServerConfig): string {
-  const code = errorCode(error);
-  const message = error instanceof Error ? error.message : String(error);
-  if (code === "EADDRINUSE") return `port ${config.port} on ${config.host} is already in use (--port, FLEETBEAT_PORT)`;
-  if (code === "EADDRNOTAVAIL") return `cannot listen on ${config.host}: no such local address (--host, FLEETBEAT_HOST)`;
-  if (code === "EACCES" && /listen/i.test(message)) return `no permission to listen on ${config.host}:${config.port} (--port, FLEETBEAT_PORT)`;
-  if (config.databaseUrl !== undefined && code !== undefined && databaseFailureCodes.has(code)) {
-    return `cannot use the database (${describeStorage(config)}): ${message}`;
-  }
-  return message;
-}
-
-/** Socket errors, and the Postgres SQLSTATEs of a refused login or a missing database. */
-const databaseFailureCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNRESET", "EHOSTUNREACH", "28P01", "28000", "3D000"]);
-
-/** The `code` of an error or of its first cause that has one. */
-function errorCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === "string") return code;
-    current = current.cause;
-  }
-  return undefined;
-}
-
-// ---- migrate
-
 function commandLogger(): Logger {
   // stdout belongs to the command's result (a key, JSON); logs go to stderr.
   const requested = process.env.FLEETBEAT_LOG_LEVEL;
@@ -624,7 +405,7 @@ function commandLogger(): Logger {
 }
 
 /** Where the data is, for messages: never the password of a database URL. */
-function describeStorage(config: ServerConfig): string {
+export function describeStorage(config: ServerConfig): string {
   if (config.databaseUrl === undefined) return `SQLite in ${config.dataDir}`;
   try {
     const url = new URL(config.databaseUrl);
@@ -634,72 +415,8 @@ function describeStorage(config: ServerConfig): string {
   }
 }
 
-async function openConfiguredStore(config: ServerConfig): Promise<Store> {
-  const { openStore } = await import("./store/open.js");
+export async function openConfiguredStore(config: ServerConfig): Promise<Store> {
+  const { openStore } = await import("../server/store/open.js");
   return openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, logger: commandLogger() });
 }
 
-async function migrate(command: Command): Promise<void> {
-  const config = configFrom(command, storeSettings);
-  const store = await openConfiguredStore(config);
-  await store.close();
-  process.stdout.write(`migrations applied: ${describeStorage(config)} is up to date\n`);
-}
-
-// ---- keys create
-
-interface KeysCreateOptions {
-  name: string;
-  scope: OperatorKeyScope;
-  json?: boolean;
-}
-
-async function keysCreate(command: Command): Promise<void> {
-  const options = command.opts<KeysCreateOptions>();
-  const config = configFrom(command, storeSettings);
-  const { createOperatorKey } = await import("./operator/keys.js");
-  const store = await openConfiguredStore(config);
-  let created: Awaited<ReturnType<typeof createOperatorKey>>;
-  try {
-    created = await createOperatorKey(store, { name: options.name, scope: options.scope });
-  } finally {
-    await store.close();
-  }
-  const { row, secret } = created;
-  if (options.json) {
-    const output = { id: row.id, name: row.name, scope: row.scope, createdAt: new Date(row.createdAt).toISOString(), secret };
-    process.stdout.write(`${JSON.stringify(output)}\n`);
-    return;
-  }
-  // The secret alone on stdout, so `KEY=$(fleetbeat keys create …)` works; the rest on stderr.
-  process.stderr.write(
-    `Created operator key ${JSON.stringify(row.name)} (id ${row.id}, scope ${row.scope}) in ${describeStorage(config)}.\n` +
-      "This is the only time the key is shown: only its hash is stored. Use it as 'Authorization: Bearer <key>'.\n",
-  );
-  process.stdout.write(`${secret}\n`);
-}
-
-// ---- registration
-
-/** The server's command group (see cli/program.ts for the contract). */
-export function registerServerCommands(program: Command, kit: { group(name: string, description: string): Command }): void {
-  const serveCommand = program
-    .command("serve")
-    .description("serve every protocol on one port; migrations run first; SIGTERM/SIGINT stop it gracefully")
-    .addHelpText("after", "\nEvery option can also come from the environment variable shown; a flag wins over the environment.");
-  addSettings(serveCommand, serveSettings).action(async (_options: unknown, command: Command) => serve(command));
-
-  const migrateCommand = program
-    .command("migrate")
-    .description("apply the database migrations and exit (serve also applies them at start)");
-  addSettings(migrateCommand, storeSettings).action(async (_options: unknown, command: Command) => migrate(command));
-
-  const keys = kit.group("keys", "operator API keys");
-  const create = keys
-    .command("create")
-    .description("create an operator API key directly in the database and print it once (only its hash is stored)")
-    .requiredOption("--name <name>", `a name to recognise the key by (at most ${maxKeyNameLength} characters)`, keyName)
-    .addOption(new Option("--scope <scope>", "what the key may do: read (every read method) or admin (everything)").choices(["read", "admin"]).makeOptionMandatory())
-    .option("--json", "print {id, name, scope, createdAt, secret} as one JSON line");
-  addSettings(create, storeSettings).action(async (_options: unknown, command: Command) => keysCreate(command));
-}

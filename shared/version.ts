@@ -1,6 +1,6 @@
-// Version comparison for the update heartbeat, shared by the client library and
-// the server (server/heartbeat/version.ts re-exports it), so both sides agree on
-// what "newer" means.
+// Version comparison for the update heartbeat, shared by the client library
+// (clients/heartbeat) and the server (server/heartbeat, server/operator): it lives
+// in shared/, which both may import, so both sides agree on what "newer" means.
 //
 // The rule, in order:
 //  1. A leading "v" or "V" and surrounding white space are ignored.
