@@ -17,7 +17,7 @@ import { KeyScope, KeyService } from "../gen/fleetbeat/operator/v1/keys_pb.js";
 import { createFreshPostgresDatabase, testPostgresUrl, type FreshPostgresDatabase } from "./support/postgres.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = join(root, "bin", "fleetbeat.js");
+const bin = join(root, "bin", "fleetbeat-dev.js");
 
 /** What the issue and the README promise `serve` takes, flag by flag. */
 const serveOptions = [

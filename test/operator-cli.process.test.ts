@@ -12,7 +12,7 @@ import type { TrackEventRow } from "../server/store/track.js";
 import { operatorSecret, startTestServer, type TestServer } from "./support/server.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = join(root, "bin", "fleetbeat.js");
+const bin = join(root, "bin", "fleetbeat-dev.js");
 
 let t: TestServer;
 let admin: string;

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const bin = join(repoRoot, "bin", "fleetbeat.js");
+const bin = join(repoRoot, "bin", "fleetbeat-dev.js");
 
 /** The environment of a user who set nothing of ours, plus `extra`. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
