@@ -1,8 +1,11 @@
-// @fleetbeat/client: the operator API from a program. OperatorClient (one typed
-// client per service, paging, streaming export), and the connection settings the
-// CLI uses (flags, environment, config file) for scripts that want the same.
+// @fleetbeat/client in Node (browser.ts is the browser entry): the operator API
+// from a program. OperatorClient (one typed client per service, paging, streaming
+// export), and the connection settings the CLI uses (flags, environment, config
+// file) for scripts that want the same.
 export {
   OperatorClient,
+  OperatorClientBase,
+  type OperatorClientBaseOptions,
   bearerInterceptor,
   ExportFormat,
   type OperatorClientOptions,

@@ -92,6 +92,16 @@ try {
     throw new Error("bundled for the browser, @fleetbeat/tracker did not resolve to its browser entry");
   }
   console.log(`ok @fleetbeat/tracker: esbuild (platform browser) picks the browser entry, ${(browserCode.length / 1024).toFixed(1)} kB unminified`);
+  const operatorBundle = await build({
+    stdin: { contents: 'export { OperatorClient } from "@fleetbeat/client";', resolveDir: project, loader: "js" },
+    bundle: true,
+    platform: "browser",
+    format: "esm",
+    write: false,
+    logLevel: "silent",
+  });
+  if (/node:|connect-node/.test(operatorBundle.outputFiles[0].text)) throw new Error("bundled for the browser, @fleetbeat/client pulled in Node code");
+  console.log("ok @fleetbeat/client: esbuild (platform browser) picks the browser entry, no Node modules");
 
   // 4. The installed server, SQLite in the scratch folder, agents heartbeating every second.
   const data = join(work, "data");
