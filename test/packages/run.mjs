@@ -88,7 +88,8 @@ try {
     logLevel: "silent",
   });
   const browserCode = bundle.outputFiles[0].text;
-  if (!browserCode.includes("class WebStorage") || browserCode.includes("class FileStorage") || /from\s*"node:/.test(browserCode)) {
+  const defines = (name) => new RegExp(`\\b(class ${name}\\b|${name} = class\\b)`).test(browserCode);
+  if (!defines("WebStorage") || defines("FileStorage") || /from\s*"node:/.test(browserCode)) {
     throw new Error("bundled for the browser, @fleetbeat/tracker did not resolve to its browser entry");
   }
   console.log(`ok @fleetbeat/tracker: esbuild (platform browser) picks the browser entry, ${(browserCode.length / 1024).toFixed(1)} kB unminified`);
