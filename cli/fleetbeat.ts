@@ -53,7 +53,21 @@ export function createProgram(): Command {
   return buildProgram(fleetbeatVersion(), commandGroups);
 }
 
+/**
+ * `fleetbeat … | head`: once the reader has gone, writing to stdout fails with
+ * EPIPE. Stop quietly then, as a filter does (exit 0, no stack); any other
+ * stdout error stays an error.
+ */
+function exitQuietlyOnBrokenPipe(): void {
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    process.stderr.write(`fleetbeat: error: cannot write to stdout: ${error.message}\n`);
+    process.exit(1);
+  });
+}
+
 /** Runs the program on `argv` (process.argv layout) and resolves with the exit code. */
 export function main(argv: readonly string[]): Promise<number> {
+  exitQuietlyOnBrokenPipe();
   return runProgram(createProgram(), argv);
 }

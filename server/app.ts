@@ -109,7 +109,14 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     const served = slices.flatMap((slice) => slice.services.map((registration) => registration.service.typeName));
     const health = createHealthService({ check: () => readiness.check(), services: () => served });
     const guarded = [...slices.flatMap((slice) => slice.services), health].map((registration) =>
-      guardService(registration, { authorize: authorizeWith(auth), metrics, errorLog, shutdown: stopping.signal, explain: storageErrorOf }),
+      guardService(registration, {
+        authorize: authorizeWith(auth),
+        metrics,
+        errorLog,
+        shutdown: stopping.signal,
+        explain: storageErrorOf,
+        debug: (fields, message) => logger.debug(fields, message),
+      }),
     );
     const legacy = createLegacyHandler({
       routes: [healthRoute, readyRoute(() => readiness.check()), ...slices.flatMap((slice) => slice.legacyRoutes ?? [])],

@@ -93,6 +93,30 @@ describe("fleetbeat operator commands in a child process", () => {
     expect(JSON.parse(ran.stdout)).toEqual([]);
   });
 
+  it("a reader that stops early (`… --json | head`) ends the command quietly: exit 0, no EPIPE stack", async () => {
+    // 1,500 events as a JSON array are far more than a pipe holds: the writes go on
+    // after the reader has gone.
+    const child = spawn(process.execPath, [bin, "events", "list", "--json", "--limit", "0"], {
+      cwd: root,
+      env: env({ FLEETBEAT_SERVER: t.server.url, FLEETBEAT_KEY: reader }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    let first = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.stdout.once("data", (chunk: Buffer) => {
+      first = chunk.toString("utf8");
+      child.stdout.destroy();
+    });
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (exitCode) => resolve(exitCode));
+    });
+    expect(first.startsWith("[")).toBe(true);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+  });
+
   it("server and key from the config file in ~/.config/fleetbeat/cli.json", async () => {
     mkdirSync(join(scratch, ".config", "fleetbeat"), { recursive: true });
     writeFileSync(join(scratch, ".config", "fleetbeat", "cli.json"), JSON.stringify({ server: t.server.url, key: admin }));

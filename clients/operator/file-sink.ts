@@ -15,10 +15,30 @@ export interface ExportSink {
   abort(): Promise<void>;
 }
 
+/**
+ * Resolves on 'drain', rejects on the error that makes waiting pointless; both
+ * listeners are removed either way (a race of two `once` promises left one
+ * 'error' listener behind per wait, and a long export warned
+ * MaxListenersExceededWarning).
+ */
+function drained(stream: Writable): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onDrain = (): void => {
+      stream.off("error", onError);
+      resolve();
+    };
+    const onError = (error: Error): void => {
+      stream.off("drain", onDrain);
+      reject(error);
+    };
+    stream.once("drain", onDrain);
+    stream.once("error", onError);
+  });
+}
+
 async function writeWithBackPressure(stream: Writable, chunk: Uint8Array): Promise<void> {
   if (stream.write(chunk)) return;
-  // 'drain', or the error that makes waiting pointless.
-  await Promise.race([once(stream, "drain"), once(stream, "error").then(([error]) => Promise.reject(error))]);
+  await drained(stream);
 }
 
 export async function openFileSink(path: string): Promise<ExportSink> {
@@ -57,7 +77,7 @@ export function streamSink(stream: Writable): ExportSink {
   return {
     write: (chunk) => writeWithBackPressure(stream, chunk),
     async commit() {
-      if (stream.writableNeedDrain) await once(stream, "drain");
+      if (stream.writableNeedDrain) await drained(stream);
     },
     async abort() {},
   };

@@ -57,6 +57,8 @@ export interface GuardOptions {
    * STORAGE_UNAVAILABLE, not INTERNAL); undefined leaves the error as it is.
    */
   readonly explain?: (error: unknown) => FleetbeatError | undefined;
+  /** Debug-level lines: a call the client cancelled (not a fault of ours). */
+  readonly debug?: (fields: Readonly<Record<string, unknown>>, message: string) => void;
 }
 
 /** "/fleetbeat.operator.v1.KeyService/CreateKey": the Connect/gRPC request path of a method. */
@@ -145,6 +147,9 @@ class GuardedCall {
       } catch (error) {
         throw self.fail(error, context);
       } finally {
+        // The client cancelled (a closed `follow`, an interrupted export) and the
+        // stream simply stopped: worth a debug line, not an error.
+        if (self.cancelledByClient(context) && !self.reportedCancel.has(context)) self.logCancel(context);
         // Ended early (shutdown, error, or the caller went away): let the
         // implementation clean up. Not awaited: a generator still waiting inside
         // next() only returns after that wait, which context.signal ends.
@@ -166,8 +171,30 @@ class GuardedCall {
     this.options.metrics.observeRpc(this.procedure, context.protocolName, code);
   }
 
+  /** Calls whose cancel was logged already (by fail()), so the stream's end does not log it twice. */
+  readonly reportedCancel = new WeakSet<HandlerContext>();
+
+  /** The caller went away (its signal aborted while we were not stopping). */
+  cancelledByClient(context: HandlerContext): boolean {
+    return context.signal.aborted && !this.options.shutdown.aborted;
+  }
+
+  logCancel(context: HandlerContext, error?: unknown): void {
+    this.reportedCancel.add(context);
+    const reason = error instanceof Error ? { reason: error.message } : {};
+    this.options.debug?.({ procedure: this.procedure, protocol: context.protocolName, ...reason }, `${this.method.parent.name}.${this.method.name} cancelled by the client`);
+  }
+
   /** The error the caller sees; logs server faults. */
   private fail(error: unknown, context: HandlerContext): ConnectError {
+    if (this.cancelledByClient(context)) {
+      // Whatever broke (a write to a destroyed stream, an aborted read) broke
+      // because the client left: nobody reads this answer, and no one should be
+      // paged for it.
+      this.logCancel(context, error);
+      this.count(context, codeToString(Code.Canceled));
+      return new ConnectError("cancelled by the client", Code.Canceled);
+    }
     const answered = callerError(error instanceof ConnectError ? error : (this.options.explain?.(error) ?? error));
     if (isServerFault(answered)) {
       this.options.errorLog.error(error, { procedure: this.procedure, protocol: context.protocolName }, `${this.method.parent.name}.${this.method.name} failed`);

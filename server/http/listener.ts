@@ -18,7 +18,6 @@
 // The listener also owns the connections' lifecycle for graceful shutdown: it
 // counts in-flight requests, closes idle keep-alive connections, sends GOAWAY on
 // HTTP/2 sessions and, at the end, destroys whatever is left.
-import { once } from "node:events";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
@@ -209,14 +208,24 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     });
   }
 
-  server.listen(options.port, options.host);
-  await Promise.race([
-    once(server, "listening"),
-    once(server, "error").then(([error]) => {
+  // One settle per outcome, and neither listener left behind: the start-up
+  // error (EADDRINUSE, EADDRNOTAVAIL, EACCES) rejects listen() once, and serve
+  // turns it into one line (cli/serve.ts).
+  const listening = server;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error): void => {
+      listening.off("listening", onListening);
       stopHttp1Checks();
-      throw error;
-    }),
-  ]);
+      reject(error);
+    };
+    const onListening = (): void => {
+      listening.off("error", onError);
+      resolve();
+    };
+    listening.once("error", onError);
+    listening.once("listening", onListening);
+    listening.listen(options.port, options.host);
+  });
   const errorLog: ErrorLog = options.errorLog ?? { error: (error, fields, message) => logger.error({ ...fields, err: error }, message) };
   server.on("error", (error) => errorLog.error(error, {}, "listener error"));
 

@@ -32,6 +32,20 @@ export const groups = [
     tests: ["server/heartbeat/rollout.test.ts", "shared/version.test.ts"],
   },
   {
+    // the guard: shutdown refusal, operator scopes, no internals in answers
+    name: "guard",
+    mutate: ["server/core/guard.ts"],
+    tests: ["server/core/guard.test.ts"],
+  },
+  {
+    // dedup of tracking events and erasing a machine, in the in-process dialect
+    // (the SQLite twins run in the writer thread; the shared store suites hold
+    // both to the same behaviour)
+    name: "store",
+    mutate: ["server/store/postgres/track.ts:77-116", "server/store/postgres/heartbeat.ts:132-140"],
+    tests: ["server/store/postgres/track.test.ts", "server/store/postgres/heartbeat.test.ts"],
+  },
+  {
     // group commit: what is acknowledged is written; body limits
     name: "write",
     mutate: ["server/store/batcher.ts", "server/http/body.ts"],

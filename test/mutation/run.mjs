@@ -60,6 +60,14 @@ function tally(reportFile) {
   return counts;
 }
 
+// The checker's program (tsconfig.mutation.json) must hold every mutated file.
+const checked = new Set(JSON.parse(readFileSync("tsconfig.mutation.json", "utf8")).files);
+const unchecked = groups.flatMap((group) => group.mutate.map(fileOf)).filter((file) => !checked.has(file));
+if (unchecked.length > 0) {
+  console.error(`mutation: tsconfig.mutation.json "files" lacks ${[...new Set(unchecked)].join(", ")}`);
+  process.exit(1);
+}
+
 const runs = plan();
 if (runs.length === 0) {
   console.log(`mutation: no file of the mutation set changed since ${values.changed}; nothing to run`);
