@@ -2,7 +2,8 @@
 import { readFileSync } from "node:fs";
 
 function readVersion(): string {
-  const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
+  // Built, this module is bundled into dist/fleetbeat.js, one folder below package.json.
+  const text = readFileSync(new URL(import.meta.url.endsWith(".ts") ? "../../package.json" : "../package.json", import.meta.url), "utf8");
   const parsed = JSON.parse(text) as { version?: unknown };
   return typeof parsed.version === "string" ? parsed.version : "0.0.0";
 }
