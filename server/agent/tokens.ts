@@ -19,6 +19,7 @@ let poolOffset = 0;
  * byte is used once.
  */
 export function newToken(): string {
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: refilling early wastes random bytes, it never reuses them.
   if (poolOffset + TOKEN_BYTES > pool.length) {
     pool = randomBytes(TOKEN_BYTES * POOL_TOKENS);
     poolOffset = 0;

@@ -1,7 +1,8 @@
 // Prometheus metrics of one server. Each server has its own Registry (not
 // prom-client's global one), so several servers can run in one process (tests).
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { BatchInfo, RefusalReason } from "../store/batcher.js";
+import { fleetbeatVersion } from "./version.js";
 
 /** Request protocols as labelled on the HTTP metrics. */
 export type HttpProtocol = "connect" | "grpc" | "grpc-web" | "legacy" | "http";
@@ -30,6 +31,16 @@ const commitBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 export function createMetrics(): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+
+  // The usual "info" metric: always 1, the facts are in the labels, so a
+  // dashboard can join on it or count the versions running in a fleet of servers.
+  const buildInfo = new Gauge({
+    name: "fleetbeat_build_info",
+    help: "Always 1; the labels say which fleetbeat version runs on which Node.js version.",
+    labelNames: ["version", "node"] as const,
+    registers: [registry],
+  });
+  buildInfo.set({ version: fleetbeatVersion, node: process.versions.node }, 1);
 
   const httpRequests = new Counter({
     name: "fleetbeat_http_requests_total",

@@ -8,6 +8,7 @@ import type { ErrorLog } from "../core/error-log.js";
 import { FleetbeatError, writeError } from "../core/errors.js";
 import { answerRoute, jsonResponse, type LegacyRoute } from "../core/legacy-route.js";
 import type { HttpProtocol, ServerMetrics } from "../core/metrics.js";
+import { fleetbeatVersion } from "../core/version.js";
 import type { RequestHandler } from "./connect.js";
 import { pathOf, type LegacyHandler } from "./legacy.js";
 import { isHttp1, type NodeRequest, type NodeResponse } from "./peer.js";
@@ -24,7 +25,7 @@ export const healthRoute: LegacyRoute = answerRoute({
 export const readyPath = "/readyz";
 
 /**
- * GET /readyz → 200 {"ready":true} while storage can commit (a real commit,
+ * GET /readyz → 200 {"ready":true,"version":"0.1.0"} while storage can commit (a real commit,
  * checked at most once a second: server/store/readiness.ts); else 503
  * STORAGE_UNAVAILABLE with Retry-After. While the server stops, the router
  * answers 503 before any route runs. Point load balancers here.
@@ -36,7 +37,7 @@ export function readyRoute(check: () => Promise<{ ready: boolean; error?: Fleetb
     answer: async () => {
       const readiness = await check();
       if (!readiness.ready) throw readiness.error ?? new FleetbeatError("STORAGE_UNAVAILABLE");
-      return jsonResponse(200, { ready: true });
+      return jsonResponse(200, { ready: true, version: fleetbeatVersion });
     },
   });
 }

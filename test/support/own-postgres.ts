@@ -5,11 +5,11 @@
 // (/usr/lib/postgresql/<version>/bin); run as root, the cluster runs as user
 // postgres (initdb refuses root).
 import { execFile } from "node:child_process";
-import { chownSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { appendFileSync, chownSync, copyFileSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -47,7 +47,12 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startOwnPostgres(bin: string): Promise<OwnPostgres> {
+export interface OwnPostgresOptions {
+  /** A postgresql.conf excerpt: copied into the data folder and included from its postgresql.conf. */
+  readonly includeConfig?: string;
+}
+
+export async function startOwnPostgres(bin: string, options: OwnPostgresOptions = {}): Promise<OwnPostgres> {
   const asRoot = process.getuid?.() === 0;
   // As root, every command runs as user postgres.
   const pgCommand = (tool: string, args: string[]) =>
@@ -62,6 +67,12 @@ export async function startOwnPostgres(bin: string): Promise<OwnPostgres> {
   const data = join(dir, "data");
   const port = await freePort();
   await pgCommand("initdb", ["-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "--no-instructions", "-E", "UTF8"]);
+  if (options.includeConfig !== undefined) {
+    const copy = join(data, `included-${basename(options.includeConfig)}`);
+    copyFileSync(options.includeConfig, copy);
+    if (asRoot) chownSync(copy, statSync(data).uid, statSync(data).gid);
+    appendFileSync(join(data, "postgresql.conf"), `\ninclude '${copy}'\n`);
+  }
   const start = () =>
     pgCommand("pg_ctl", [
       "-D",
@@ -75,7 +86,14 @@ export async function startOwnPostgres(bin: string): Promise<OwnPostgres> {
       `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`,
       "start",
     ]);
-  await start();
+  try {
+    await start();
+  } catch (error) {
+    // Say why (the server's log), and leave no folder behind.
+    const log = existsSync(join(dir, "log")) ? readFileSync(join(dir, "log"), "utf8").trim().split("\n").slice(-5).join("\n") : "";
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`Postgres did not start: ${(error as Error).message}\n${log}`);
+  }
 
   let frozen: number[] = [];
   const postmasterPid = () => Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n", 1)[0]);
