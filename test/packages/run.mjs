@@ -76,6 +76,23 @@ try {
   await run(npm, ["install", "--no-audit", "--no-fund", "--prefer-offline", ...clients, ...registry], { cwd: project, maxBuffer: 64 * 1024 * 1024 });
   copyFileSync(join(repo, "test/packages/check.mjs"), join(project, "check.mjs"));
 
+  // TypeScript finds each package's declarations through its `exports`.
+  copyFileSync(join(repo, "test/packages/types-check.ts"), join(project, "types-check.ts"));
+  await run(
+    process.execPath,
+    [
+      join(repo, "node_modules/typescript/bin/tsc"),
+      "--noEmit", "--strict", "--skipLibCheck",
+      "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022",
+      "--types", "node", "--typeRoots", join(repo, "node_modules/@types"),
+      "types-check.ts",
+    ],
+    { cwd: project },
+  ).catch((error) => {
+    throw new Error(`the packages' declarations do not type-check from outside:\n${error.stdout}${error.stderr}`);
+  });
+  console.log("ok types: every package's declarations resolve through its exports (tsc, NodeNext)");
+
   // The tracker's "browser" export condition, as a bundler for the web resolves it:
   // the browser entry (WebStorage), nothing of Node's.
   const { build } = await import("esbuild");
