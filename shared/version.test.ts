@@ -90,6 +90,9 @@ describe("compareVersions", () => {
     // The run "a" is a prefix of the run "a-": shorter first, whatever follows it.
     expect(compareVersions("a1", "a-")).toBe(-1);
     expect(compareVersions("a-", "a1")).toBe(1);
+    // A run of digits against a run of letters compares by code point, not by length.
+    expect(compareVersions("123a", "ab")).toBe(-1);
+    expect(compareVersions("ab", "123a")).toBe(1);
   });
 
   const part = fc.nat({ max: 30 });
