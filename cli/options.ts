@@ -7,6 +7,7 @@ import { InvalidArgumentError } from "commander";
 import { parseDuration } from "../clients/operator/format.js";
 import type { ServerConfig } from "../server/core/config.js";
 import { TrustedProxies } from "../server/core/ip.js";
+import { corsOriginProblem } from "../server/http/cors.js";
 import { maxKeyNameLength } from "../server/operator/keys.js";
 import { parseTrackSecrets } from "../server/track/secrets.js";
 
@@ -80,6 +81,17 @@ export function yesNo(raw: string): boolean {
   if (["true", "1", "yes", "on"].includes(text)) return true;
   if (["false", "0", "no", "off", ""].includes(text)) return false;
   throw new InvalidArgumentError("expected true or false (also 1/0, yes/no, on/off).");
+}
+
+/** Comma-separated origins ("https://app.example.com,http://localhost:5173") or "*"; empty: CORS off. */
+export function corsOrigins(raw: string): string[] {
+  const entries = raw.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  for (const entry of entries) {
+    const problem = corsOriginProblem(entry);
+    if (problem !== undefined) throw new InvalidArgumentError(problem);
+  }
+  if (entries.includes("*") && entries.length > 1) throw new InvalidArgumentError('"*" allows every origin: give it alone.');
+  return entries;
 }
 
 /** Comma-separated addresses and CIDR blocks, checked the way the tracking collector reads them. */

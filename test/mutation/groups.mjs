@@ -43,7 +43,7 @@ export const groups = [
     // both to the same behaviour)
     name: "store",
     mutate: ["server/store/postgres/track.ts:77-116", "server/store/postgres/heartbeat.ts:132-140"],
-    tests: ["server/store/postgres/track.test.ts", "server/store/postgres/heartbeat.test.ts"],
+    tests: ["server/store/postgres/postgres.test.ts", "server/store/postgres/track.test.ts", "server/store/postgres/heartbeat.test.ts"],
   },
   {
     // group commit: what is acknowledged is written; body limits
