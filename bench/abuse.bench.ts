@@ -17,7 +17,7 @@ const route = stringFlag("route") ?? "legacy";
 const root = process.env.FLEETBEAT_BENCH_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
 
 const dataDir = mkdtempSync(join(tmpdir(), "fleetbeat-bench-abuse-"));
-const server = spawn(process.execPath, [join(root, "bin/fleetbeat.js"), "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--log-level", "info"], {
+const server = spawn(process.execPath, [join(root, "bin/fleetbeat-dev.js"), "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--log-level", "info"], {
   stdio: ["ignore", "pipe", "inherit"],
 });
 const port = await new Promise<number>((resolve, reject) => {

@@ -1,4 +1,4 @@
-// Runs the real `fleetbeat` program (cli/fleetbeat.ts, as bin/fleetbeat.js does)
+// Runs the real `fleetbeat` program (cli/fleetbeat.ts, as bin/fleetbeat-dev.js does)
 // with the given arguments, then prints the process's peak RSS and CPU time as
 // one JSON line on fd 3, so the export benchmark can measure the CLI itself.
 import { writeSync } from "node:fs";

@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// The `fleetbeat` command (package.json "bin"). The program is TypeScript and
-// runs through tsx's ESM loader, so nothing needs building first.
-import { register } from "tsx/esm/api";
+// The `fleetbeat` command (package.json "bin"): runs the compiled program in
+// dist/ (`npm run build`; `npm start` builds it first). bin/fleetbeat-dev.js
+// runs the TypeScript sources through tsx instead, for development and tests.
+import { existsSync } from "node:fs";
 
-register();
-
-const { main } = await import("../cli/fleetbeat.ts");
+const entry = new URL("../dist/fleetbeat.js", import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write("fleetbeat: the program is not built; run `npm run build` (or `npm start`) in the repository\n");
+  process.exit(1);
+}
+const { main } = await import(entry.href);
 const code = await main(process.argv);
 process.exitCode = code;
 // A finished command should not linger because some library left a handle

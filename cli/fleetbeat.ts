@@ -1,5 +1,5 @@
-// The `fleetbeat` program (bin/fleetbeat.js loads this file through tsx): every
-// command group, one file each under cli/.
+// The `fleetbeat` program (bin/fleetbeat.js runs it compiled from dist/,
+// bin/fleetbeat-dev.js through tsx): every command group, one file each under cli/.
 //
 // To add a command group, write `export function registerXCommands(kit: CliKit, …)`
 // in cli/x.ts and call it from `commandGroups` (or `operatorCommandGroups` for a

@@ -15,7 +15,7 @@ import { clientFor } from "./support/clients.js";
 import { startScriptedFront } from "./support/scripted-front.js";
 import { bearer, makeTempDir, operatorSecret, startTestServer, type TestServer } from "./support/server.js";
 
-const bin = fileURLToPath(new URL("../bin/fleetbeat.js", import.meta.url));
+const bin = fileURLToPath(new URL("../bin/fleetbeat-dev.js", import.meta.url));
 const fastAgent = { ...defaultConfig.agent, intervalSeconds: 1, jitterSeconds: 0, redeliverAfterIntervals: 2, expireEveryMs: 200 };
 
 async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {

@@ -1,4 +1,4 @@
-// The `fleetbeat` command as users run it: `node bin/fleetbeat.js …` in a child
+// The `fleetbeat` command as users run it: `node bin/fleetbeat-dev.js …` in a child
 // process, real files, a real database and real HTTP.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -17,7 +17,7 @@ import { KeyScope, KeyService } from "../gen/fleetbeat/operator/v1/keys_pb.js";
 import { createFreshPostgresDatabase, testPostgresUrl, type FreshPostgresDatabase } from "./support/postgres.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = join(root, "bin", "fleetbeat.js");
+const bin = join(root, "bin", "fleetbeat-dev.js");
 
 /** What the issue and the README promise `serve` takes, flag by flag. */
 const serveOptions = [

@@ -1,4 +1,4 @@
-// The operator commands as users run them: `node bin/fleetbeat.js …` in a child
+// The operator commands as users run them: `node bin/fleetbeat-dev.js …` in a child
 // process against a real server (port 0, SQLite in a temp dir), checking output,
 // files and exit codes. The in-process suite (operator-cli.test.ts) covers every
 // command; this one covers a representative set end to end, including signals.
@@ -12,7 +12,7 @@ import type { TrackEventRow } from "../server/store/track.js";
 import { operatorSecret, startTestServer, type TestServer } from "./support/server.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = join(root, "bin", "fleetbeat.js");
+const bin = join(root, "bin", "fleetbeat-dev.js");
 
 let t: TestServer;
 let admin: string;

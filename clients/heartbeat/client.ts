@@ -11,7 +11,7 @@ import { homedir, release as osRelease, type as osType } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { HeartbeatService } from "../../gen/fleetbeat/heartbeat/v1/heartbeat_pb.js";
+import { HeartbeatService } from "@fleetbeat/proto/fleetbeat/heartbeat/v1/heartbeat_pb.js";
 import { asksToWait, retryAfterMs } from "../retry-after.js";
 import { loadIdentity, type Identity } from "./identity.js";
 import { isNewerVersion } from "../../shared/version.js";

@@ -14,7 +14,7 @@
 //     params, is_testing)
 //   (sending)                         tracker.flush(); tracker.close()
 import { create, toBinary } from "@bufbuild/protobuf";
-import { CollectionSchema, PayloadSchema, type Collection } from "../../gen/fleetbeat/track/v1/collection_pb.js";
+import { CollectionSchema, PayloadSchema, type Collection } from "@fleetbeat/proto/fleetbeat/track/v1/collection_pb.js";
 import { asksToWait, retryAfterMs } from "../retry-after.js";
 import { generateSession, sha256Hex, signature } from "./signing.js";
 import { keyOf, type EventKey, type SessionInfo, type StoredEvent, type TrackerStorage } from "./storage.js";

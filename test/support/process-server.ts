@@ -1,4 +1,4 @@
-// The real server as users run it (`node bin/fleetbeat.js serve` in a child
+// The real server as users run it (`node bin/fleetbeat-dev.js serve` in a child
 // process), for tests that must kill it (-9) or watch it survive: started on
 // 127.0.0.1 with --port 0, its URL read from the "listening" log line, its log
 // kept (bounded) for failure messages.
@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const bin = join(repoRoot, "bin", "fleetbeat.js");
+const bin = join(repoRoot, "bin", "fleetbeat-dev.js");
 
 /** The environment of a user who set nothing of ours, plus `extra`. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {

@@ -5,7 +5,7 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
-const bin = fileURLToPath(new URL("../../bin/fleetbeat.js", import.meta.url));
+const bin = fileURLToPath(new URL("../../bin/fleetbeat-dev.js", import.meta.url));
 
 export interface ServerProcess {
   readonly child: ChildProcess;

@@ -21,7 +21,11 @@ import { PostgresOperatorKeyRepository } from "./operator.js";
 import { PostgresTrackRepository } from "./track.js";
 import { PostgresStatsQueries } from "./stats.js";
 
-export const postgresMigrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
+// Beside this file in the source; built, this module is bundled into dist/ and
+// build.mjs copies the folder to dist/migrations/postgres.
+export const postgresMigrationsFolder = fileURLToPath(
+  new URL(import.meta.url.endsWith(".ts") ? "./migrations" : "./migrations/postgres", import.meta.url),
+);
 
 /** pg advisory lock key that serialises migrations across processes ("fleetbea" in ASCII). */
 export const migrationLockKey = 7380385375772108129n;

@@ -27,7 +27,11 @@ import type { SqliteSynchronous } from "./writer-protocol.js";
 
 export type { SqliteSynchronous } from "./writer-protocol.js";
 
-export const sqliteMigrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
+// Beside this file in the source; built, this module is bundled into dist/ and
+// build.mjs copies the folder to dist/migrations/sqlite.
+export const sqliteMigrationsFolder = fileURLToPath(
+  new URL(import.meta.url.endsWith(".ts") ? "./migrations" : "./migrations/sqlite", import.meta.url),
+);
 
 /** The database file inside the data directory. */
 export const sqliteFileName = "fleetbeat.sqlite";

@@ -17,7 +17,12 @@ import type { Logger } from "pino";
 import type { OpOutcome, WriteOp } from "../store.js";
 import { fromWireError, fromWireOutcomes, type FromWriter, type ToWriter, type WriterStartOptions } from "./writer-protocol.js";
 
-const workerEntry = new URL("./writer-worker.mjs", import.meta.url);
+// From source (tsx, vitest) the thread starts at writer-worker.mjs, which
+// registers tsx for it; built, this module is bundled into dist/fleetbeat.js and
+// the thread's own bundle sits beside it (build.mjs).
+const workerEntry = import.meta.url.endsWith(".ts")
+  ? new URL("./writer-worker.mjs", import.meta.url)
+  : new URL("./writer-worker.js", import.meta.url);
 
 interface InFlight {
   resolve: (outcomes: OpOutcome[]) => void;
