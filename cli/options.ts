@@ -7,6 +7,7 @@ import { InvalidArgumentError } from "commander";
 import { parseDuration } from "../clients/operator/format.js";
 import type { ServerConfig } from "../server/core/config.js";
 import { TrustedProxies } from "../server/core/ip.js";
+import { corsOriginProblem } from "../server/http/cors.js";
 import { maxKeyNameLength } from "../server/operator/keys.js";
 import { parseTrackSecrets } from "../server/track/secrets.js";
 
@@ -56,6 +57,17 @@ export function databaseUrl(raw: string): string | undefined {
     throw new InvalidArgumentError("expected a postgres://… or postgresql://… URL (leave it unset for SQLite in --data-dir).");
   }
   return text;
+}
+
+/** Comma-separated origins ("https://app.example.com,http://localhost:5173") or "*"; empty: CORS off. */
+export function corsOrigins(raw: string): string[] {
+  const entries = raw.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  for (const entry of entries) {
+    const problem = corsOriginProblem(entry);
+    if (problem !== undefined) throw new InvalidArgumentError(problem);
+  }
+  if (entries.includes("*") && entries.length > 1) throw new InvalidArgumentError('"*" allows every origin: give it alone.');
+  return entries;
 }
 
 export function logLevel(raw: string): string {

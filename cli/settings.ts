@@ -10,6 +10,7 @@ import { pino, type Logger } from "pino";
 import { defaultConfig, type ServerConfig } from "../server/core/config.js";
 import type { Store } from "../server/store/store.js";
 import {
+  corsOrigins,
   databaseUrl,
   integerIn,
   logLevel,
@@ -146,6 +147,21 @@ export const serveSettings: readonly Setting[] = [
     env: "FLEETBEAT_SHUTDOWN_TIMEOUT_MS",
     description: "on SIGTERM/SIGINT, how long to wait for in-flight requests before cutting them",
     parse: integerIn(0, 3_600_000, "milliseconds"),
+  }),
+  top(SERVER, "corsOrigins", {
+    flags: "--cors-origins <list>",
+    env: "FLEETBEAT_CORS_ORIGINS",
+    description:
+      'browser origins allowed to call POST /api/v1/track and the Connect/gRPC-Web procedures (CORS): comma-separated exact origins (https://app.example.com) or "*" for any',
+    parse: corsOrigins,
+    defaultText: "none (CORS off)",
+  }),
+  top(SERVER, "reflection", {
+    flags: "--no-reflection",
+    env: "FLEETBEAT_NO_REFLECTION",
+    description: "do not serve gRPC server reflection (grpc.reflection.v1 and v1alpha; what buf curl and grpcurl list methods with)",
+    parse: yesNo,
+    defaultText: "reflection on",
   }),
   dataDirSetting,
   databaseUrlSetting,

@@ -7,6 +7,7 @@
 //   request router (server/http/routes.ts): /metrics, legacy paths, else Connect
 //   health: GET /api/health (liveness), GET /readyz and grpc.health.v1.Health
 //   (readiness: storage can commit, server/store/readiness.ts)
+//   gRPC server reflection v1 and v1alpha (server/core/reflection.ts), unless config.reflection is false
 //   listener (server/http/listener.ts): one port, h2c sniffing or TLS + ALPN
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
@@ -22,6 +23,7 @@ import { createMetrics } from "./core/metrics.js";
 import type { Slice } from "./core/slice.js";
 import { createHeartbeatSlice } from "./heartbeat/slice.js";
 import { createConnectHandler, proceduresOf } from "./http/connect.js";
+import { createCorsHandler } from "./http/cors.js";
 import { createLegacyHandler } from "./http/legacy.js";
 import { listen, type Listener } from "./http/listener.js";
 import { createRequestRouter, healthRoute, readyRoute } from "./http/routes.js";
@@ -33,6 +35,7 @@ import type { Store, WriteOp, WriteResultOf } from "./store/store.js";
 import { storageErrorOf } from "./store/unavailable.js";
 import { ReadinessProbe } from "./store/readiness.js";
 import { createHealthService } from "./core/health.js";
+import { createReflectionServices } from "./core/reflection.js";
 import { createTrackSlice } from "./track/slice.js";
 
 export interface StartServerOptions {
@@ -106,9 +109,12 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const started: Slice[] = [];
   try {
     slices = [createTrackSlice(deps), createHeartbeatSlice(deps), createAgentSlice(deps), createOperatorSlice(deps)];
-    const served = slices.flatMap((slice) => slice.services.map((registration) => registration.service.typeName));
-    const health = createHealthService({ check: () => readiness.check(), services: () => served });
-    const guarded = [...slices.flatMap((slice) => slice.services), health].map((registration) =>
+    const sliceServices = slices.flatMap((slice) => slice.services);
+    let served: readonly string[] = [];
+    const health = createHealthService({ check: () => readiness.check(), services: () => served, stopping: stopping.signal });
+    const reflection = config.reflection ? createReflectionServices([...sliceServices, health].map((registration) => registration.service)) : [];
+    served = [...sliceServices, ...reflection].map((registration) => registration.service.typeName);
+    const guarded = [...sliceServices, health, ...reflection].map((registration) =>
       guardService(registration, { authorize: authorizeWith(auth), metrics, errorLog, shutdown: stopping.signal, explain: storageErrorOf }),
     );
     const legacy = createLegacyHandler({
@@ -127,6 +133,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       logger,
       errorLog,
       isStopping: () => stopping.signal.aborted,
+      cors: createCorsHandler(config.corsOrigins),
     });
     listener = await listen({
       host: config.host,

@@ -20,6 +20,17 @@ export interface ServerConfig {
   maxConnections: number;
   /** Most connections open at once from one client address; 0: no cap. */
   maxConnectionsPerAddress: number;
+  /**
+   * Origins whose browser scripts may call the tracking path and the Connect /
+   * gRPC-Web procedures (CORS, server/http/cors.ts): exact origins
+   * ("https://app.example.com") or ["*"] for every origin; empty: CORS off.
+   */
+  corsOrigins: string[];
+  /**
+   * Serve gRPC server reflection (grpc.reflection.v1 and v1alpha) on the
+   * port, so buf curl / grpcurl can list and call methods without the protos.
+   */
+  reflection: boolean;
   /** How long graceful shutdown waits for in-flight requests before cutting them. */
   shutdownTimeoutMs: number;
   /** Group commit: most operations in one transaction, and longest wait for more. */
@@ -143,6 +154,8 @@ export const defaultConfig: ServerConfig = {
   maxBodyBytes: 1024 * 1024,
   maxConnections: 10_000,
   maxConnectionsPerAddress: 1_000,
+  corsOrigins: [],
+  reflection: true,
   shutdownTimeoutMs: 10_000,
   batchMaxOps: 512,
   batchMaxDelayMs: 2,

@@ -40,6 +40,7 @@ export const errorDefinitions = {
   BAD_SIGNATURE: define(Code.Unauthenticated, 401, "missing or wrong request signature"),
   OPERATOR_KEY_REQUIRED: define(Code.Unauthenticated, 401, "an operator API key is required (Authorization: Bearer …)"),
   OPERATOR_KEY_INVALID: define(Code.Unauthenticated, 401, "unknown or revoked operator API key"),
+  CORS_ORIGIN_NOT_ALLOWED: define(Code.PermissionDenied, 403, "this origin may not call the server from a browser (--cors-origins)"),
   SCOPE_INSUFFICIENT: define(Code.PermissionDenied, 403, "this API key's scope does not allow the call"),
 
   // Tracking.

@@ -15,8 +15,11 @@
 //   - logs server faults (folded per distinct error, server/core/error-log.ts) and
 //     answers any other error that is not ours as INTERNAL, without its message,
 //     so no internals reach the caller.
-// Unary and server-streaming methods are supported; a service with another
-// kind of method is refused at start-up rather than served unguarded.
+// Unary, server-streaming and bidi-streaming methods (reflection's one method)
+// are supported; a client-streaming method is refused at start-up rather than
+// served unguarded. A service registered with `answersWhileStopping` (health)
+// is not refused once stop() began: it answers NOT_SERVING and ends its own
+// streams.
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
@@ -66,6 +69,9 @@ export function procedureOf(method: DescMethod): string {
 
 type AnyMethod = (request: unknown, context: HandlerContext) => unknown;
 
+/** The shutdown signal of services that answer while the server stops. */
+const neverAborted = new AbortController().signal;
+
 export function guardService(registration: ServiceRegistration, options: GuardOptions): GuardedService {
   const { service, access } = registration;
   const given = registration.implementation as Readonly<Record<string, unknown>>;
@@ -88,12 +94,14 @@ export function guardService(registration: ServiceRegistration, options: GuardOp
             throw new FleetbeatError("UNIMPLEMENTED", `${service.typeName}.${method.name}`);
           };
     const required: OperatorScope | undefined = access.kind === "operator" ? (scopes?.[method.localName] ?? "admin") : undefined;
-    const call = new GuardedCall(method, required, options);
+    const call = new GuardedCall(method, required, registration.answersWhileStopping === true ? { ...options, shutdown: neverAborted } : options);
     switch (method.methodKind) {
       case "unary":
         implementation[method.localName] = (request, context) => call.unary(run, request, context);
         break;
       case "server_streaming":
+      case "bidi_streaming":
+        // A bidi method takes the request stream where a server-streaming one takes the request: the same wrapping.
         implementation[method.localName] = (request, context) => call.serverStreaming(run, request, context);
         break;
       default:

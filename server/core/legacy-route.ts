@@ -33,6 +33,8 @@ export interface LegacyRoute {
   /** Exact path, e.g. "/api/v1/track". */
   readonly path: string;
   readonly method: "POST" | "GET";
+  /** Browser scripts on other origins call this path: the CORS policy (--cors-origins) applies to it. */
+  readonly browsers?: boolean;
   /** The unary method called through its guarded implementation; undefined: answered without a call. */
   readonly rpc: DescMethodUnary | undefined;
   /**
@@ -48,6 +50,7 @@ export interface LegacyRoute {
 export interface CallRouteSpec<I extends DescMessage, O extends DescMessage> {
   readonly path: string;
   readonly method: "POST" | "GET";
+  readonly browsers?: boolean;
   readonly rpc: DescMethodUnary<I, O>;
   decode(request: LegacyRequest, context: HandlerContext): MessageInitShape<I>;
   encode(output: MessageShape<O>, input: MessageShape<I>, request: LegacyRequest): LegacyResponse;

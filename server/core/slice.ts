@@ -40,6 +40,12 @@ export interface ServiceRegistration<S extends DescService = DescService> {
   readonly service: S;
   readonly implementation: Partial<ServiceImpl<S>>;
   readonly access: AccessPolicy<S>;
+  /**
+   * The guard lets calls through after stop() began (it refuses every other
+   * service's with SHUTTING_DOWN): the service says itself that it stops, and
+   * ends its streams. grpc.health.v1.Health answers NOT_SERVING then.
+   */
+  readonly answersWhileStopping?: boolean;
 }
 
 /** What a protocol part contributes to the server. */

@@ -23,7 +23,10 @@
 // Every POST body is read this way (every served method takes one request
 // message: the guard refuses client streams), into one buffer bounded by the
 // limit, so a body trickled in tiny segments costs its size, not an object per
-// segment as connect's own reader keeps.
+// segment as connect's own reader keeps. The exception is a bidi stream
+// (gRPC server reflection, server/core/reflection.ts): its client waits for each
+// answer before it asks again, so its body cannot be read to the end first;
+// connect reads it message by message, each bounded by the limit.
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { fromBinary, fromJsonString, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createConnectRouter, createContextKey, createContextValues, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
@@ -82,7 +85,7 @@ export function createConnectHandler(services: readonly GuardedService[], option
       writeError(response, new FleetbeatError("BAD_REQUEST", "the request names no authority (Host)"));
       return;
     }
-    const wire = request.method === "POST" ? wireOf(request, options.maxBodyBytes) : undefined;
+    const wire = request.method === "POST" && entry.method.methodKind !== "bidi_streaming" ? wireOf(request, options.maxBodyBytes) : undefined;
     const answered =
       wire === undefined
         ? entry.real(universal)
@@ -267,7 +270,7 @@ function malformedImplementation(service: DescService): Record<string, unknown> 
   for (const method of service.methods as readonly DescMethod[]) {
     const error = (context: HandlerContext): FleetbeatError => new FleetbeatError("MALFORMED_BODY", context.values.get(malformedKey) || `not a ${method.input.typeName}`);
     implementation[method.localName] =
-      method.methodKind === "server_streaming"
+      method.methodKind !== "unary"
         ? async function* malformed(_request: unknown, context: HandlerContext): AsyncGenerator<never> {
             throw error(context);
           }

@@ -50,6 +50,8 @@ export interface LegacyHandlerOptions {
 export interface LegacyHandler {
   /** True when `path` (without query) is a legacy path. */
   has(path: string): boolean;
+  /** True when a route of `path` is called by browsers (LegacyRoute.browsers): CORS applies. */
+  forBrowsers(path: string): boolean;
   /** Answers a request whose path `has` accepted. Never rejects. */
   handle(request: IncomingMessage | Http2ServerRequest, response: NodeResponse): Promise<void>;
 }
@@ -70,6 +72,7 @@ export function createLegacyHandler(options: LegacyHandlerOptions): LegacyHandle
   for (const guarded of options.services) services.set(guarded.service.typeName, guarded);
 
   const table = new Map<string, Map<string, BoundRoute>>();
+  const browserPaths = new Set(options.routes.filter((route) => route.browsers === true).map((route) => route.path));
   for (const route of options.routes) {
     const methods = table.get(route.path) ?? new Map<string, BoundRoute>();
     if (methods.has(route.method)) throw new Error(`two legacy routes for ${route.method} ${route.path}`);
@@ -79,6 +82,7 @@ export function createLegacyHandler(options: LegacyHandlerOptions): LegacyHandle
 
   return {
     has: (path) => table.has(path),
+    forBrowsers: (path) => browserPaths.has(path),
 
     async handle(request, response) {
       const path = pathOf(request.url);

@@ -1,6 +1,7 @@
 // Which code answers a request: GET /metrics, the legacy paths (GET /api/health
 // among them), and everything else through the Connect router (whose fallback
-// answers 404). Every request is timed and counted here, labelled by a bounded
+// answers 404). CORS (server/http/cors.ts), when configured, runs first on the
+// paths browsers call. Every request is timed and counted here, labelled by a bounded
 // route name and its protocol.
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
@@ -9,6 +10,7 @@ import { FleetbeatError, writeError } from "../core/errors.js";
 import { answerRoute, jsonResponse, type LegacyRoute } from "../core/legacy-route.js";
 import type { HttpProtocol, ServerMetrics } from "../core/metrics.js";
 import type { RequestHandler } from "./connect.js";
+import type { CorsHandler } from "./cors.js";
 import { pathOf, type LegacyHandler } from "./legacy.js";
 import { isHttp1, type NodeRequest, type NodeResponse } from "./peer.js";
 
@@ -50,12 +52,14 @@ export interface RequestRouterOptions {
   /** Per-request debug lines. */
   readonly logger: Logger;
   readonly errorLog: ErrorLog;
+  /** CORS for the browser paths (legacy routes marked `browsers`) and every procedure; undefined: off. */
+  readonly cors?: CorsHandler | undefined;
   /** True once stop() began: paths outside the Connect router answer 503 (the guard answers RPCs with Unavailable). */
   readonly isStopping: () => boolean;
 }
 
 export function createRequestRouter(options: RequestRouterOptions): RequestHandler {
-  const { connect, legacy, procedures, metrics, logger, errorLog, isStopping } = options;
+  const { connect, legacy, procedures, metrics, logger, errorLog, isStopping, cors } = options;
 
   return (request, response) => {
     const started = process.hrtime.bigint();
@@ -70,6 +74,8 @@ export function createRequestRouter(options: RequestRouterOptions): RequestHandl
       logger.debug({ method: request.method, path, protocol, status: response.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request");
     });
 
+    // Before the stopping check, so that a browser may read the 503 too.
+    if (cors !== undefined && (isProcedure || (isLegacy && legacy.forBrowsers(path))) && cors(request, response)) return;
     if (isStopping() && !isProcedure) {
       writeError(response, new FleetbeatError("SHUTTING_DOWN"), isHttp1(request) ? { connection: "close" } : {});
       return;

@@ -12,6 +12,8 @@ import { signedBodyKey } from "./context.js";
 export const trackRoute = callRoute({
   path: "/api/v1/track",
   method: "POST",
+  // The browser tracker (clients/tracker/browser.ts) posts here from the app's own origin.
+  browsers: true,
   rpc: TrackService.method.track,
   decode(request, context) {
     const collection = decodeCollection(request.body, request.contentType || undefined);
