@@ -1,10 +1,12 @@
 // CORS for browser callers on another origin (--cors-origins): the tracking
 // path and every Connect/gRPC-Web procedure. Off when no origin is configured.
 //
-// The headers are answered by the `cors` package (a raw (request, response,
-// next) middleware, so it runs on node:http and node:http2 alike); the lists it
-// answers come from @connectrpc/connect's own `cors` constants plus the headers
-// of this server's protocols, so a new Connect header needs no edit here.
+// The header lists come from @connectrpc/connect's own `cors` constants plus the
+// headers of this server's protocols, so a new Connect header needs no edit
+// here. The few lines that answer them are our own: the `cors` package would fit
+// the raw handler, but it takes every OPTIONS for a preflight and answers a
+// listed origin's preflight and a refused one alike (204 with the allow
+// headers); what is left to write once the lists are given is this small.
 //
 // A request without Origin is not a cross-origin browser request: nothing is
 // added. An actual request from an origin not on the list is served as before,
@@ -13,7 +15,6 @@
 // headers: the browser fails it either way (no Access-Control-Allow-Origin), and
 // a 403 naming the origin tells the person looking at it with curl or the
 // devtools what is wrong, where a 405 (what OPTIONS got before) would not.
-import corsMiddleware from "cors";
 import { cors as connectCors } from "@connectrpc/connect";
 import { FleetbeatError, writeError } from "../core/errors.js";
 import type { NodeRequest, NodeResponse } from "./peer.js";
@@ -54,15 +55,9 @@ export function createCorsHandler(origins: CorsOrigins): CorsHandler | undefined
   if (origins.includes("*") && origins.length > 1) throw new Error('CORS origins: "*" allows every origin and takes no others beside it');
   const anyOrigin = origins.includes("*");
   const allowed = new Set(origins);
-  const middleware = corsMiddleware({
-    // Exact matches only: the request's origin is echoed when listed, else the middleware adds nothing.
-    origin: anyOrigin ? "*" : (origin, answer) => answer(null, origin !== undefined && allowed.has(origin) ? origin : false),
-    methods: [...connectCors.allowedMethods],
-    allowedHeaders: [...connectCors.allowedHeaders, ...fleetbeatRequestHeaders],
-    exposedHeaders: [...connectCors.exposedHeaders, ...fleetbeatExposedHeaders],
-    maxAge: preflightMaxAgeSeconds,
-    optionsSuccessStatus: 204,
-  });
+  const allowMethods = connectCors.allowedMethods.join(", ");
+  const allowHeaders = [...connectCors.allowedHeaders, ...fleetbeatRequestHeaders].join(", ");
+  const exposeHeaders = [...connectCors.exposedHeaders, ...fleetbeatExposedHeaders].join(", ");
 
   return (request, response) => {
     const origin = request.headers.origin;
@@ -70,13 +65,25 @@ export function createCorsHandler(origins: CorsOrigins): CorsHandler | undefined
     const preflight = request.method === "OPTIONS";
     // An OPTIONS without Access-Control-Request-Method is no preflight: the route answers it as before.
     if (preflight && request.headers["access-control-request-method"] === undefined) return false;
-    let passedOn = false;
-    // Synchronous: the origin callback above answers at once.
-    middleware(request as never, response, () => {
-      passedOn = true;
+    // The answer depends on Origin unless every origin gets "*": caches must key on it.
+    if (!anyOrigin) response.setHeader("vary", "Origin");
+    if (!anyOrigin && !allowed.has(origin)) {
+      if (preflight) writeError(response, new FleetbeatError("CORS_ORIGIN_NOT_ALLOWED", `${origin} is not one of --cors-origins`));
+      return preflight;
+    }
+    response.setHeader("access-control-allow-origin", anyOrigin ? "*" : origin);
+    if (!preflight) {
+      response.setHeader("access-control-expose-headers", exposeHeaders);
+      return false;
+    }
+    response.writeHead(204, {
+      "access-control-allow-methods": allowMethods,
+      "access-control-allow-headers": allowHeaders,
+      "access-control-max-age": String(preflightMaxAgeSeconds),
+      // Safari waits for a body on a 204 without it.
+      "content-length": "0",
     });
-    if (!preflight) return false;
-    if (passedOn) writeError(response, new FleetbeatError("CORS_ORIGIN_NOT_ALLOWED", `${origin} is not one of --cors-origins`));
+    response.end();
     return true;
   };
 }
