@@ -112,6 +112,17 @@ export function databaseUrl(raw: string): string | undefined {
   return text;
 }
 
+/** Comma-separated origins ("https://app.example.com,http://localhost:5173") or "*"; empty: CORS off. */
+export function corsOrigins(raw: string): string[] {
+  const entries = raw.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  for (const entry of entries) {
+    const problem = corsOriginProblem(entry);
+    if (problem !== undefined) throw new InvalidArgumentError(problem);
+  }
+  if (entries.includes("*") && entries.length > 1) throw new InvalidArgumentError('"*" allows every origin: give it alone.');
+  return entries;
+}
+
 export function logLevel(raw: string): string {
   if (!(logLevels as readonly string[]).includes(raw)) {
     throw new InvalidArgumentError(`expected one of ${logLevels.join(", ")}.`);

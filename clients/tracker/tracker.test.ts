@@ -96,6 +96,29 @@ describe("ClientTracker", () => {
     await tracker.close();
   });
 
+  it("calls fetch as a plain function, as a browser's fetch requires (else: Illegal invocation)", async () => {
+    const { server, open } = await setup();
+    // Like window.fetch: called as a method of any object but the global, it throws.
+    const realFetch = globalThis.fetch;
+    function browserLikeFetch(this: unknown, input: string | URL | Request, init?: RequestInit): Promise<Response> {
+      if (this !== undefined && this !== globalThis) return Promise.reject(new TypeError("Failed to execute 'fetch' on 'Window': Illegal invocation"));
+      return realFetch(input, init);
+    }
+    for (const options of [{ fetch: browserLikeFetch }, {}]) {
+      const saved = globalThis.fetch;
+      if (!("fetch" in options)) globalThis.fetch = browserLikeFetch;
+      try {
+        const tracker = await open({ queueSize: 100, ...options });
+        await tracker.trackEvent("page-view");
+        expect(await tracker.flush()).toEqual({ delivered: 1, pending: 0 });
+        await tracker.close();
+      } finally {
+        globalThis.fetch = saved;
+      }
+    }
+    expect(server.received).toHaveLength(2);
+  });
+
   it("uses the seed's defaults", async () => {
     const { open } = await setup();
     const tracker = await open();

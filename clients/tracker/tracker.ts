@@ -123,7 +123,9 @@ export class ClientTracker {
     this.now = options.now ?? Date.now;
     const fetchImpl = options.fetch ?? globalThis.fetch;
     if (!fetchImpl) throw new Error("ClientTracker needs fetch (pass options.fetch on old runtimes)");
-    this.fetchImpl = fetchImpl;
+    // Called as a plain function, never as this.fetchImpl(…): a browser's fetch
+    // called as a method of another object throws "Illegal invocation".
+    this.fetchImpl = (input, init) => fetchImpl(input, init);
     this.info = {
       session: "",
       deviceId: sha256Hex(options.deviceId),

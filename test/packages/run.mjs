@@ -2,9 +2,12 @@
 // tarballs into a scratch project in a temporary folder outside the repository
 // (the server with `npm install -g` into an empty prefix), starts the installed
 // `fleetbeat` with SQLite in that folder and runs check.mjs there with plain node
-// (no tsx, no TypeScript loader, nothing of the repository importable).
+// (no tsx, no TypeScript loader, nothing of the repository importable); then
+// bundles the installed @fleetbeat/tracker for the browser and runs it in headless
+// Chromium on pages from other origins than the server's (browser.mjs): the page
+// whose origin is in --cors-origins delivers its events, the other one is refused.
 //   node test/packages/run.mjs [--keep]     (--keep leaves the folder for a look)
-// Prints each tarball's packed and unpacked size.
+// Prints each tarball's packed and unpacked size and the tracker's browser bundle size.
 import { execFile, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +15,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { bundleTracker, runPages, startPageServer } from "./browser.mjs";
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL("../../", import.meta.url));
@@ -29,6 +33,7 @@ mkdirSync(project);
 mkdirSync(prefix);
 
 let server;
+const pageServers = [];
 try {
   // 1. npm pack every package; each one's prepack builds it (proto first: workspace order).
   const { stdout } = await run(npm, ["pack", "--json", "--workspaces", "--include-workspace-root", "--pack-destination", tarballs], {
@@ -105,7 +110,8 @@ try {
     logLevel: "silent",
   });
   const browserCode = bundle.outputFiles[0].text;
-  const defines = (name) => new RegExp(`\\b(class ${name}\\b|${name} = class\\b)`).test(browserCode);
+  // esbuild writes a class either as `class X` or as `var X = class`.
+  const defines = (name) => new RegExp(`class ${name}\\b|\\b${name} = class\\b`).test(browserCode);
   if (!defines("WebStorage") || defines("FileStorage") || /from\s*"node:/.test(browserCode)) {
     throw new Error("bundled for the browser, @fleetbeat/tracker did not resolve to its browser entry");
   }
@@ -121,12 +127,27 @@ try {
   if (/node:|connect-node/.test(operatorBundle.outputFiles[0].text)) throw new Error("bundled for the browser, @fleetbeat/client pulled in Node code");
   console.log("ok @fleetbeat/client: esbuild (platform browser) picks the browser entry, no Node modules");
 
+  // The same, minified, as a web app ships it: the size a page pays for the tracker.
+  const webBundle = await bundleTracker(project);
+  console.log(`@fleetbeat/tracker browser bundle (esbuild, platform browser, ESM, minified): ${(webBundle.raw / 1024).toFixed(1)} kB, ${(webBundle.gzip / 1024).toFixed(1)} kB gzip`);
+
+  // Two pages serving that bundle, each its own origin (another port on 127.0.0.1):
+  // one allowed by --cors-origins, one not.
+  const allowedPage = await startPageServer(webBundle.code);
+  pageServers.push(allowedPage);
+  const deniedPage = await startPageServer(webBundle.code);
+  pageServers.push(deniedPage);
+
   // 4. The installed server, SQLite in the scratch folder, agents heartbeating every second.
   const data = join(work, "data");
   const secret = "package-check-secret";
   server = spawn(
     fleetbeat,
-    ["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", data, "--track-secrets", JSON.stringify({ secret }), "--agent-interval", "1", "--agent-jitter", "0"],
+    [
+      "serve",
+      ...["--host", "127.0.0.1", "--port", "0", "--data-dir", data, "--track-secrets", JSON.stringify({ secret })],
+      ...["--agent-interval", "1", "--agent-jitter", "0", "--cors-origins", allowedPage.origin],
+    ],
     { cwd: work, stdio: ["ignore", "pipe", "pipe"] },
   );
   let serverLog = "";
@@ -166,9 +187,35 @@ try {
   });
   const [code] = await new Promise((resolve) => child.once("exit", (...args) => resolve(args)));
   if (code !== 0) throw new Error(`check.mjs failed (exit ${code}); server log:\n${serverLog}`);
+
+  // 6. The tracker in headless Chromium. The page not in --cors-origins goes first, so
+  // by the time the allowed page's events are listed, anything it sent is stored too.
+  const events = 3;
+  const pageUrl = (origin, client) =>
+    `${origin}/?${new URLSearchParams({ collector: url, secret, client, device: `${client}-device`, count: String(events) })}`;
+  const [denied, allowed] = await runPages([pageUrl(deniedPage.origin, "browser-denied"), pageUrl(allowedPage.origin, "browser-allowed")]);
+  const listed = async (client) => {
+    const { stdout } = await run(fleetbeat, ["events", "list", "--client", client, "--limit", "0", "--json", "--server", url, "--key", key.trim()], { cwd: work });
+    return JSON.parse(stdout);
+  };
+  const allowedEvents = await listed("browser-allowed");
+  if (allowed.delivered !== events || allowed.pending !== 0 || allowed.error !== null || allowedEvents.length !== events) {
+    throw new Error(
+      `the page on ${allowedPage.origin} (allowed) did not deliver its ${events} events: page reported ${JSON.stringify(allowed)}, the server lists ${allowedEvents.length}\n${serverLog}`,
+    );
+  }
+  console.log(`ok @fleetbeat/tracker in Chromium: the page on ${allowedPage.origin} sent ${events} events to ${url}; the server lists ${allowedEvents.length}`);
+  const deniedEvents = await listed("browser-denied");
+  if (denied.delivered !== 0 || denied.pending !== events || !/failed to fetch/i.test(String(denied.error)) || deniedEvents.length !== 0) {
+    throw new Error(
+      `the page on ${deniedPage.origin} (not in --cors-origins) was not refused: page reported ${JSON.stringify(denied)}, the server lists ${deniedEvents.length}`,
+    );
+  }
+  console.log(`ok CORS: the page on ${deniedPage.origin} (not allowed) got "${denied.error}", ${denied.pending} events kept queued, none stored`);
   console.log("packages: every check passed");
 } finally {
   server?.kill("SIGTERM");
+  await Promise.all(pageServers.map((page) => page.close()));
   if (keep) console.log(`scratch folder kept: ${work}`);
   else rmSync(work, { recursive: true, force: true });
 }
