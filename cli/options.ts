@@ -147,17 +147,6 @@ export function yesNo(raw: string): boolean {
   throw new InvalidArgumentError("expected true or false (also 1/0, yes/no, on/off).");
 }
 
-/** Comma-separated origins ("https://app.example.com,http://localhost:5173") or "*"; empty: CORS off. */
-export function corsOrigins(raw: string): string[] {
-  const entries = raw.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
-  for (const entry of entries) {
-    const problem = corsOriginProblem(entry);
-    if (problem !== undefined) throw new InvalidArgumentError(problem);
-  }
-  if (entries.includes("*") && entries.length > 1) throw new InvalidArgumentError('"*" allows every origin: give it alone.');
-  return entries;
-}
-
 /** Comma-separated addresses and CIDR blocks, checked the way the tracking collector reads them. */
 export function proxyList(raw: string): string[] {
   const entries = raw.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
