@@ -9,6 +9,9 @@ import { TrustedProxies } from "../server/core/ip.js";
 import { corsOriginProblem } from "../server/http/cors.js";
 import { maxKeyNameLength } from "../server/operator/keys.js";
 import { parseTrackSecrets } from "../server/track/secrets.js";
+import { durationUnits, parseDuration, type DurationUnit } from "../shared/duration.js";
+
+export { parseDuration, type DurationUnit };
 
 /** The commander error code and exit code of a usage error: `command.error(message, usageError)`. */
 export const usageError = { exitCode: 2, code: "fleetbeat.usage" } as const;
@@ -24,26 +27,7 @@ export function usage(message: string): never {
 
 // ---- durations: one parser for every flag that takes one
 
-const durationUnits = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-export type DurationUnit = keyof typeof durationUnits;
 const unitNames: Record<DurationUnit, string> = { ms: "milliseconds", s: "seconds", m: "minutes", h: "hours", d: "days" };
-
-/**
- * "500ms", "90s", "10m", "24h", "7d", "1h30m" → milliseconds; a plain number
- * counts in `plainUnit` (each flag keeps the unit it always had). Undefined
- * when malformed.
- */
-export function parseDuration(text: string, plainUnit: DurationUnit = "s"): number | undefined {
-  const trimmed = text.trim();
-  if (/^\d+$/.test(trimmed)) {
-    const ms = Number(trimmed) * durationUnits[plainUnit];
-    return Number.isSafeInteger(ms) ? ms : undefined;
-  }
-  if (!/^(\d+(ms|s|m|h|d))+$/.test(trimmed)) return undefined;
-  let total = 0;
-  for (const match of trimmed.matchAll(/(\d+)(ms|s|m|h|d)/g)) total += Number(match[1]) * durationUnits[match[2] as DurationUnit];
-  return Number.isSafeInteger(total) ? total : undefined;
-}
 
 /** A time given on the command line: ISO 8601, epoch seconds, or "<duration> ago" style "-2h". */
 export function parseTime(text: string, now: number): number | undefined {

@@ -4,6 +4,7 @@
 // parsed with node:util parseArgs; runAgent (run.ts) does the work.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { parseDuration, type DurationUnit } from "../../shared/duration.js";
 import { type AgentRunSettings, AgentSettingsError, runAgent } from "./run.js";
 
 const usage = `Usage: fleetbeat-agent [options]
@@ -22,8 +23,10 @@ Options (environment variable in brackets):
   --handler <type=cmd>     shell command for another command type (repeatable);
                            the command's content is in $DI_COMMAND_CONTENT
   --name, --ip, --mac, --os <value>   device information to report instead of the OS's
-  --interval <seconds>     heartbeat interval until the server sends its own (default 60)
-  --register-retry <ms>    pause between failed registrations (default 10000)
+  --interval <duration>    heartbeat interval until the server sends its own (default 60s;
+                           a plain number is seconds; 500ms, 90s, 10m, 1h30m)
+  --register-retry <duration>  pause between failed registrations (default 10s; a plain
+                           number is milliseconds)
   -v, --version            print the version
   -h, --help               print this help
 `;
@@ -33,11 +36,12 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function positiveNumber(flag: string, text: string | undefined): number | undefined {
+/** A positive duration in `unit` (a plain number counts in `unit`), as `fleetbeat agent run` reads it. */
+function positiveDuration(flag: string, text: string | undefined, unit: DurationUnit): number | undefined {
   if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) fail(`${flag} wants a positive number, got ${JSON.stringify(text)}`);
-  return value;
+  const ms = parseDuration(text, unit);
+  if (ms === undefined || ms <= 0) fail(`${flag} wants a positive duration (a plain number of ${unit === "s" ? "seconds" : "milliseconds"}, or 500ms, 90s, 10m, 1h30m), got ${JSON.stringify(text)}`);
+  return unit === "s" ? ms / 1000 : ms;
 }
 
 let parsed;
@@ -98,8 +102,8 @@ const settings: AgentRunSettings = {
     ...optional("macaddress", flags.mac),
     ...optional("os", flags.os),
   },
-  ...optional("intervalSeconds", positiveNumber("--interval", flags.interval)),
-  ...optional("registerRetryMs", positiveNumber("--register-retry", flags["register-retry"])),
+  ...optional("intervalSeconds", positiveDuration("--interval", flags.interval, "s")),
+  ...optional("registerRetryMs", positiveDuration("--register-retry", flags["register-retry"], "ms")),
 };
 
 try {

@@ -85,7 +85,7 @@ console.log(`ok @fleetbeat/heartbeat: newest version ${check.newestVersion}`);
 
 // 5. @fleetbeat/agent's bin: register → command → result.
 const deviceId = `pkgcheck${Date.now().toString(16)}`;
-const agent = spawn(process.execPath, [agentBin, "--server", server, "--config", join(work, "agent.json"), "--device-id", deviceId, "--handler", "7=echo ran-$DI_COMMAND_CONTENT"], {
+const agent = spawn(process.execPath, [agentBin, "--server", server, "--config", join(work, "agent.json"), "--device-id", deviceId, "--handler", "7=echo ran-$DI_COMMAND_CONTENT", "--interval", "1s", "--register-retry", "500ms"], {
   stdio: ["ignore", "inherit", "pipe"],
 });
 let agentLog = "";
