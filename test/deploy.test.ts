@@ -14,8 +14,8 @@ import { defaultConfig } from "../server/core/config.js";
 import { repoRoot } from "./support/process-server.js";
 
 const deploy = join(repoRoot, "deploy");
-/** Where the units expect the command (`npm prefix -g` is /usr with Debian's and NodeSource's npm). */
-const installedBin = "/usr/bin/fleetbeat";
+/** Where the units expect the commands (`npm prefix -g` is /usr with Debian's and NodeSource's npm). */
+const installedBins = ["/usr/bin/fleetbeat", "/usr/bin/fleetbeat-agent"];
 
 const hasSystemdAnalyze = spawnSync("systemd-analyze", ["--version"], { encoding: "utf8" }).status === 0;
 // In CI the check must run (.ci/run installs systemd); elsewhere a machine without systemd skips it.
@@ -31,13 +31,14 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
  * rest of the unit is checked exactly as shipped.
  */
 function unitForVerify(name: string): string {
-  const standIn = join(scratch, "fleetbeat");
+  const standIn = join(scratch, "stand-in");
   writeFileSync(standIn, "#!/bin/sh\nexit 0\n");
   chmodSync(standIn, 0o755);
-  const text = readFileSync(join(deploy, name), "utf8");
-  expect(text).toContain(`ExecStart=${installedBin} `);
+  let text = readFileSync(join(deploy, name), "utf8");
+  expect(installedBins.some((bin) => text.includes(`ExecStart=${bin} `))).toBe(true);
+  for (const bin of installedBins) text = text.replaceAll(`ExecStart=${bin} `, `ExecStart=${standIn} `);
   const copy = join(scratch, name);
-  writeFileSync(copy, text.replaceAll(installedBin, standIn));
+  writeFileSync(copy, text);
   return copy;
 }
 
@@ -85,12 +86,37 @@ function exampleVariables(name: string): string[] {
     .filter((variable): variable is string => variable !== undefined);
 }
 
-const units = [
-  { unit: "fleetbeat.service", command: ["serve"], env: "fleetbeat.env.example", maxExposure: 20 },
-  { unit: "fleetbeat-agent.service", command: ["agent", "run"], env: "fleetbeat-agent.env.example", maxExposure: 30 },
-] as const;
+/** The long options and environment variables of a program's command, as its unit runs it. */
+interface ProgramSurface {
+  options: string[];
+  envVars: string[];
+}
 
-describe.each(units)("$unit", ({ unit, command, env, maxExposure }) => {
+/** `fleetbeat <words…>`: from the commander program. */
+function fleetbeatCommand(words: readonly string[]): ProgramSurface {
+  const command = commandAt(words);
+  return {
+    options: command.options.map((option) => option.long).filter((long): long is string => long !== undefined),
+    envVars: command.options.map((option) => option.envVar).filter((name): name is string => name !== undefined),
+  };
+}
+
+/** `fleetbeat-agent` (@fleetbeat/agent's bin, parseArgs): from its --help, which names each option and its [VARIABLE]. */
+function agentBin(): ProgramSurface {
+  const help = spawnSync(process.execPath, ["--import", "tsx", join(repoRoot, "clients/agent/bin.ts"), "--help"], { encoding: "utf8" });
+  expect(help.status, help.stderr).toBe(0);
+  return {
+    options: [...help.stdout.matchAll(/(?:^|[\s,])(--[a-z][a-z-]*)/g)].map((match) => match[1]!),
+    envVars: [...help.stdout.matchAll(/\[(FLEETBEAT_[A-Z_]+)\]/g)].map((match) => match[1]!),
+  };
+}
+
+const units = [
+  { unit: "fleetbeat.service", bin: "/usr/bin/fleetbeat", words: ["serve"], surface: () => fleetbeatCommand(["serve"]), env: "fleetbeat.env.example", maxExposure: 20 },
+  { unit: "fleetbeat-agent.service", bin: "/usr/bin/fleetbeat-agent", words: [], surface: agentBin, env: "fleetbeat-agent.env.example", maxExposure: 30 },
+];
+
+describe.each(units)("$unit", ({ unit, bin, words, surface, env, maxExposure }) => {
   it.runIf(runSystemd)("passes systemd-analyze verify without a warning", () => {
     const result = systemdAnalyze(["verify", unitForVerify(unit)]);
     expect(result.output).toBe("");
@@ -104,18 +130,18 @@ describe.each(units)("$unit", ({ unit, command, env, maxExposure }) => {
 
   it("runs a command that exists, with options it has", () => {
     const [execStart] = serviceKeys(unit).get("ExecStart") ?? [];
-    const words = execStart!.split(/\s+/);
-    expect(words[0]).toBe(installedBin);
-    const args = words.slice(1);
-    const target = commandAt(args.slice(0, command.length));
-    expect(args.slice(0, command.length)).toEqual(command);
+    const execWords = execStart!.split(/\s+/);
+    expect(execWords[0]).toBe(bin);
+    const args = execWords.slice(1);
+    expect(args.slice(0, words.length)).toEqual(words);
+    const { options } = surface();
     for (const flag of args.filter((word) => word.startsWith("--"))) {
-      expect(target.options.map((option) => option.long), `${unit}: ${flag}`).toContain(flag);
+      expect(options, `${unit}: ${flag}`).toContain(flag);
     }
   });
 
   it("names only variables the command reads in its environment example", () => {
-    const known = new Set(commandAt(command).options.map((option) => option.envVar).filter((name) => name !== undefined));
+    const known = new Set(surface().envVars);
     const variables = exampleVariables(env);
     expect(variables.length).toBeGreaterThan(0);
     for (const variable of variables) expect(known.has(variable), `${env}: ${variable}`).toBe(true);
