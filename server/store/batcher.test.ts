@@ -190,11 +190,37 @@ describe("Batcher", () => {
     expect(gate.batches.map((b) => b.length)).toEqual([1, 1]);
   });
 
-  it("refuses bad limits", () => {
+  it("refuses bad limits, naming the limit, and takes each at its lowest allowed value", () => {
     const { store } = recordingStore();
-    expect(() => new Batcher(store, { maxOps: 0, maxDelayMs: 1 })).toThrow(RangeError);
-    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: -1 })).toThrow(RangeError);
-    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: 1, maxQueuedOps: 0 })).toThrow(RangeError);
-    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: 1, maxQueueWaitMs: 0 })).toThrow(RangeError);
+    expect(() => new Batcher(store, { maxOps: 0, maxDelayMs: 1 })).toThrow(/maxOps must be at least 1/);
+    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: -1 })).toThrow(/maxDelayMs must be 0 or more/);
+    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: 1, maxQueuedOps: 0 })).toThrow(/maxQueuedOps must be at least 1/);
+    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: 1, maxQueueWaitMs: 0 })).toThrow(/maxQueueWaitMs must be at least 1/);
+    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: 0, maxQueuedOps: 1, maxQueueWaitMs: 1 })).not.toThrow();
+  });
+
+  it("refuses new operations once closing began, and writes every operation accepted before", async () => {
+    const { store, batches } = recordingStore();
+    const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 10_000 });
+    const accepted = batcher.submit(op(2, "before"));
+    const closed = batcher.close();
+    await expect(batcher.submit(op(1, "after"))).rejects.toMatchObject({ errorName: "SHUTTING_DOWN" });
+    await expect(accepted).resolves.toMatchObject({ inserted: 2 });
+    await closed;
+    expect(batches.flat().map((o) => (o as InsertEventsOp).session.session)).toEqual(["before"]);
+  });
+
+  it("after queued operations expired, the queue's weight is back to zero: a full-size operation is accepted again", async () => {
+    const gate = hangingStore();
+    const batcher = new Batcher(gate.store, { maxOps: 100, maxDelayMs: 0, maxQueuedOps: 10, maxQueueWaitMs: 30 });
+    const inFlight = batcher.submit(op(1, "a"));
+    await gate.started(1);
+    const expired = await batcher.submit(op(10, "b")).catch((e: unknown) => e);
+    expect((expired as FleetbeatError).errorName).toBe("STORAGE_BUSY");
+    gate.release();
+    await inFlight;
+    await batcher.flush();
+    // 10 rows fit a bound of 10 only if the expired 10 were taken off the count.
+    await expect(batcher.submit(op(10, "c"))).resolves.toMatchObject({ inserted: 10 });
   });
 });
