@@ -76,6 +76,41 @@ describe("Batcher", () => {
     expect(batcher.stats).toEqual({ batches: 3, ops: 5 });
   });
 
+  it("a batch that reaches maxOps exactly leaves at once and holds both operations", async () => {
+    vi.useFakeTimers();
+    const { store, batches } = recordingStore();
+    const batcher = new Batcher(store, { maxOps: 10, maxDelayMs: 60_000 });
+    const pending = [batcher.submit(op(5, "a")), batcher.submit(op(5, "b"))];
+    // No timer advanced: only the weight can have closed the batch.
+    await expect(Promise.all(pending)).resolves.toHaveLength(2);
+    expect(batches.map((b) => b.map((o) => (o as InsertEventsOp).session.session))).toEqual([["a", "b"]]);
+  });
+
+  it("reports each batch: operations, rows, a duration measured forwards, and whether it committed", async () => {
+    const reports: Array<{ ops: number; rows: number; durationMs: number; ok: boolean }> = [];
+    let fail = false;
+    const { store } = recordingStore(async (ops) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (fail) throw new Error("disk I/O error");
+      return ops.map((o) => ({ ok: true, result: { kind: "insertEvents", inserted: (o as InsertEventsOp).events.length, duplicates: 0 } }));
+    });
+    const batcher = new Batcher(store, { maxOps: 5, maxDelayMs: 60_000, onBatch: (info) => reports.push(info) });
+    const startedAt = performance.now();
+    await Promise.all([batcher.submit(op(2, "a")), batcher.submit(op(3, "b"))]);
+    fail = true;
+    const failing = batcher.submit(op(1, "c")).catch(() => {});
+    await batcher.flush();
+    await failing;
+    expect(reports.map(({ ops, rows, ok }) => ({ ops, rows, ok }))).toEqual([
+      { ops: 2, rows: 5, ok: true },
+      { ops: 1, rows: 1, ok: false },
+    ]);
+    for (const { durationMs } of reports) {
+      expect(durationMs).toBeGreaterThanOrEqual(4);
+      expect(durationMs).toBeLessThanOrEqual(performance.now() - startedAt);
+    }
+  });
+
   it("sends a lone operation once maxDelayMs has passed, not before", async () => {
     vi.useFakeTimers();
     const { store, batches } = recordingStore();
