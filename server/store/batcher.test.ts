@@ -140,6 +140,16 @@ describe("Batcher", () => {
     expect(batches).toHaveLength(1);
   });
 
+  it("flush() sends a single queued operation at once too", async () => {
+    vi.useFakeTimers();
+    const { store, batches } = recordingStore();
+    const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 60_000 });
+    const pending = batcher.submit(op(1, "only"));
+    await batcher.flush();
+    expect(batches).toHaveLength(1);
+    await expect(pending).resolves.toMatchObject({ inserted: 1 });
+  });
+
   it("rejects the batch's callers with STORAGE_UNAVAILABLE when apply answers the wrong number of outcomes", async () => {
     const { store } = recordingStore(async () => []);
     const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 0 });
