@@ -82,3 +82,63 @@ describe("authorize", () => {
     ]);
   });
 });
+
+test("a bearer token is the header's whole value: no prefix before Bearer", () => {
+  expect(bearerToken(headers("NotBearer abc"))).toBeUndefined();
+  expect(bearerToken(headers("x Bearer abc"))).toBeUndefined();
+});
+
+describe("authorize, details", () => {
+  const reader = generateOperatorSecret();
+
+  test("a scope refusal says what the method needs and what the key has", async () => {
+    const { store } = fakeStore([row(reader, "read")]);
+    const auth = createOperatorAuth({ store, logger: pino({ level: "silent" }), now: () => 1 });
+    const error = await auth.authorize(headers(`Bearer ${reader}`), "admin").catch((e: unknown) => e);
+    expect((error as FleetbeatError).rawMessage).toContain("the method needs scope admin, the key has read");
+  });
+
+  test("a failed last-use write is logged as a warning and never fails the call", async () => {
+    const warnings: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
+    const store = {
+      operatorKeys: {
+        findByHash: async () => row(reader, "read"),
+        touch: async () => {
+          throw new Error("disk full");
+        },
+      },
+    } as unknown as Store;
+    const auth = createOperatorAuth({ store, logger, now: () => 1 });
+    await expect(auth.authorize(headers(`Bearer ${reader}`), "read")).resolves.toMatchObject({ id: "id-read" });
+    await auth.settle();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ keyId: "id-read", msg: "could not record an operator key's last use", err: { message: "disk full" } });
+  });
+
+  test("settle() waits for last-use writes still running", async () => {
+    let finish: () => void = () => {};
+    let written = false;
+    const store = {
+      operatorKeys: {
+        findByHash: async () => row(reader, "read"),
+        touch: () =>
+          new Promise<void>((resolve) => {
+            finish = () => {
+              written = true;
+              resolve();
+            };
+          }),
+      },
+    } as unknown as Store;
+    const auth = createOperatorAuth({ store, logger: pino({ level: "silent" }), now: () => 1 });
+    await auth.authorize(headers(`Bearer ${reader}`), "read");
+    let settled = false;
+    const settling = auth.settle().then(() => (settled = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    finish();
+    await settling;
+    expect(written).toBe(true);
+  });
+});

@@ -17,7 +17,8 @@ export function scopeAllows(granted: OperatorKeyScope, required: OperatorKeyScop
 export function bearerToken(headers: Headers): string | undefined {
   const value = headers.get("authorization");
   if (value === null) return undefined;
-  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(value.trim());
+  // Headers strips leading and trailing white space from every value already.
+  const match = /^Bearer[ \t]+(\S+)$/i.exec(value);
   return match?.[1];
 }
 
