@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseTrackSecrets, TrackSecrets } from "./secrets.js";
+import { parseTrackSecrets, TrackSecrets, type TrackSecretsConfig } from "./secrets.js";
 
 describe("track secrets", () => {
   const rotatedAt = Date.parse("2026-11-24T12:00:00Z");
@@ -103,5 +103,46 @@ describe("the strict schema of the secrets JSON", () => {
 
   it("validates a configuration given as an object too (tests, embedding)", () => {
     expect(() => new TrackSecrets({ secret: "a", clients: { x: { secret: "" } } }, 0)).toThrow('clients["x"].secret');
+  });
+});
+
+describe("track secrets: every problem named exactly, never a value", () => {
+  const problem = (config: unknown): string => {
+    try {
+      new TrackSecrets(config as TrackSecretsConfig, 0);
+      return "";
+    } catch (error) {
+      return (error as Error).message;
+    }
+  };
+
+  it("unknown keys, at the top and in a client's entry", () => {
+    expect(problem({ secrets: "x" })).toBe('track secrets: unknown key "secrets" (allowed: secret, previous, rotatedAt, clients)');
+    expect(problem({ secret: "a", sekret: "x", client: {} })).toBe('track secrets: unknown keys "sekret", "client" (allowed: secret, previous, rotatedAt, clients)');
+    expect(problem({ clients: { ios: { secret: "a", secrets: "b" } } })).toBe('track secrets.clients["ios"]: unknown key "secrets" (allowed: secret, previous, rotatedAt)');
+  });
+
+  it("wrong types and empty strings", () => {
+    expect(problem({ clients: "ios" })).toBe("track secrets.clients must be a JSON object");
+    expect(problem({ clients: { ios: 5 } })).toBe('track secrets.clients["ios"] must be a JSON object');
+    expect(problem({ secret: 7 })).toBe("track secrets.secret must be a non-empty string");
+    expect(problem({ secret: "" })).toBe("track secrets.secret must be a non-empty string");
+    expect(problem({ clients: { ios: { previous: "p" } } })).toBe('track secrets.clients["ios"].secret must be a non-empty string');
+    expect(problem({ secret: "a", rotatedAt: true })).toBe("track secrets.rotatedAt must be an ISO time or epoch ms");
+  });
+
+  it("every problem at once, joined", () => {
+    expect(problem({ secret: "", nope: 1 })).toBe('track secrets.secret must be a non-empty string; track secrets: unknown key "nope" (allowed: secret, previous, rotatedAt, clients)');
+  });
+
+  it("a previous secret without a rotation time, named where it is", () => {
+    expect(problem({ secret: "a", previous: "b" })).toBe("track secrets.rotatedAt must be an ISO time or epoch ms when previous is set");
+    expect(problem({ clients: { ios: { secret: "a", previous: "b" } } })).toBe('track secrets.clients["ios"].rotatedAt must be an ISO time or epoch ms when previous is set');
+  });
+
+  it("never quotes a secret", () => {
+    const message = problem({ secret: "hunter2-secret", previous: 5, clients: { ios: { secret: "ios-secret", bad: "also-secret" } } });
+    expect(message).not.toMatch(/hunter2|ios-secret|also-secret/);
+    expect(message).not.toBe("");
   });
 });

@@ -38,17 +38,17 @@ describe("checkCollection", () => {
 
   it("accepts each text at its limit and refuses it one unit longer, naming field and limit", () => {
     expect(verdict(collection((c) => (c.clientId = "x".repeat(fieldLimits.clientId))))).toBe("");
-    expect(verdict(collection((c) => (c.clientId = "x".repeat(fieldLimits.clientId + 1))))).toMatch(/^FIELD_TOO_LONG: .*clientId is longer than 256/);
+    expect(verdict(collection((c) => (c.clientId = "x".repeat(fieldLimits.clientId + 1))))).toMatch(/^FIELD_TOO_LONG: .*: clientId is longer than 256/);
     expect(verdict(collection((c) => (c.system = "s".repeat(fieldLimits.system))))).toBe("");
-    expect(verdict(collection((c) => (c.system = "s".repeat(fieldLimits.system + 1))))).toMatch(/^FIELD_TOO_LONG: .*system is longer than 128/);
-    expect(verdict(collection((c) => (c.productGitHash = "h".repeat(fieldLimits.productGitHash + 1))))).toMatch(/^FIELD_TOO_LONG: .*productGitHash is longer than 128/);
+    expect(verdict(collection((c) => (c.system = "s".repeat(fieldLimits.system + 1))))).toMatch(/^FIELD_TOO_LONG: .*: system is longer than 128/);
+    expect(verdict(collection((c) => (c.productGitHash = "h".repeat(fieldLimits.productGitHash + 1))))).toMatch(/^FIELD_TOO_LONG: .*: productGitHash is longer than 128/);
     expect(verdict(collection((c) => (c.payloads[0]!.event = "e".repeat(fieldLimits.event + 1))))).toMatch(/^FIELD_TOO_LONG: .*payloads\[0\]\.event is longer than 256/);
     expect(verdict(collection((c) => (c.payloads[0]!.ip = "1".repeat(fieldLimits.ip + 1))))).toMatch(/^FIELD_TOO_LONG: .*payloads\[0\]\.ip/);
     expect(verdict(collection((c) => (c.payloads[0]!.parameters = "p".repeat(fieldLimits.parameters + 1))))).toMatch(/^FIELD_TOO_LONG: .*payloads\[0\]\.parameters/);
   });
 
   it("refuses a NUL character, naming where it is", () => {
-    expect(verdict(collection((c) => (c.deviceId = "dev\u0000ice")))).toMatch(/^BAD_REQUEST: .*deviceId contains a NUL character/);
+    expect(verdict(collection((c) => (c.deviceId = "dev\u0000ice")))).toMatch(/^BAD_REQUEST: .*: deviceId contains a NUL character/);
     expect(verdict(collection((c) => (c.payloads.push(create(PayloadSchema, { at: 1n, event: "a\u0000", nr: 2 })))))).toMatch(
       /^BAD_REQUEST: .*payloads\[1\]\.event contains a NUL/,
     );
