@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { Code, ConnectError, createContextKey, createHandlerContext } from "@connectrpc/connect";
 import { EventService } from "../../gen/fleetbeat/operator/v1/events_pb.js";
 import { pino } from "pino";
@@ -391,5 +392,58 @@ describe("server streams", () => {
     expect(error).toMatchObject({ code: Code.Canceled });
     expect(made.debug).toEqual(["EventService.FollowEvents cancelled by the client"]);
     expect(made.outcomes).toEqual(["canceled"]);
+  });
+});
+
+describe("shutdown and server streams, details", () => {
+  function eventsGuard(follow: () => AsyncIterable<unknown>, shutdown: AbortSignal, answersWhileStopping = false) {
+    const guarded = guardService(
+      registerService({
+        service: EventService,
+        implementation: { followEvents: follow } as object,
+        access: { kind: "operator", scopes: { followEvents: "read" } },
+        ...(answersWhileStopping ? { answersWhileStopping: true } : {}),
+      }),
+      { authorize: recordingAuth().authorize, errorLog, metrics: { observeRpc: () => {} }, shutdown },
+    );
+    const context = createHandlerContext({ service: EventService, method: EventService.method.followEvents, protocolName: "grpc", requestMethod: "POST", url: "http://test/" });
+    return (guarded.implementation.followEvents as GuardedServerStreaming)({}, context)[Symbol.asyncIterator]();
+  }
+
+  test("a stream asked for its next message after shutdown began ends, even if the implementation has one ready", async () => {
+    const shutdown = new AbortController();
+    const stream = eventsGuard(async function* () {
+      for (let n = 0; ; n++) yield { n };
+    }, shutdown.signal);
+    expect(await stream.next()).toEqual({ done: false, value: { n: 0 } });
+    shutdown.abort();
+    await expect(stream.next()).rejects.toMatchObject({ errorName: "SHUTTING_DOWN" });
+  });
+
+  test("a service that answers while stopping (health) is served after shutdown began", async () => {
+    const shutdown = new AbortController();
+    shutdown.abort();
+    const stream = eventsGuard(async function* () {
+      yield { n: 1 };
+    }, shutdown.signal, true);
+    expect(await stream.next()).toEqual({ done: false, value: { n: 1 } });
+    expect(await stream.next()).toEqual({ done: true, value: undefined });
+  });
+
+  test("a long stream leaves no listener behind on the shutdown signal, after messages and after an error", async () => {
+    const shutdown = new AbortController();
+    const long = eventsGuard(async function* () {
+      for (let n = 0; n < 200; n++) yield { n };
+    }, shutdown.signal);
+    for (let n = 0; n < 200; n++) await long.next();
+    expect(getEventListeners(shutdown.signal, "abort").length).toBeLessThanOrEqual(1);
+    await long.next();
+    const failing = eventsGuard(async function* () {
+      yield { n: 0 };
+      throw new Error("cursor lost");
+    }, shutdown.signal);
+    await failing.next();
+    await failing.next().catch(() => {});
+    expect(getEventListeners(shutdown.signal, "abort")).toHaveLength(0);
   });
 });

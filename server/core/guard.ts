@@ -223,6 +223,7 @@ function nextUnlessShutdown(iterator: AsyncIterator<unknown>, shutdown: AbortSig
   if (shutdown.aborted) return Promise.reject(new FleetbeatError("SHUTTING_DOWN"));
   return new Promise((resolve, reject) => {
     const onAbort = (): void => reject(new FleetbeatError("SHUTTING_DOWN"));
+    // Stryker disable next-line ObjectLiteral,BooleanLiteral: a signal aborts once, and both outcomes remove the listener anyway.
     shutdown.addEventListener("abort", onAbort, { once: true });
     iterator.next().then(
       (result) => {
