@@ -4,6 +4,7 @@
 //   node test/mutation/run.mjs --group track    one group
 //   node test/mutation/run.mjs --changed HEAD~1 only the set's files changed since
 //                                               that commit, incrementally (CI)
+//   … --plan                                    print what would run, run nothing
 // Exits 1 when a group scores below the break threshold (stryker.config.mjs) or a
 // run fails.
 import { spawnSync } from "node:child_process";
@@ -15,6 +16,7 @@ const { values } = parseArgs({
   options: {
     group: { type: "string", multiple: true },
     changed: { type: "string" },
+    plan: { type: "boolean", default: false },
   },
 });
 
@@ -71,6 +73,11 @@ if (unchecked.length > 0) {
 const runs = plan();
 if (runs.length === 0) {
   console.log(`mutation: no file of the mutation set changed since ${values.changed}; nothing to run`);
+  process.exit(0);
+}
+
+if (values.plan) {
+  for (const { group, mutate } of runs) console.log(`${group.name}: ${mutate.join(", ")}`);
   process.exit(0);
 }
 
