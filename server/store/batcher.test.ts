@@ -235,6 +235,18 @@ describe("Batcher", () => {
     expect(gate.batches.map((b) => b.length)).toEqual([1, 1]);
   });
 
+  it("a caller resolved after a slow commit may write again at once: the stall ended when storage answered", async () => {
+    const gate = hangingStore();
+    const batcher = new Batcher(gate.store, { maxOps: 100, maxDelayMs: 0, maxQueueWaitMs: 30 });
+    const first = batcher.submit(op(1, "a"));
+    await gate.started(1);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    // The very continuation of the acknowledgement submits again, before any other task runs.
+    const again = first.then(() => batcher.submit(op(1, "b")));
+    gate.release();
+    await expect(again).resolves.toMatchObject({ inserted: 1 });
+  });
+
   it("refuses bad limits, naming the limit, and takes each at its lowest allowed value", () => {
     const { store } = recordingStore();
     expect(() => new Batcher(store, { maxOps: 0, maxDelayMs: 1 })).toThrow(/maxOps must be at least 1/);

@@ -268,7 +268,6 @@ export class Batcher {
     }
     this.inFlight = this.run(batch, weight).finally(() => {
       this.inFlight = undefined;
-      this.inFlightSince = undefined;
       this.markSettled();
       this.pump();
     });
@@ -280,7 +279,13 @@ export class Batcher {
     const started = performance.now();
     let outcomes: OpOutcome[];
     try {
-      outcomes = await this.store.apply(batch.map((p) => p.op));
+      try {
+        outcomes = await this.store.apply(batch.map((p) => p.op));
+      } finally {
+        // Storage answered: a caller that submits again as soon as it is resolved
+        // must not be judged by how long this batch took.
+        this.inFlightSince = undefined;
+      }
       if (outcomes.length !== batch.length) {
         throw new Error(`store.apply answered ${outcomes.length} outcomes for ${batch.length} operations`);
       }
