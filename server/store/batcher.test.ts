@@ -55,6 +55,25 @@ function hangingStore() {
   };
 }
 
+/** A store whose every apply waits for its own release(index) (0-based), then answers "all inserted". */
+function steppedStore() {
+  const batches: WriteOp[][] = [];
+  const gates: Array<() => void> = [];
+  const store = {
+    apply: async (ops: readonly WriteOp[]): Promise<OpOutcome[]> => {
+      batches.push([...ops]);
+      await new Promise<void>((resolve) => gates.push(resolve));
+      return ops.map((o) => ({ ok: true, result: { kind: "insertEvents", inserted: (o as InsertEventsOp).events.length, duplicates: 0 } }));
+    },
+  } as unknown as Store;
+  return { store, batches, release: (index: number) => (gates[index] as () => void)() };
+}
+
+/** Lets every queued promise callback run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -245,6 +264,156 @@ describe("Batcher", () => {
     const again = first.then(() => batcher.submit(op(1, "b")));
     gate.release();
     await expect(again).resolves.toMatchObject({ inserted: 1 });
+  });
+
+  it("each lone operation waits its own delay: after a timed batch the next one waits again", async () => {
+    vi.useFakeTimers();
+    // Away from zero, so a delay computed from the clock's value (not its difference) shows.
+    await vi.advanceTimersByTimeAsync(1_000);
+    const { store, batches } = recordingStore();
+    const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 50 });
+    for (const [index, tag] of ["a", "b"].entries()) {
+      const pending = batcher.submit(op(1, tag));
+      await vi.advanceTimersByTimeAsync(49);
+      expect(batches).toHaveLength(index);
+      await vi.advanceTimersByTimeAsync(1);
+      await pending;
+      expect(batches).toHaveLength(index + 1);
+    }
+  });
+
+  it("a batch leaves when its delay timer fires, even if the clock reads a little earlier than due", async () => {
+    // Timers fire on whole milliseconds and may run a fraction early: only the timers are
+    // faked here, so performance.now() has barely moved when the delay timer fires.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const { store, batches } = recordingStore();
+    const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 5_000 });
+    const pending = batcher.submit(op(1));
+    expect(batches).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(batches).toHaveLength(1);
+    await expect(pending).resolves.toMatchObject({ inserted: 1 });
+  });
+
+  it("an operation arriving just as the queue's delay runs out takes the batch out at once", async () => {
+    // Only the clock is faked: the real delay timer cannot fire during this test.
+    vi.useFakeTimers({ toFake: ["performance"] });
+    const { store, batches } = recordingStore();
+    const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 60_000 });
+    const first = batcher.submit(op(1, "a"));
+    vi.advanceTimersByTime(60_000);
+    const second = batcher.submit(op(1, "b"));
+    expect(batches.map((b) => b.map((o) => (o as InsertEventsOp).session.session))).toEqual([["a", "b"]]);
+    await expect(Promise.all([first, second])).resolves.toHaveLength(2);
+  });
+
+  it("flush() resolves only when everything submitted before it settled, each waiter at its own point", async () => {
+    const gate = steppedStore();
+    const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0 });
+    const a = batcher.submit(op(1, "a"));
+    const b = batcher.submit(op(1, "b"));
+    const flushed: string[] = [];
+    const untilA = batcher.flush().then(() => flushed.push("after a and b"));
+    const c = batcher.submit(op(1, "c"));
+    const untilC = batcher.flush().then(() => flushed.push("after c"));
+    await settle();
+    expect(gate.batches).toHaveLength(1);
+    gate.release(0);
+    await a;
+    await settle();
+    // b is in flight now: neither flush may resolve.
+    expect(flushed).toEqual([]);
+    gate.release(1);
+    await b;
+    await untilA;
+    expect(flushed).toEqual(["after a and b"]);
+    gate.release(2);
+    await c;
+    await untilC;
+    expect(flushed).toEqual(["after a and b", "after c"]);
+  });
+
+  it("queued operations expiring while a batch is in flight do not let flush() resolve before that batch commits", async () => {
+    const gate = steppedStore();
+    const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0, maxQueueWaitMs: 20 });
+    const inFlight = batcher.submit(op(1, "a"));
+    await settle();
+    const expired = batcher.submit(op(1, "b")).catch((e: unknown) => e);
+    let flushed = false;
+    const flushing = batcher.flush().then(() => {
+      flushed = true;
+    });
+    expect((await expired) as FleetbeatError).toMatchObject({ errorName: "STORAGE_BUSY" });
+    await settle();
+    expect(flushed).toBe(false);
+    gate.release(0);
+    await inFlight;
+    await flushing;
+    expect(flushed).toBe(true);
+  });
+
+  it("refuses each queued operation after its own wait, and holds no timer once idle", async () => {
+    vi.useFakeTimers();
+    const gate = hangingStore();
+    const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0, maxQueueWaitMs: 50 });
+    const inFlight = batcher.submit(op(1, "a"));
+    await gate.started(1);
+    const outcome: Record<string, string> = {};
+    const track = (tag: string) => (p: Promise<unknown>) => p.then(() => (outcome[tag] = "ok"), (e: FleetbeatError) => (outcome[tag] = e.errorName));
+    track("b")(batcher.submit(op(1, "b")));
+    await vi.advanceTimersByTimeAsync(20);
+    track("c")(batcher.submit(op(1, "c")));
+    await vi.advanceTimersByTimeAsync(29);
+    expect(outcome).toEqual({});
+    await vi.advanceTimersByTimeAsync(2);
+    expect(outcome).toEqual({ b: "STORAGE_BUSY" });
+    await vi.advanceTimersByTimeAsync(18);
+    expect(outcome).toEqual({ b: "STORAGE_BUSY" });
+    await vi.advanceTimersByTimeAsync(2);
+    expect(outcome).toEqual({ b: "STORAGE_BUSY", c: "STORAGE_BUSY" });
+    gate.release();
+    await inFlight;
+    await batcher.flush();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("keeps no expiry timer without a wait bound, nor once a batch took the whole queue", async () => {
+    vi.useFakeTimers();
+    const unbounded = hangingStore();
+    const plain = new Batcher(unbounded.store, { maxOps: 10, maxDelayMs: 0 });
+    const first = plain.submit(op(1, "a"));
+    await unbounded.started(1);
+    const queued = plain.submit(op(1, "b"));
+    expect(vi.getTimerCount()).toBe(0);
+    unbounded.release();
+    await Promise.all([first, queued]);
+
+    const bounded = hangingStore();
+    const batcher = new Batcher(bounded.store, { maxOps: 10, maxDelayMs: 0, maxQueueWaitMs: 10_000 });
+    const inFlight = batcher.submit(op(1, "c"));
+    await bounded.started(1);
+    const waiting = [batcher.submit(op(1, "d")), batcher.submit(op(1, "e"))];
+    expect(vi.getTimerCount()).toBe(1);
+    bounded.release();
+    await inFlight;
+    await bounded.started(2);
+    // d and e left together: nothing is queued, so nothing can expire.
+    expect(vi.getTimerCount()).toBe(0);
+    await Promise.all(waiting);
+  });
+
+  it("after every queued operation expired with nothing in flight, no timer is left and close() still resolves", async () => {
+    // A wait bound shorter than the delay: the operation expires before its batch would leave.
+    vi.useFakeTimers();
+    const { store, batches } = recordingStore();
+    const batcher = new Batcher(store, { maxOps: 100, maxDelayMs: 60_000, maxQueueWaitMs: 20 });
+    const expired = batcher.submit(op(1, "a")).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(21);
+    expect(await expired).toMatchObject({ errorName: "STORAGE_BUSY" });
+    // Nothing is queued: neither the delay nor the expiry keeps a timer.
+    expect(vi.getTimerCount()).toBe(0);
+    await batcher.close();
+    expect(batches).toEqual([]);
   });
 
   it("refuses bad limits, naming the limit, and takes each at its lowest allowed value", () => {

@@ -197,6 +197,8 @@ export class Batcher {
       p.reject(error);
     }
     this.refused("waited_too_long", expired.length);
+    // The delay runs from the queue's first operation, and that one just left.
+    this.stopDelay();
     if (!this.inFlight) {
       this.markSettled();
       this.pump();
@@ -246,12 +248,16 @@ export class Batcher {
     }, dueAt - performance.now());
   }
 
-  private startBatch(): void {
+  private stopDelay(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
     this.due = false;
+  }
+
+  private startBatch(): void {
+    this.stopDelay();
     let count = 0;
     let weight = 0;
     for (const p of this.queue) {
