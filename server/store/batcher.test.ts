@@ -83,6 +83,10 @@ describe("Batcher", () => {
     expect(opWeight(op(0))).toBe(1);
     expect(opWeight(op(1))).toBe(1);
     expect(opWeight(op(37))).toBe(37);
+    const heartbeats = (n: number) => ({ kind: "recordHeartbeats", keepRaw: false, heartbeats: Array.from({ length: n }, () => ({})) }) as unknown as WriteOp;
+    expect(opWeight(heartbeats(0))).toBe(1);
+    expect(opWeight(heartbeats(12))).toBe(12);
+    expect(opWeight({ kind: "agentSetLabels" } as unknown as WriteOp)).toBe(1);
   });
 
   it("cuts batches by weight, and an operation heavier than maxOps goes alone", async () => {
@@ -175,6 +179,7 @@ describe("Batcher", () => {
     const error = await batcher.submit(op(1)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FleetbeatError);
     expect((error as FleetbeatError).errorName).toBe("STORAGE_UNAVAILABLE");
+    expect(((error as Error).cause as Error).message).toBe("store.apply answered 0 outcomes for 1 operations");
   });
 
   it("a failed commit goes to the errorLog when one is given (folded there), not to the logger", async () => {
@@ -193,6 +198,48 @@ describe("Batcher", () => {
     expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
     expect(logged).toEqual(["write batch failed to commit: connection refused (1 ops)", "write batch failed to commit: connection refused (1 ops)"]);
     expect(loggerCalls).toEqual([]);
+    // The caller's error carries the store's as its cause.
+    expect(((results[0] as PromiseRejectedResult).reason as Error).cause).toMatchObject({ message: "connection refused" });
+  });
+
+  it("without an errorLog, a failed commit goes to the logger with the batch's size", async () => {
+    const { store } = recordingStore(async () => {
+      throw new Error("connection refused");
+    });
+    const loggerCalls: Array<[Record<string, unknown>, string]> = [];
+    const batcher = new Batcher(store, { maxOps: 10, maxDelayMs: 0, logger: { error: (fields: Record<string, unknown>, message: string) => loggerCalls.push([fields, message]) } as never });
+    await expect(batcher.submit(op(3))).rejects.toMatchObject({ errorName: "STORAGE_UNAVAILABLE" });
+    expect(loggerCalls).toHaveLength(1);
+    expect(loggerCalls[0]?.[1]).toBe("write batch failed to commit");
+    expect(loggerCalls[0]?.[0]).toMatchObject({ ops: 1, rows: 3, err: { message: "connection refused" } });
+  });
+
+  it("logs, and carries on, when the onBatch or onRefused callbacks throw", async () => {
+    const gate = hangingStore();
+    const messages: string[] = [];
+    const batcher = new Batcher(gate.store, {
+      maxOps: 1,
+      maxDelayMs: 0,
+      maxQueuedOps: 1,
+      logger: { error: (fields: { err: Error }, message: string) => messages.push(`${message}: ${fields.err.message}`) } as never,
+      onBatch: () => {
+        throw new Error("metrics broke");
+      },
+      onRefused: () => {
+        throw new Error("counter broke");
+      },
+    });
+    const first = batcher.submit(op(1, "a"));
+    await gate.started(1);
+    const queued = batcher.submit(op(1, "b"));
+    await expect(batcher.submit(op(1, "c"))).rejects.toMatchObject({ errorName: "STORAGE_BUSY" });
+    gate.release();
+    await expect(Promise.all([first, queued])).resolves.toHaveLength(2);
+    expect(messages).toEqual([
+      "Batcher onRefused callback threw: counter broke",
+      "Batcher onBatch callback threw: metrics broke",
+      "Batcher onBatch callback threw: metrics broke",
+    ]);
   });
 
   it("keeps going when onBatch throws", async () => {
@@ -221,6 +268,7 @@ describe("Batcher", () => {
     expect((refused as FleetbeatError).retryAfterSeconds).toBeGreaterThan(0);
     expect((refused as FleetbeatError).metadata.get("retry-after")).toBe(String((refused as FleetbeatError).retryAfterSeconds));
     expect(refusals).toEqual([["queue_full", 1]]);
+    expect((refused as FleetbeatError).rawMessage).toMatch(/: 10 rows queued, at most 10$/);
     gate.release();
     await expect(Promise.all([inFlight, ...queued])).resolves.toHaveLength(3);
     // Empty queue: an operation heavier than the bound still goes, alone.
@@ -239,8 +287,13 @@ describe("Batcher", () => {
     expect(performance.now() - waited).toBeGreaterThanOrEqual(45);
     // Storage has not answered for longer than the bound: refused without queueing.
     const before = batcher.pending;
+    const stalledFor = performance.now() - waited;
     const refused = await batcher.submit(op(1, "c")).catch((e: unknown) => e);
     expect((refused as FleetbeatError).errorName).toBe("STORAGE_BUSY");
+    const said = Number(/storage has not answered for (\d+) ms$/.exec((refused as FleetbeatError).rawMessage)?.[1]);
+    expect(said).toBeGreaterThanOrEqual(Math.floor(stalledFor));
+    expect(said).toBeLessThanOrEqual(performance.now() - waited + 1_000);
+    expect((queued as FleetbeatError).rawMessage).toMatch(/: waited 50 ms for storage$/);
     expect(batcher.pending).toBe(before);
     expect(refusals).toEqual([
       ["waited_too_long", 1],
@@ -363,18 +416,44 @@ describe("Batcher", () => {
     track("b")(batcher.submit(op(1, "b")));
     await vi.advanceTimersByTimeAsync(20);
     track("c")(batcher.submit(op(1, "c")));
-    await vi.advanceTimersByTimeAsync(29);
+    // Refused once it waited past the bound: still queued at exactly 50 ms, refused at 51.
+    await vi.advanceTimersByTimeAsync(30);
     expect(outcome).toEqual({});
-    await vi.advanceTimersByTimeAsync(2);
+    await vi.advanceTimersByTimeAsync(1);
     expect(outcome).toEqual({ b: "STORAGE_BUSY" });
-    await vi.advanceTimersByTimeAsync(18);
+    await vi.advanceTimersByTimeAsync(19);
     expect(outcome).toEqual({ b: "STORAGE_BUSY" });
-    await vi.advanceTimersByTimeAsync(2);
+    await vi.advanceTimersByTimeAsync(1);
     expect(outcome).toEqual({ b: "STORAGE_BUSY", c: "STORAGE_BUSY" });
     gate.release();
     await inFlight;
     await batcher.flush();
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("an operation still queued when the batch ahead of it leaves keeps its own expiry", async () => {
+    vi.useFakeTimers();
+    const gate = steppedStore();
+    const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0, maxQueueWaitMs: 50 });
+    const a = batcher.submit(op(1, "a"));
+    await settle();
+    const b = batcher.submit(op(1, "b"));
+    let cOutcome = "";
+    const c = batcher.submit(op(1, "c")).then(
+      () => (cOutcome = "ok"),
+      (e: FleetbeatError) => (cOutcome = e.errorName),
+    );
+    await vi.advanceTimersByTimeAsync(30);
+    // a commits; b leaves in the next batch and hangs; c stays queued.
+    gate.release(0);
+    await a;
+    await settle();
+    expect(gate.batches).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(21);
+    await c;
+    expect(cOutcome).toBe("STORAGE_BUSY");
+    gate.release(1);
+    await expect(b).resolves.toMatchObject({ inserted: 1 });
   });
 
   it("keeps no expiry timer without a wait bound, nor once a batch took the whole queue", async () => {
