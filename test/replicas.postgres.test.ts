@@ -208,6 +208,18 @@ describe.skipIf(!adminUrl)("three replicas on one Postgres database", () => {
     devices.forEach((d, i) => expect(final.get(d.id), d.id).toEqual({ current: hashToken(winners[i]!), previous: null }));
   });
 
+  it("one new device id registering on all three replicas at once is created once: one answer gets a token, the others are refused", async () => {
+    const ids = range(12).map((i) => `first-${i}`);
+    const answers = await Promise.all(ids.map((id) => Promise.all(urls.map((url) => di(url, "/online", id, undefined, registerBody)))));
+    const stored = await tokenColumns(ids);
+    ids.forEach((id, i) => {
+      const granted = answers[i]!.filter((answer) => answer.status === 200);
+      // The later ones find a known device and present no token: the seed's rule refuses them.
+      expect(answers[i]!.map((answer) => answer.status).sort(), id).toEqual([200, 401, 401]);
+      expect(stored.get(id), id).toEqual({ current: hashToken(granted[0]!.token!), previous: null });
+    });
+  });
+
   it("agents behind a round-robin front: every command (per device and a campaign) is delivered once, run once and its result recorded once", async () => {
     const count = 9;
     const ids = range(count).map((i) => `agent-${i}`);
