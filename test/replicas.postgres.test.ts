@@ -157,7 +157,7 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 describe.skipIf(!adminUrl)("three replicas on one Postgres database", () => {
   it("concurrent check-ins of one device on two replicas, with the current and the previous token, decide one after the other: one wins, one current token remains", async () => {
-    const count = 24;
+    const count = 18;
     // Each device: registered on one replica, renewed on the next, so its current
     // token is fresh and its previous one is still valid (the answer may have been lost).
     const devices = await Promise.all(
@@ -245,10 +245,12 @@ describe.skipIf(!adminUrl)("three replicas on one Postgres database", () => {
     try {
       await eventually(() => agents.every((agent) => agent.stats.registrations > 0), 20_000, "every agent to register");
       // Labels, per-device commands and a campaign, each through a different replica's operator API.
-      for (const [i, deviceId] of ids.entries()) await operators[i % 3]!.devices.setDeviceLabels({ deviceId, add: ["fleet"] });
-      for (const [i, deviceId] of ids.entries()) {
-        for (const k of [0, 1]) await operators[(i + k) % 3]!.queueCommand({ target: { case: "deviceId", value: deviceId }, type: 7, content: `single ${k}` });
-      }
+      await Promise.all(ids.map((deviceId, i) => operators[i % 3]!.devices.setDeviceLabels({ deviceId, add: ["fleet"] })));
+      await Promise.all(
+        ids.flatMap((deviceId, i) =>
+          [0, 1].map((k) => operators[(i + k) % 3]!.queueCommand({ target: { case: "deviceId", value: deviceId }, type: 7, content: `single ${k}` })),
+        ),
+      );
       const started = await operators[2]!.queue({ target: { case: "label", value: "fleet" }, type: 7, content: "campaign" });
       const campaignId = started.campaign!.id;
 
@@ -289,10 +291,12 @@ describe.skipIf(!adminUrl)("three replicas on one Postgres database", () => {
     const count = 12;
     const ids = range(count).map((i) => `twice-${i}`);
     const tokens = await Promise.all(ids.map((id, i) => register(urls[i % 3]!, id)));
-    for (const [i, deviceId] of ids.entries()) {
-      await operators[i % 3]!.devices.setDeviceLabels({ deviceId, add: ["twice"] });
-      await operators[(i + 1) % 3]!.queueCommand({ target: { case: "deviceId", value: deviceId }, type: 8, content: "single" });
-    }
+    await Promise.all(
+      ids.map(async (deviceId, i) => {
+        await operators[i % 3]!.devices.setDeviceLabels({ deviceId, add: ["twice"] });
+        await operators[(i + 1) % 3]!.queueCommand({ target: { case: "deviceId", value: deviceId }, type: 8, content: "single" });
+      }),
+    );
     const started = await operators[0]!.queue({ target: { case: "label", value: "twice" }, type: 9, content: "campaign" });
     const campaignId = started.campaign!.id;
     // The leader's campaign job gives every device its command.
@@ -400,10 +404,10 @@ describe.skipIf(!adminUrl)("three replicas on one Postgres database", () => {
     await eventually(
       async () => {
         latest = await leadershipView(job);
-        return oneLeader(latest) === leader && latest[leader]!.rounds >= start[leader]!.rounds + 10;
+        return oneLeader(latest) === leader && latest[leader]!.rounds >= start[leader]!.rounds + 8;
       },
       15_000,
-      "ten rounds of command expiry on the leader",
+      "eight rounds of command expiry on the leader",
     );
     const elapsed = Date.now() - began;
     // The others ran none; the leader no more than one per interval.
@@ -429,7 +433,7 @@ describe.skipIf(!adminUrl)("three replicas on one Postgres database", () => {
     const successor = oneLeader(view);
     expect(logLines(survivors[successor]!, /^leadership gained/).length).toBeGreaterThan(0);
     await eventually(
-      async () => (await leadershipView(job, survivors))[successor]!.rounds >= view[successor]!.rounds + 5,
+      async () => (await leadershipView(job, survivors))[successor]!.rounds >= view[successor]!.rounds + 4,
       10_000,
       "command expiry rounds on the successor",
     );
