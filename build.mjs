@@ -8,7 +8,7 @@
 // its own compiled generated code, and its tarball needs nothing but registry
 // packages. Plain JavaScript, so it runs before anything is built.
 import { spawn } from "node:child_process";
-import { cpSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -29,12 +29,16 @@ function compile(dir) {
   });
 }
 
-async function buildServer() {
-  rmSync(`${root}dist`, { recursive: true, force: true });
+/**
+ * The server bundle in `outdir` (dist/ by default; the replica tests build one in
+ * a folder of their own, test/support/compiled-server.ts), with its migrations.
+ */
+export async function buildServer(outdir = `${root}dist`) {
+  rmSync(outdir, { recursive: true, force: true });
   await build({
     absWorkingDir: root,
     entryPoints: { fleetbeat: "cli/fleetbeat.ts", "writer-worker": "server/store/sqlite/writer-worker.ts" },
-    outdir: "dist",
+    outdir,
     bundle: true,
     platform: "node",
     format: "esm",
@@ -45,14 +49,17 @@ async function buildServer() {
     external: [...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.devDependencies ?? {})],
     logLevel: "warning",
   });
-  // Found relative to the bundle (server/store/*/store.ts): dist/migrations/<dialect>.
-  cpSync(`${root}server/store/sqlite/migrations`, `${root}dist/migrations/sqlite`, { recursive: true });
-  cpSync(`${root}server/store/postgres/migrations`, `${root}dist/migrations/postgres`, { recursive: true });
+  // Found relative to the bundle (server/store/*/store.ts): <outdir>/migrations/<dialect>.
+  cpSync(`${root}server/store/sqlite/migrations`, `${outdir}/migrations/sqlite`, { recursive: true });
+  cpSync(`${root}server/store/postgres/migrations`, `${outdir}/migrations/postgres`, { recursive: true });
 }
 
-const started = Date.now();
-await buildServer();
-if (process.argv[2] !== "server") {
-  for (const group of packages) await Promise.all(group.map(compile));
+// Run as a program, not imported for buildServer (Node gives the main module's real path).
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
+  const started = Date.now();
+  await buildServer();
+  if (process.argv[2] !== "server") {
+    for (const group of packages) await Promise.all(group.map(compile));
+  }
+  console.error(`build: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
-console.error(`build: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);

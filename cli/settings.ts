@@ -209,6 +209,13 @@ export const serveSettings: readonly Setting[] = [
     description: "Postgres: idle time before TCP keepalive probes start on a connection (finds a peer that vanished)",
     parse: durationIn("ms", 1_000, 3_600_000),
   }),
+  top(STORAGE, "leadershipIntervalMs", {
+    flags: "--leadership-interval <ms>",
+    env: "FLEETBEAT_LEADERSHIP_INTERVAL_MS",
+    description:
+      "Postgres, several servers on one database: how often a server that does not run the background jobs tries to take them over (the leader's advisory lock), and how often the leader checks its lock's connection",
+    parse: durationIn("ms", 50, 600_000),
+  }),
   top(STORAGE, "sqliteSynchronous", {
     flags: "--sqlite-synchronous <mode>",
     env: "FLEETBEAT_SQLITE_SYNCHRONOUS",
@@ -337,6 +344,12 @@ export const serveSettings: readonly Setting[] = [
     description: "deadline of a command queued without its own",
     parse: durationIn("ms", 1_000, 365 * DAY_MS),
     defaultText: `${defaultConfig.agent.commandTtlMs} (24 hours)`,
+  }),
+  inSection(AGENT, "agent", "expireEveryMs", {
+    flags: "--agent-expire-every <ms>",
+    env: "FLEETBEAT_AGENT_EXPIRE_EVERY_MS",
+    description: "how often commands past their deadline are marked expired (a background job)",
+    parse: durationIn("ms", 50, DAY_MS),
   }),
   inSection(AGENT, "agent", "commandRetentionDays", {
     flags: "--agent-command-retention-days <days>",

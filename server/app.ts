@@ -95,7 +95,16 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     onBatch: (info) => metrics.observeBatch(info),
     onRefused: (reason, ops) => metrics.observeRefused(reason, ops),
   });
-  const deps: ServiceDeps = { config, store, batcher, logger, metrics, now };
+  // Which replica runs the background jobs: one line and the fleetbeat_leader gauge on every change.
+  const leadership = store.openLeadership({ intervalMs: config.leadershipIntervalMs });
+  const reportLeadership = (leader: boolean, reason: string): void => {
+    metrics.setLeader(leader);
+    if (leader) logger.info({ leader, reason }, "leadership gained: this server runs the background jobs");
+    else logger.info({ leader, reason }, "leadership lost: this server no longer runs the background jobs");
+  };
+  leadership.subscribe(reportLeadership);
+  if (leadership.isLeader()) reportLeadership(true, store.dialect === "sqlite" ? "SQLite: the only server on its database" : "the only server on its database");
+  const deps: ServiceDeps = { config, store, batcher, logger, metrics, leadership, now };
   const readiness = new ReadinessProbe(batcher);
   const auth = createOperatorAuth({ store, logger, now });
 
@@ -161,6 +170,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     stopping.abort();
     if (listener) await listener.close();
     await stopSlices(started, logger);
+    await leadership.close().catch(() => {});
     await batcher.close().catch(() => {});
     await auth.settle();
     errorLog.close();
@@ -183,6 +193,8 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     await running.close();
     const failures: unknown[] = [];
     failures.push(...(await stopSlices(started, logger)));
+    // The jobs have stopped: another replica may take them over now.
+    await leadership.close().catch((error: unknown) => logger.warn({ err: error }, "giving up the leadership failed"));
     try {
       await batcher.close();
     } catch (error) {

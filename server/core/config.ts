@@ -58,6 +58,12 @@ export interface ServerConfig {
    * last commits, never corrupt the file). Unused with Postgres.
    */
   sqliteSynchronous: "full" | "normal";
+  /**
+   * Several servers on one Postgres database elect one to run the background
+   * jobs (server/core/leadership.ts): how often one that is not the leader
+   * tries to become it, and how often the leader checks its lock's connection (ms).
+   */
+  leadershipIntervalMs: number;
   logLevel: string;
   /** Update heartbeat (server/heartbeat/). */
   heartbeat: HeartbeatConfig;
@@ -165,6 +171,7 @@ export const defaultConfig: ServerConfig = {
   storageConnectTimeoutMs: 5_000,
   postgresKeepAliveMs: 10_000,
   sqliteSynchronous: "full",
+  leadershipIntervalMs: 2_000,
   logLevel: "info",
   heartbeat: {
     defaultProduct: "default",

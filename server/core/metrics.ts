@@ -21,6 +21,10 @@ export interface ServerMetrics {
   observeEnrolment(outcome: "accepted" | "limited_address" | "limited_total"): void;
   /** Writes the batcher refused past its queue bounds (the batcher's onRefused). */
   observeRefused(reason: RefusalReason, ops: number): void;
+  /** This process became (true) or stopped being (false) the leader that runs the background jobs. */
+  setLeader(leader: boolean): void;
+  /** One round of a background job began in this process (server/core/periodic.ts). */
+  observeJobRound(job: string): void;
 }
 
 export type ConnectionRefusal = "total" | "per_address";
@@ -105,6 +109,20 @@ export function createMetrics(): ServerMetrics {
     registers: [registry],
   });
 
+  // Several replicas on one database: exactly one should read 1 (server/core/leadership.ts).
+  const leader = new Gauge({
+    name: "fleetbeat_leader",
+    help: "1 while this process is the leader that runs the background jobs (retention, command expiry, campaigns), else 0. On Postgres one replica holds it; on SQLite the process always does.",
+    registers: [registry],
+  });
+  leader.set(0);
+  const jobRounds = new Counter({
+    name: "fleetbeat_background_job_rounds_total",
+    help: "Rounds of background jobs this process began, by job; only the leader runs them.",
+    labelNames: ["job"] as const,
+    registers: [registry],
+  });
+
   return {
     registry,
     observeHttp(route, protocol, status, seconds) {
@@ -129,6 +147,12 @@ export function createMetrics(): ServerMetrics {
     },
     observeRefused(reason, ops) {
       refused.inc({ reason }, ops);
+    },
+    setLeader(isLeader) {
+      leader.set(isLeader ? 1 : 0);
+    },
+    observeJobRound(job) {
+      jobRounds.inc({ job });
     },
   };
 }

@@ -1,9 +1,10 @@
 // The heartbeat retention job: raw heartbeats after rawRetentionDays, daily rollup
 // rows after dailyRetentionDays, installations not seen for
-// installationRetentionDays. Runs at start and then every retentionIntervalMs,
-// deleting in slices (PRUNE_LIMIT rows per table per write operation) so that a
-// large purge never holds the writer for long.
+// installationRetentionDays. Runs at start and then every retentionIntervalMs
+// (on the leader among the replicas only), deleting in slices (PRUNE_LIMIT rows
+// per table per write operation) so that a large purge never holds the writer for long.
 import type { ServiceDeps } from "../core/deps.js";
+import { periodicJob, type PeriodicJob } from "../core/periodic.js";
 import { utcDay, type PruneHeartbeatDataResult } from "../store/heartbeat.js";
 
 const DAY_MS = 86_400_000;
@@ -41,39 +42,16 @@ export async function pruneHeartbeatData(deps: Pick<ServiceDeps, "batcher" | "co
   return totals;
 }
 
-/** Runs pruneHeartbeatData now and on an interval until stopped. */
-export class RetentionJob {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private readonly stopping = new AbortController();
-
-  constructor(private readonly deps: Pick<ServiceDeps, "batcher" | "config" | "now" | "logger">) {}
-
-  start(): void {
-    this.tick();
-    this.timer = setInterval(() => this.tick(), this.deps.config.heartbeat.retentionIntervalMs);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    this.stopping.abort();
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
-
-  private tick(): void {
-    if (this.running || this.stopping.signal.aborted) return;
-    this.running = pruneHeartbeatData(this.deps, this.stopping.signal)
-      .then((totals) => {
-        if (totals.heartbeats + totals.daily + totals.installations > 0) this.deps.logger.info({ ...totals }, "heartbeat retention: deleted expired rows");
-      })
-      .catch((error: unknown) => {
-        // SHUTTING_DOWN from the batcher while stopping is expected; anything else is worth a log line.
-        if (!this.stopping.signal.aborted) this.deps.logger.error({ err: error }, "heartbeat retention failed");
-      })
-      .finally(() => {
-        this.running = undefined;
-      });
-  }
+/** Runs pruneHeartbeatData at start and every retentionIntervalMs, on the leader (server/core/periodic.ts). */
+export function heartbeatRetentionJob(deps: Pick<ServiceDeps, "batcher" | "config" | "now" | "logger" | "leadership" | "metrics">): PeriodicJob {
+  const options = { name: "heartbeat_retention", everyMs: deps.config.heartbeat.retentionIntervalMs, runAtStart: true };
+  return periodicJob(deps, options, async (signal) => {
+    try {
+      const totals = await pruneHeartbeatData(deps, signal);
+      if (totals.heartbeats + totals.daily + totals.installations > 0) deps.logger.info({ ...totals }, "heartbeat retention: deleted expired rows");
+    } catch (error) {
+      // SHUTTING_DOWN from the batcher while stopping is expected; anything else is worth a log line.
+      if (!signal.aborted) deps.logger.error({ err: error }, "heartbeat retention failed");
+    }
+  });
 }

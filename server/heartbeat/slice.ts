@@ -6,13 +6,13 @@ import { HeartbeatService } from "../../gen/fleetbeat/heartbeat/v1/heartbeat_pb.
 import type { ServiceDeps } from "../core/deps.js";
 import { registerService, type Slice } from "../core/slice.js";
 import { newHbRoute } from "./legacy.js";
-import { RetentionJob } from "./retention.js";
+import { heartbeatRetentionJob } from "./retention.js";
 import { createHeartbeatService, HeartbeatRecorder, releaseCacheFor } from "./service.js";
 
 export function createHeartbeatSlice(deps: ServiceDeps): Slice {
   const recorder = new HeartbeatRecorder(deps, () => deps.config.heartbeat.rawRetentionDays > 0);
   const implementation = createHeartbeatService(deps, { recorder, releases: releaseCacheFor(deps) });
-  const retention = new RetentionJob(deps);
+  const retention = heartbeatRetentionJob(deps);
   return {
     services: [registerService({ service: HeartbeatService, implementation, access: { kind: "device" } })],
     legacyRoutes: [newHbRoute],

@@ -15,6 +15,7 @@ import type { OperatorKeyRepository } from "./operator.js";
 import type { TrackRepository, TrackWriteOp, TrackWriteResult } from "./track.js";
 import type { StatsQueries } from "./stats.js";
 import type { ProbeWriteOp, ProbeWriteResult } from "./probe.js";
+import type { LeadershipOptions, OpenLeadership } from "../core/leadership.js";
 
 export type * from "./heartbeat.js";
 export type * from "./agent.js";
@@ -55,6 +56,15 @@ export interface Store {
 
   /** True when the database answers. */
   ping(): Promise<boolean>;
+
+  /**
+   * Starts taking part in the election of the process that runs the background
+   * jobs among those sharing this database (server/core/leadership.ts): on
+   * Postgres a session-level advisory lock on a connection of its own
+   * (postgres/leadership.ts); SQLite (one process per file) and PGlite: always
+   * this process. The caller closes it before the store.
+   */
+  openLeadership(options: LeadershipOptions): OpenLeadership;
 
   close(): Promise<void>;
 }

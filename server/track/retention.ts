@@ -3,7 +3,9 @@
 // retentionBatchSize rows per write operation, oldest (by arrival) first. Each step is one small operation
 // in the batcher's queue among the ingestion writes, and the job yields to the
 // event loop between steps, so a large purge never holds the writer for long.
+// Only the leader among the replicas runs it (server/core/periodic.ts).
 import type { ServiceDeps } from "../core/deps.js";
+import { periodicJob, type PeriodicJob } from "../core/periodic.js";
 
 const DAY_MS = 86_400_000;
 
@@ -23,37 +25,16 @@ export async function pruneEvents(deps: Pick<ServiceDeps, "batcher" | "config" |
   }
 }
 
-export class TrackRetentionJob {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private readonly stopping = new AbortController();
-
-  constructor(private readonly deps: Pick<ServiceDeps, "batcher" | "config" | "now" | "logger">) {}
-
-  start(): void {
-    if (this.deps.config.track.retentionDays <= 0) return;
-    this.tick();
-    this.timer = setInterval(() => this.tick(), this.deps.config.track.retentionIntervalMs);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    this.stopping.abort();
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
-
-  /** One run, unless one is still going. */
-  tick(): Promise<void> {
-    this.running ??= pruneEvents(this.deps, this.stopping.signal)
-      .then(
-        (deleted) => {
-          if (deleted > 0) this.deps.logger.info({ deleted }, "tracking retention deleted old events");
-        },
-        (error: unknown) => this.deps.logger.warn({ err: error }, "tracking retention failed; it runs again next interval"),
-      )
-      .finally(() => (this.running = undefined));
-    return this.running;
-  }
+/** Runs pruneEvents at start and every retentionIntervalMs, on the leader (server/core/periodic.ts); off when retentionDays is 0. */
+export function trackRetentionJob(deps: Pick<ServiceDeps, "batcher" | "config" | "now" | "logger" | "leadership" | "metrics">): PeriodicJob {
+  const { retentionDays, retentionIntervalMs } = deps.config.track;
+  const options = { name: "track_retention", everyMs: retentionIntervalMs, runAtStart: true, enabled: retentionDays > 0 };
+  return periodicJob(deps, options, async (signal) => {
+    try {
+      const deleted = await pruneEvents(deps, signal);
+      if (deleted > 0) deps.logger.info({ deleted }, "tracking retention deleted old events");
+    } catch (error) {
+      deps.logger.warn({ err: error }, "tracking retention failed; it runs again next interval");
+    }
+  });
 }

@@ -74,13 +74,15 @@ export interface ServeOptions {
   env?: Record<string, string>;
   /** How long to wait for the listening line. */
   startTimeoutMs?: number;
+  /** Another program than bin/fleetbeat-dev.js (the sources through tsx): a compiled one (compiled-server.ts). */
+  bin?: string;
 }
 
 /** Starts `fleetbeat serve --port 0 --host 127.0.0.1` and waits until it listens. */
 export async function startServerProcess(options: ServeOptions): Promise<ServerProcess> {
   const args = ["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", options.dataDir, "--log-level", "info", ...(options.args ?? [])];
   if (options.databaseUrl) args.push("--database-url", options.databaseUrl);
-  const child = spawn(process.execPath, [bin, ...args], { cwd: repoRoot, env: cleanEnv(options.env), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [options.bin ?? bin, ...args], { cwd: repoRoot, env: cleanEnv(options.env), stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const keep = (chunk: string): void => {
     output += chunk;

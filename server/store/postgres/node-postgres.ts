@@ -19,6 +19,7 @@ import type { Logger } from "pino";
 import { isStorageUnavailable } from "../unavailable.js";
 import type { PgDb } from "./db.js";
 import * as schema from "./schema/index.js";
+import { PostgresLeadership } from "./leadership.js";
 import { migratePostgres, PostgresStore } from "./store.js";
 
 export interface NodePostgresStoreOptions {
@@ -72,6 +73,14 @@ export async function openNodePostgresStore(options: NodePostgresStoreOptions): 
   return new PostgresStore(db, {
     release: () => pool.end(),
     transaction: (run) => transactionOnOwnConnection(pool, run),
+    // Its own connection, outside the pool: the advisory lock lives as long as that session.
+    leadership: (leadership) =>
+      new PostgresLeadership({
+        ...leadership,
+        connection: { ...connection, application_name: `${connection.application_name} leadership` },
+        answerTimeoutMs: statementTimeoutMs + 1_000,
+        ...(options.logger ? { logger: options.logger } : {}),
+      }),
     ...(options.logger ? { logger: options.logger } : {}),
   });
 }

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import type { Logger } from "pino";
+import { soleLeadership, type LeadershipOptions, type OpenLeadership } from "../../core/leadership.js";
 import type { OpOutcome, Store, WriteOp, WriteResult } from "../store.js";
 import { isStorageUnavailable } from "../unavailable.js";
 import { rowsOf, type PgDb } from "./db.js";
@@ -39,6 +40,11 @@ export interface PostgresStoreOptions {
    * its own, which holds one pooled connection and drops it when it broke.
    */
   transaction?: <T>(run: (tx: PgDb) => Promise<T>) => Promise<T>;
+  /**
+   * Opens the leadership (Store.openLeadership). node-postgres passes the
+   * advisory lock (leadership.ts); without it (PGlite: one process) this process is always the leader.
+   */
+  leadership?: (options: LeadershipOptions) => OpenLeadership;
 }
 
 export class PostgresStore implements Store {
@@ -130,6 +136,10 @@ export class PostgresStore implements Store {
       }
       return outcomes;
     });
+  }
+
+  openLeadership(options: LeadershipOptions): OpenLeadership {
+    return this.options.leadership?.(options) ?? soleLeadership;
   }
 
   async sizeBytes(): Promise<number> {

@@ -14,6 +14,7 @@ import Database from "better-sqlite3";
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import type { Logger } from "pino";
+import { soleLeadership, type OpenLeadership } from "../../core/leadership.js";
 import type { OpOutcome, Store, WriteOp, WriteResult } from "../store.js";
 import { isStorageUnavailable } from "../unavailable.js";
 import { SqliteAgentRepository } from "./agent.js";
@@ -169,6 +170,11 @@ export class SqliteStore implements Store {
   /** Resolves once the store can write (its writer thread has opened the database). */
   async whenReady(): Promise<void> {
     await this.writer?.whenReady();
+  }
+
+  /** One process per database file: it always runs the background jobs. */
+  openLeadership(): OpenLeadership {
+    return soleLeadership;
   }
 
   async sizeBytes(): Promise<number> {
