@@ -1,6 +1,7 @@
 // The FollowEvents feed against a real SQLite store: where a follower starts,
 // filtering, the shared poll, reading at a commit signal, the slow-follower
-// bound, keep-alives and close. On Postgres: follow-events.postgres.test.ts.
+// bound, keep-alives and close. Several processes on one Postgres database:
+// test/follow-events.replicas.test.ts.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -1,21 +1,20 @@
 // EventService.FollowEvents: events as they are committed, until the caller
 // hangs up.
 //
-// One feed per server process reads the store's feed of committed events
-// (track.feedAfter: commit order, from a position the store defines) while at
+// One feed per server process walks the store's feed of committed events
+// (track.feedHead / feedAfter, from a position only the store reads) while at
 // least one follower is connected, and hands each event to the followers whose
-// filter it matches. So N followers cost one query per read, not N, and the feed
+// filter it matches. So N followers cost one read per step, not N, and the feed
 // sees events committed by every process sharing the database, not only this one.
 //
 // - The feed reads every `pollMs`, and at once (at most every `minPollGapMs`)
 //   when the store signals a commit (track.watchCommits: Postgres LISTEN/NOTIFY,
 //   so an event stored by another process reaches followers in milliseconds).
-// - Commit order, not id order: on Postgres with several writers, an event whose
-//   id was taken before, but committed after, one the feed already passed still
-//   comes, once (how: server/store/postgres/track.ts).
-// - A follower starts at the feed head when it subscribed: it receives what was
-//   committed after that (on Postgres also events that committed in the moment
-//   before, while an older transaction was still running).
+// - Every event committed after a follower's start comes to it once, also on
+//   Postgres with several writers when a transaction commits after another one
+//   that took higher ids (how: server/store/postgres/feed.ts).
+// - A follower starts at the feed head when it subscribed (when the feed is
+//   already running, at its next read): it receives what was committed after.
 // - Each follower has a bounded queue; one that does not read fast enough is
 //   ended with FOLLOW_TOO_SLOW (resource_exhausted) instead of growing memory.
 // - When nothing matches for `keepAliveMs`, the stream carries an empty

@@ -3,7 +3,7 @@
 // committing or rolling back in any order, snapshots as Postgres takes them),
 // with other transactions running between the walk's two reads. Every row of a
 // transaction that commits after the head must come exactly once. The same walk
-// on real Postgres: server/operator/follow-events.postgres.test.ts.
+// on real Postgres, with two server processes: test/follow-events.replicas.test.ts.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { formatFeedPosition, headOf, parseFeedPosition, parseSnapshot, readFeed, type FeedRow, type PgSnapshot } from "./feed.js";
