@@ -1,15 +1,16 @@
 // The FollowEvents feed against a real SQLite store: where a follower starts,
-// filtering, the shared poll, the slow-follower bound, keep-alives and close.
+// filtering, the shared poll, reading at a commit signal, the slow-follower
+// bound, keep-alives and close. Several processes on one Postgres database:
+// test/follow-events.replicas.test.ts.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FollowEventsResponse } from "../../gen/fleetbeat/operator/v1/events_pb.js";
 import { FleetbeatError } from "../core/errors.js";
 import { openStore } from "../store/open.js";
 import type { Store, StoredTrackEvent, TrackEventRow } from "../store/store.js";
-import { EventFeed, latestEventId, matchesFilter } from "./follow-events.js";
+import { EventFeed, matchesFilter, type FeedSource } from "./follow-events.js";
 
 let store: Store;
 const dir = mkdtempSync(join(tmpdir(), "fleetbeat-follow-"));
@@ -45,12 +46,10 @@ async function insert(count: number, event: (i: number) => string = () => "tick"
   expect(outcome?.ok).toBe(true);
 }
 
-async function maxStoredId(): Promise<number> {
-  let after = 0;
-  for (;;) {
-    const rows = await store.track.listEvents({}, after, 1000);
-    if (rows.length === 0) return after;
-    after = rows[rows.length - 1]!.id;
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !condition(); ) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
@@ -63,31 +62,6 @@ async function take(stream: AsyncGenerator<FollowEventsResponse>, n: number): Pr
   }
   return got;
 }
-
-describe("latestEventId", () => {
-  it("is 0 on an empty store and the largest id after inserts", async () => {
-    expect(await latestEventId(store.track)).toBe(0);
-    await insert(1);
-    expect(await latestEventId(store.track)).toBe(await maxStoredId());
-    await insert(4321);
-    expect(await latestEventId(store.track)).toBe(await maxStoredId());
-  });
-
-  it("finds the largest id of any set of ids (gaps from pruning included)", async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 1, max: 5_000_000 }), { maxLength: 200 }), async (ids) => {
-        const sorted = [...ids].sort((a, b) => a - b);
-        const track = {
-          async listEvents(_filter: object, afterId: number, limit: number): Promise<StoredTrackEvent[]> {
-            return sorted.filter((id) => id > afterId).slice(0, limit).map((id) => ({ id }) as StoredTrackEvent);
-          },
-        };
-        expect(await latestEventId(track)).toBe(sorted.length === 0 ? 0 : sorted[sorted.length - 1]);
-      }),
-      { numRuns: 200 },
-    );
-  });
-});
 
 describe("matchesFilter", () => {
   const row = { deviceId: "d", session: "s", event: "e", clientId: "c", at: 100 } as StoredTrackEvent;
@@ -107,10 +81,11 @@ describe("EventFeed", () => {
   it("gives each follower only what was committed after it subscribed, filtered, from one shared poll", async () => {
     await insert(10, () => "before");
     let polls = 0;
-    const counting = {
-      listEvents: (...args: Parameters<Store["track"]["listEvents"]>) => {
+    const counting: FeedSource = {
+      feedHead: () => store.track.feedHead(),
+      feedAfter: (...args) => {
         polls++;
-        return store.track.listEvents(...args);
+        return store.track.feedAfter(...args);
       },
     };
     const feed = new EventFeed(counting, (error) => {
@@ -137,16 +112,88 @@ describe("EventFeed", () => {
     await feed.close();
   });
 
+  /** The store's watch faked (SQLite has none): the test signals by hand. */
+  function signallingStore() {
+    const state = { signal: undefined as (() => void) | undefined, stopped: 0, polls: 0 };
+    const source: FeedSource = {
+      feedHead: () => store.track.feedHead(),
+      feedAfter: (...args) => {
+        state.polls++;
+        return store.track.feedAfter(...args);
+      },
+      watchCommits: (wake) => {
+        state.signal = wake;
+        return async () => {
+          state.stopped++;
+          state.signal = undefined;
+        };
+      },
+    };
+    return { state, source };
+  }
+
+  it("reads at once when the store signals a commit, and at most once per minPollGapMs", async () => {
+    const { state, source } = signallingStore();
+    const signal = (): void => state.signal!();
+    // Without a signal the feed would not read again for a minute.
+    const feed = new EventFeed(source, (error) => {
+      throw error;
+    }, { pollMs: 60_000, minPollGapMs: 20 });
+    const abort = new AbortController();
+    const stream = feed.stream(await feed.subscribe({}), abort.signal);
+    await until(() => state.polls === 1, "the first poll");
+    await insert(2, () => "signalled");
+    signal();
+    const got = await Promise.race([
+      take(stream, 2),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no event within 10 s of the signal")), 10_000)),
+    ]);
+    expect(got.map((r) => r.event?.event)).toEqual(["signalled", "signalled"]);
+    // A burst of signals: reads at most one per 20 ms of measured time (+2 for the edges).
+    const before = state.polls;
+    const startedAt = performance.now();
+    while (performance.now() - startedAt < 200) {
+      signal();
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const elapsed = performance.now() - startedAt;
+    expect(state.polls - before).toBeGreaterThan(1);
+    expect(state.polls - before).toBeLessThanOrEqual(Math.floor(elapsed / 20) + 2);
+    abort.abort();
+    expect((await stream.next()).done).toBe(true);
+    await feed.close();
+    expect(state.stopped).toBe(1);
+  });
+
+  it("stops watching the store as soon as the last follower leaves", async () => {
+    const { state, source } = signallingStore();
+    const feed = new EventFeed(source, () => {}, { pollMs: 60_000 });
+    const abort = new AbortController();
+    const stream = feed.stream(await feed.subscribe({}), abort.signal);
+    const second = new AbortController();
+    const other = feed.stream(await feed.subscribe({}), second.signal);
+    await until(() => state.polls === 1 && state.signal !== undefined, "the first poll");
+    abort.abort();
+    expect((await stream.next()).done).toBe(true);
+    second.abort();
+    expect((await other.next()).done).toBe(true);
+    // Not a minute later (pollMs): now.
+    await until(() => state.stopped === 1, "the watch to stop");
+    expect(state.polls).toBe(1);
+    await feed.close();
+  });
+
   it("ends a follower that falls too far behind with FOLLOW_TOO_SLOW", async () => {
     // Wait until the feed has read all 20 rows and polled once more (so it has
     // queued what it read) while nobody reads the stream.
     let rowsRead = 0;
     let pollsAfterAll = 0;
-    const watching = {
-      listEvents: async (...args: Parameters<Store["track"]["listEvents"]>) => {
+    const watching: FeedSource = {
+      feedHead: () => store.track.feedHead(),
+      feedAfter: async (...args) => {
         if (rowsRead >= 20) pollsAfterAll++;
-        const page = await store.track.listEvents(...args);
-        rowsRead += page.length;
+        const page = await store.track.feedAfter(...args);
+        rowsRead += page.events.length;
         return page;
       },
     };

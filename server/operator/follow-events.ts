@@ -1,34 +1,39 @@
 // EventService.FollowEvents: events as they are committed, until the caller
 // hangs up.
 //
-// One feed per server process polls the store for events newer than its cursor
-// (track.listEvents in id order, the same read as ListEvents) while at least one
-// follower is connected, and hands each event to the followers whose filter it
-// matches. So N followers cost one query per poll, not N, and the feed sees
-// events committed by every process sharing the database, not only this one.
+// One feed per server process walks the store's feed of committed events
+// (track.feedHead / feedAfter, from a position only the store reads) while at
+// least one follower is connected, and hands each event to the followers whose
+// filter it matches. So N followers cost one read per step, not N, and the feed
+// sees events committed by every process sharing the database, not only this one.
 //
-// - A follower starts at the newest event committed when it subscribed: what it
-//   receives is what was committed after that.
+// - The feed reads every `pollMs`, and at once (at most every `minPollGapMs`)
+//   when the store signals a commit (track.watchCommits: Postgres LISTEN/NOTIFY,
+//   so an event stored by another process reaches followers in milliseconds).
+// - Every event committed after a follower's start comes to it once, also on
+//   Postgres with several writers when a transaction commits after another one
+//   that took higher ids (how: server/store/postgres/feed.ts).
+// - A follower starts at the feed head when it subscribed (when the feed is
+//   already running, at its next read): it receives what was committed after.
 // - Each follower has a bounded queue; one that does not read fast enough is
 //   ended with FOLLOW_TOO_SLOW (resource_exhausted) instead of growing memory.
 // - When nothing matches for `keepAliveMs`, the stream carries an empty
 //   FollowEventsResponse (no `event`), so idle proxies do not cut it.
-// - Known limit: on Postgres with several server processes writing, an event
-//   whose id was allocated before, but committed after, a higher one that the
-//   feed already passed is not followed (it is listed and exported as usual).
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { EventService, FollowEventsResponse } from "../../gen/fleetbeat/operator/v1/events_pb.js";
 import { create } from "@bufbuild/protobuf";
 import { FollowEventsResponseSchema } from "../../gen/fleetbeat/operator/v1/events_pb.js";
 import type { ServiceDeps } from "../core/deps.js";
 import { FleetbeatError } from "../core/errors.js";
-import type { StoredTrackEvent, TrackEventFilter, TrackQueries } from "../store/track.js";
+import type { FeedPosition, StoredTrackEvent, TrackEventFilter, TrackQueries } from "../store/track.js";
 import { eventMessageOf } from "./event-export.js";
 import { storeFilterOf } from "./event-service.js";
 
 export interface EventFeedOptions {
-  /** Wait between polls when the last one found nothing new. */
+  /** Wait between polls when the last one found nothing new and no commit was signalled. */
   pollMs?: number;
+  /** Least time from the start of one poll to the next when commits are signalled. */
+  minPollGapMs?: number;
   /** Events read per query. */
   pageSize?: number;
   /** Most events waiting for one follower before it is ended as too slow. */
@@ -49,37 +54,6 @@ export function matchesFilter(filter: TrackEventFilter, row: StoredTrackEvent): 
   );
 }
 
-/**
- * The largest stored event id (0 when there are none), found through listEvents
- * alone: galloping, then a binary search, each probe one primary-key seek.
- */
-export async function latestEventId(track: Pick<TrackQueries, "listEvents">): Promise<number> {
-  const firstAfter = async (id: number): Promise<number | undefined> => (await track.listEvents({}, id, 1))[0]?.id;
-  const first = await firstAfter(0);
-  if (first === undefined) return 0;
-  // Invariant: `lo` is a stored id (lo ≤ max) and max ≤ hi.
-  let lo = first;
-  let step = 1024;
-  let hi: number;
-  for (;;) {
-    const probe = lo + step;
-    const found = await firstAfter(probe);
-    if (found === undefined) {
-      hi = probe;
-      break;
-    }
-    lo = found;
-    step *= 2;
-  }
-  while (hi > lo) {
-    const mid = lo + Math.ceil((hi - lo) / 2);
-    const found = await firstAfter(mid - 1);
-    if (found === undefined) hi = mid - 1;
-    else lo = found;
-  }
-  return lo;
-}
-
 interface Follower {
   readonly filter: TrackEventFilter;
   readonly queue: StoredTrackEvent[];
@@ -88,25 +62,32 @@ interface Follower {
   wake: (() => void) | undefined;
 }
 
+/** What the feed needs of the store. */
+export type FeedSource = Pick<TrackQueries, "feedHead" | "feedAfter" | "watchCommits">;
+
 export class EventFeed {
   private readonly followers = new Set<Follower>();
-  private cursor = 0;
+  private cursor: FeedPosition = "";
   /** The running poll loop, while there are followers. */
   private loop: Promise<void> | undefined;
-  /** Ends the current wait between polls early. */
+  /** Ends the current wait between polls early (a commit was signalled, the last follower left, close). */
   private interruptWait: (() => void) | undefined;
+  /** A commit was signalled since the current poll began. */
+  private signalled = false;
   private closed = false;
   private readonly pollMs: number;
+  private readonly minPollGapMs: number;
   private readonly pageSize: number;
   private readonly maxQueued: number;
   readonly keepAliveMs: number;
 
   constructor(
-    private readonly track: Pick<TrackQueries, "listEvents">,
+    private readonly track: FeedSource,
     private readonly onError: (error: unknown) => void,
     options: EventFeedOptions = {},
   ) {
     this.pollMs = options.pollMs ?? 250;
+    this.minPollGapMs = Math.min(options.minPollGapMs ?? 50, this.pollMs);
     this.pageSize = options.pageSize ?? 1000;
     this.maxQueued = options.maxQueued ?? 10_000;
     this.keepAliveMs = options.keepAliveMs ?? 15_000;
@@ -119,7 +100,7 @@ export class EventFeed {
     if (this.loop === undefined) {
       // No poll loop: start one from what is committed now. (If another first
       // follower started it meanwhile, join that loop at its cursor instead.)
-      const latest = await latestEventId(this.track);
+      const latest = await this.track.feedHead();
       if (this.closed) throw new FleetbeatError("SHUTTING_DOWN");
       if (this.loop === undefined) {
         this.cursor = latest;
@@ -135,6 +116,8 @@ export class EventFeed {
   unsubscribe(follower: Follower): void {
     this.followers.delete(follower);
     follower.wake?.();
+    // The last one gone: end the loop now (and with it the store's watch).
+    if (this.followers.size === 0) this.interruptWait?.();
   }
 
   /** Ends every follower's wait and the poll loop; waits for a poll in progress. */
@@ -147,11 +130,16 @@ export class EventFeed {
   }
 
   private async run(): Promise<void> {
+    const stopWatching = this.track.watchCommits?.(() => this.commitSignalled());
     try {
       while (!this.closed && this.followers.size > 0) {
+        const startedAt = performance.now();
+        this.signalled = false;
         let rows: StoredTrackEvent[];
         try {
-          rows = await this.track.listEvents({}, this.cursor, this.pageSize);
+          const page = await this.track.feedAfter(this.cursor, this.pageSize);
+          rows = page.events;
+          this.cursor = page.position;
         } catch (error) {
           this.onError(error);
           rows = [];
@@ -163,25 +151,43 @@ export class EventFeed {
             else follower.queue.push(row);
           }
         }
-        const last = rows[rows.length - 1];
-        if (last !== undefined) this.cursor = last.id;
         for (const follower of this.followers) if (follower.queue.length > 0 || follower.overflowed) follower.wake?.();
         // A full page means more is waiting: read on at once.
-        if (rows.length < this.pageSize) await this.pause(this.pollMs);
+        if (rows.length < this.pageSize) await this.pause(startedAt);
       }
     } finally {
       this.loop = undefined;
+      await stopWatching?.().catch((error: unknown) => this.onError(error));
     }
   }
 
-  private pause(ms: number): Promise<void> {
+  private commitSignalled(): void {
+    this.signalled = true;
+    this.interruptWait?.();
+  }
+
+  /**
+   * Until `pollMs` after the poll that began at `startedAt`; when a commit is
+   * signalled (or was, during that poll), until `minPollGapMs` after it instead.
+   */
+  private pause(startedAt: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (): void => {
         clearTimeout(timer);
+        this.interruptWait = undefined;
         resolve();
-      }
-      this.interruptWait = done;
+      };
+      const waitUntil = (at: number): void => {
+        clearTimeout(timer);
+        timer = setTimeout(finish, Math.max(0, at - performance.now()));
+      };
+      this.interruptWait = () => {
+        if (this.closed || this.followers.size === 0) finish();
+        else waitUntil(startedAt + this.minPollGapMs);
+      };
+      if (this.signalled) waitUntil(startedAt + this.minPollGapMs);
+      else waitUntil(startedAt + this.pollMs);
     });
   }
 

@@ -1,8 +1,9 @@
 // The tracking slice's store behaviour beyond insertEvents (which store.suite.ts
 // covers), as one suite run against every dialect (sqlite/track.test.ts,
-// postgres/track.test.ts): the operator's event queries, retention steps, and
-// resends racing from two connections. Tests share one database per file, so
-// each test works under its own device ids and only looks at those.
+// postgres/track.test.ts): the operator's event queries, the feed of committed
+// events, retention steps, and resends racing from two connections. Tests share
+// one database per file, so each test works under its own device ids and only
+// looks at those (the feed: at what committed after it took the head).
 import { createHash, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Store, WriteOp } from "./store.js";
@@ -37,6 +38,13 @@ async function apply(store: Store, ops: WriteOp[]) {
     if (!outcome.ok) throw outcome.error;
     return outcome.result;
   });
+}
+
+async function waitUntil(condition: () => boolean, what: string): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !condition(); ) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 export function describeTrackStoreSuite(label: string, fresh: () => Promise<TrackSuiteDatabase>): void {
@@ -111,6 +119,64 @@ export function describeTrackStoreSuite(label: string, fresh: () => Promise<Trac
       expect((await store.track.eventsOfSession(s.session)).map((e) => e.nr)).toEqual([4, 5]);
       // The oldest rows left are young: a step deletes nothing.
       expect(await apply(store, [{ kind: "pruneEvents", receivedBefore: cutoff, limit: 100 }])).toEqual([{ kind: "pruneEvents", deleted: 0 }]);
+    });
+
+    it("feeds every event committed after the head once, in commit order, page by page, from any connection", async () => {
+      const other = await database.open();
+      try {
+        const head = await store.track.feedHead();
+        expect(await store.track.feedAfter(head, 10)).toEqual({ events: [], position: head });
+        const a = session(`dev-${randomUUID()}`);
+        const b = session(`dev-${randomUUID()}`);
+        await apply(store, [{ kind: "insertEvents", session: a, events: events([1, 2, 3]), receivedAt: 5 }]);
+        await apply(other, [{ kind: "insertEvents", session: b, events: events([7, 8]), receivedAt: 6 }]);
+        await apply(store, [{ kind: "insertEvents", session: a, events: events([4]), receivedAt: 7 }]);
+        const fed = [];
+        let position = head;
+        for (let pages = 0; pages < 10; pages++) {
+          const page = await store.track.feedAfter(position, 2);
+          expect(page.events.length).toBeLessThanOrEqual(2);
+          if (page.events.length === 0) {
+            expect(page.position).toBe(position);
+            break;
+          }
+          fed.push(...page.events);
+          position = page.position;
+        }
+        expect(fed.map((e) => [e.session, e.nr])).toEqual([
+          [a.session, 1],
+          [a.session, 2],
+          [a.session, 3],
+          [b.session, 7],
+          [b.session, 8],
+          [a.session, 4],
+        ]);
+        expect(fed[3]).toMatchObject({ ...b, at: 1_700_000_007, event: "odd", nr: 7, receivedAt: 6, isTesting: false, userId: null, ip: null });
+        const listed = await store.track.listEvents({ session: b.session }, 0, 10);
+        expect(fed.slice(3, 5)).toEqual(listed);
+        // The head now is past all of them.
+        expect((await store.track.feedAfter(await store.track.feedHead(), 10)).events).toEqual([]);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it("signals a commit of events from another connection to a watcher, where the dialect can (watchCommits)", async () => {
+      const watch = store.track.watchCommits;
+      if (!watch) return;
+      const other = await database.open();
+      let wakes = 0;
+      const stop = watch(() => wakes++);
+      try {
+        // Listening may take a moment to start; it wakes once when it does.
+        await waitUntil(() => wakes > 0, "the wake when listening starts");
+        const before = wakes;
+        await apply(other, [{ kind: "insertEvents", session: session(`dev-${randomUUID()}`), events: events([1]), receivedAt: 1 }]);
+        await waitUntil(() => wakes > before, "the wake after another connection committed events");
+      } finally {
+        await stop();
+        await other.close();
+      }
     });
 
     it("stores a collection resent from two connections at once exactly once", async () => {

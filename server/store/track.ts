@@ -86,8 +86,37 @@ export interface StoredTrackEvent extends TrackSessionRow, TrackEventRow {
   receivedAt: number;
 }
 
-/** The reads the operator's EventService needs (server/operator/event-service.ts). */
+/**
+ * A place in the feed of committed events (FollowEvents): opaque outside the
+ * store, made only by feedHead and feedAfter of the same dialect.
+ */
+export type FeedPosition = string;
+
+export interface FeedPage {
+  /** In commit order. */
+  events: StoredTrackEvent[];
+  /** Just after the last event of the page; the position asked for when the page is empty. */
+  position: FeedPosition;
+}
+
+/** The reads the operator's EventService needs (server/operator/event-service.ts, follow-events.ts). */
 export interface TrackQueries {
   /** Matching events with id > afterId, in id (arrival) order, at most `limit`. */
   listEvents(filter: TrackEventFilter, afterId: number, limit: number): Promise<StoredTrackEvent[]>;
+  /** The feed position after every event committed so far. */
+  feedHead(): Promise<FeedPosition>;
+  /**
+   * Committed events after `position`, in commit order, at most `limit`. Walking
+   * the feed (each page's position into the next call) yields every event
+   * committed after the starting position exactly once, also when several
+   * processes write and one commits after another that took a higher id.
+   */
+  feedAfter(position: FeedPosition, limit: number): Promise<FeedPage>;
+  /**
+   * Calls `wake` soon after events were committed by any process sharing the
+   * database, until the answered function stops it. Only a hint to read the
+   * feed now: it may come without new events, or not at all (the reader still
+   * polls). Absent where polling is the only way (SQLite).
+   */
+  watchCommits?(wake: () => void): () => Promise<void>;
 }

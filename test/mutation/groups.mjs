@@ -42,7 +42,7 @@ export const groups = [
     // (the SQLite twins run in the writer thread; the shared store suites hold
     // both to the same behaviour)
     name: "store",
-    mutate: ["server/store/postgres/track.ts:77-119", "server/store/postgres/heartbeat.ts:132-141"],
+    mutate: ["server/store/postgres/track.ts:156-198", "server/store/postgres/heartbeat.ts:132-141"],
     tests: ["server/store/postgres/postgres.test.ts", "server/store/postgres/track.test.ts", "server/store/postgres/heartbeat.test.ts"],
   },
   {

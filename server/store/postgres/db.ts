@@ -14,3 +14,11 @@ export function rowsOf(result: unknown): Array<Record<string, unknown>> {
   if (!Array.isArray(rows)) throw new Error("unexpected result shape from the Postgres driver (no rows array)");
   return rows as Array<Record<string, unknown>>;
 }
+
+/**
+ * Opens a session of its own that LISTENs on `channel` and calls `onNotify` for
+ * each notification on it. Resolves once listening; the answered function ends
+ * the session. `onLost` is called (once) when the session breaks afterwards.
+ * node-postgres and PGlite each give one (node-postgres.ts, pglite.ts).
+ */
+export type PgListen = (channel: string, onNotify: () => void, onLost: (error: Error) => void) => Promise<() => Promise<void>>;

@@ -13,11 +13,13 @@
 // pool transaction, which leaks the connection when BEGIN fails and returns a
 // stuck one to the pool); a connection on which storage became unavailable is
 // destroyed, not reused, and the pool opens a fresh one once the database is back.
+// The event feed's LISTEN runs on a client of its own (a pooled connection would
+// lose it when released), opened only while someone follows events.
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import type { Logger } from "pino";
 import { isStorageUnavailable } from "../unavailable.js";
-import type { PgDb } from "./db.js";
+import type { PgDb, PgListen } from "./db.js";
 import * as schema from "./schema/index.js";
 import { PostgresLeadership } from "./leadership.js";
 import { migratePostgres, PostgresStore } from "./store.js";
@@ -81,6 +83,7 @@ export async function openNodePostgresStore(options: NodePostgresStoreOptions): 
         answerTimeoutMs: statementTimeoutMs + 1_000,
         ...(options.logger ? { logger: options.logger } : {}),
       }),
+    listen: listenOnOwnClient({ ...connection, query_timeout: statementTimeoutMs + 1_000 }),
     ...(options.logger ? { logger: options.logger } : {}),
   });
 }
@@ -134,8 +137,45 @@ async function transactionOnOwnConnection<T>(pool: pg.Pool, run: (tx: PgDb) => P
   }
 }
 
+/** LISTEN on a pg.Client of its own per call; a broken client is ended and reported through onLost. */
+function listenOnOwnClient(config: pg.ClientConfig): PgListen {
+  return async (channel, onNotify, onLost) => {
+    const client = new pg.Client(config);
+    /** Listening, and not being ended on purpose: a failure now is a loss to report. */
+    let live = false;
+    const fail = (error: Error): void => {
+      if (!live) return;
+      live = false;
+      void close();
+      onLost(error);
+    };
+    // Without an 'error' listener a dying socket would crash the process.
+    client.on("error", fail);
+    client.on("end", () => fail(new Error("the LISTEN connection ended")));
+    client.on("notification", (message) => {
+      if (message.channel === channel) onNotify();
+    });
+    async function close(): Promise<void> {
+      live = false;
+      // end() waits for the server's goodbye; a server that answers nothing gets its socket cut.
+      const timer = setTimeout(() => destroySocket(client), 1_000);
+      await client.end().catch(() => undefined);
+      clearTimeout(timer);
+    }
+    try {
+      await client.connect();
+      await client.query(`LISTEN "${channel.replace(/"/g, `""`)}"`);
+    } catch (error) {
+      await close();
+      throw error;
+    }
+    live = true;
+    return close;
+  };
+}
+
 /** Ends a connection's socket now (pg's end() would wait for a server that may never answer). */
-function destroySocket(client: pg.PoolClient): void {
+function destroySocket(client: pg.ClientBase): void {
   (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 

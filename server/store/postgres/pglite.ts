@@ -23,5 +23,13 @@ export async function openPgliteStore(options: PgliteStoreOptions = {}): Promise
     throw error;
   }
   options.logger?.info({ dialect: "postgres", driver: "pglite" }, "database open");
-  return new PostgresStore(db, { release: () => client.close(), ...(options.logger ? { logger: options.logger } : {}) });
+  return new PostgresStore(db, {
+    release: () => client.close(),
+    // One in-process session: it hears its own notifications, and it cannot be lost.
+    listen: async (channel, onNotify) => {
+      const unlisten = await client.listen(channel, () => onNotify());
+      return () => unlisten();
+    },
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
 }

@@ -8,6 +8,14 @@
 // COMMIT itself fails, or an operation fails because storage is unavailable
 // (timeout, lost connection: no second pass would fare better), apply rejects:
 // nothing of the batch took effect.
+//
+// After a batch that stored events has committed, the store announces it on
+// eventsCommittedChannel (track.ts) with a statement of its own: at most one in
+// flight, a repeat sent after it when more batches committed meanwhile. Not in
+// the write transaction: Postgres serialises the commits of notifying
+// transactions with one cluster-wide lock held through the WAL flush, which
+// would serialise the batches' commits. The announcement commits without
+// waiting for the flush (synchronous_commit off), so it holds that lock briefly.
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { readMigrationFiles } from "drizzle-orm/migrator";
@@ -15,11 +23,11 @@ import type { Logger } from "pino";
 import { soleLeadership, type LeadershipOptions, type OpenLeadership } from "../../core/leadership.js";
 import type { OpOutcome, Store, WriteOp, WriteResult } from "../store.js";
 import { isStorageUnavailable } from "../unavailable.js";
-import { rowsOf, type PgDb } from "./db.js";
+import { rowsOf, type PgDb, type PgListen } from "./db.js";
 import { PostgresAgentRepository } from "./agent.js";
 import { PostgresHeartbeatRepository } from "./heartbeat.js";
 import { PostgresOperatorKeyRepository } from "./operator.js";
-import { PostgresTrackRepository } from "./track.js";
+import { eventsCommittedChannel, PostgresTrackRepository } from "./track.js";
 import { PostgresStatsQueries } from "./stats.js";
 
 // Beside this file in the source; built, this module is bundled into dist/ and
@@ -45,6 +53,8 @@ export interface PostgresStoreOptions {
    * advisory lock (leadership.ts); without it (PGlite: one process) this process is always the leader.
    */
   leadership?: (options: LeadershipOptions) => OpenLeadership;
+  /** LISTEN on a session of its own: wakes the event feed on commits of every process (track.ts watchCommits). */
+  listen?: PgListen;
 }
 
 export class PostgresStore implements Store {
@@ -56,12 +66,15 @@ export class PostgresStore implements Store {
   readonly stats: PostgresStatsQueries;
   private closing: Promise<void> | undefined;
   private readonly transaction: <T>(run: (tx: PgDb) => Promise<T>) => Promise<T>;
+  /** The announcement in flight (see the top of the file), and whether another batch stored events since it was sent. */
+  private announcing: Promise<void> | undefined;
+  private announceAgain = false;
 
   constructor(
     readonly db: PgDb,
     private readonly options: PostgresStoreOptions,
   ) {
-    this.track = new PostgresTrackRepository(db);
+    this.track = new PostgresTrackRepository(db, { listen: options.listen, logger: options.logger });
     this.operatorKeys = new PostgresOperatorKeyRepository(db);
     this.heartbeat = new PostgresHeartbeatRepository(db);
     this.agent = new PostgresAgentRepository(db);
@@ -103,6 +116,33 @@ export class PostgresStore implements Store {
   }
 
   async apply(ops: readonly WriteOp[]): Promise<OpOutcome[]> {
+    const outcomes = await this.applyBatch(ops);
+    if (outcomes.some((o) => o.ok && o.result.kind === "insertEvents" && o.result.inserted > 0)) this.announceEvents();
+    return outcomes;
+  }
+
+  private announceEvents(): void {
+    if (this.announcing) {
+      this.announceAgain = true;
+      return;
+    }
+    this.announcing = (async () => {
+      do {
+        this.announceAgain = false;
+        try {
+          await this.db.execute(sql`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${eventsCommittedChannel}, '')`);
+        } catch (error) {
+          // Only a wake-up call: the feeds poll anyway.
+          this.options.logger?.debug({ err: error }, "announcing committed events failed");
+          return;
+        }
+      } while (this.announceAgain && !this.closing);
+    })().finally(() => {
+      this.announcing = undefined;
+    });
+  }
+
+  private async applyBatch(ops: readonly WriteOp[]): Promise<OpOutcome[]> {
     if (ops.length === 0) return [];
     let opFailed = false;
     try {
@@ -158,7 +198,10 @@ export class PostgresStore implements Store {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.options.release();
+    this.closing ??= (async () => {
+      await this.announcing;
+      await this.options.release();
+    })();
     return this.closing;
   }
 }

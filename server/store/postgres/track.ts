@@ -2,8 +2,17 @@
 // operation whatever its size: the session row and every event go in through one
 // CTE, the events as parallel arrays (unnest), so there is one round trip and no
 // per-row query building.
-import { and, asc, count, eq, gt, gte, lt, sql, type SQL } from "drizzle-orm";
+//
+// The feed (FollowEvents) walks events in (transaction id, id) order and keeps
+// the transactions it passed while they were running, so an event committed
+// late under a lower id still comes, once (feed.ts). A process that stored
+// events announces it after the commit (PostgresStore), which wakes the feeds of
+// every process at once (watchCommits).
+import { and, asc, count, eq, gt, gte, lt, or, sql, type SQL } from "drizzle-orm";
+import type { Logger } from "pino";
 import type {
+  FeedPage,
+  FeedPosition,
   InsertEventsOp,
   InsertEventsResult,
   PruneEventsOp,
@@ -14,11 +23,43 @@ import type {
   TrackRepository,
   TrackSessionRow,
 } from "../track.js";
-import { rowsOf, type PgDb } from "./db.js";
+import { rowsOf, type PgDb, type PgListen } from "./db.js";
+import { formatFeedPosition, headOf, parseFeedPosition, parseSnapshot, readFeed } from "./feed.js";
 import { trackEvents, trackSessions } from "./schema/index.js";
 
+/** The columns of a StoredTrackEvent (the feed's reads). */
+const storedEventColumns = {
+  id: trackEvents.id,
+  session: trackEvents.session,
+  deviceId: trackSessions.deviceId,
+  clientId: trackSessions.clientId,
+  systemVersion: trackSessions.systemVersion,
+  productVersion: trackSessions.productVersion,
+  system: trackSessions.system,
+  productGitHash: trackSessions.productGitHash,
+  at: trackEvents.at,
+  event: trackEvents.event,
+  nr: trackEvents.nr,
+  userId: trackEvents.userId,
+  ip: trackEvents.ip,
+  parameters: trackEvents.parameters,
+  isTesting: trackEvents.isTesting,
+  receivedAt: trackEvents.receivedAt,
+};
+
+/** The channel on which a process announces that it stored events (payload empty). */
+export const eventsCommittedChannel = "fleetbeat_track_events";
+
 export class PostgresTrackRepository implements TrackRepository {
-  constructor(private readonly db: PgDb) {}
+  readonly watchCommits?: (wake: () => void) => () => Promise<void>;
+
+  constructor(
+    private readonly db: PgDb,
+    notifications: { listen?: PgListen | undefined; logger?: Logger | undefined } = {},
+  ) {
+    const { listen, logger } = notifications;
+    if (listen) this.watchCommits = (wake) => watchChannel(listen, eventsCommittedChannel, wake, logger);
+  }
 
   /**
    * Retention, on `tx` (the caller's transaction): of the oldest `limit` rows in id
@@ -66,6 +107,44 @@ export class PostgresTrackRepository implements TrackRepository {
       .where(and(...where))
       .orderBy(asc(trackEvents.id))
       .limit(limit);
+  }
+
+  /** Just after what the statement's snapshot sees. */
+  async feedHead(): Promise<FeedPosition> {
+    const [row] = rowsOf(await this.db.execute(sql`SELECT pg_current_snapshot()::text AS snapshot`));
+    return formatFeedPosition(headOf(parseSnapshot(String(row?.snapshot))));
+  }
+
+  /** Both reads go through track_events_commit_order_idx (xid, id). */
+  async feedAfter(position: FeedPosition, limit: number): Promise<FeedPage> {
+    const step = await readFeed(parseFeedPosition(position), limit, {
+      pending: async (pending, n) => {
+        const of = pending.map((p) => sql`(${trackEvents.xid} = ${p.xid.toString()}::xid8 AND ${trackEvents.id} > ${p.after}::bigint)`);
+        const rows = await this.db
+          .select({ xid: sql<string>`${trackEvents.xid}::text`, ...storedEventColumns })
+          .from(trackEvents)
+          .innerJoin(trackSessions, eq(trackSessions.session, trackEvents.session))
+          .where(or(...of))
+          .orderBy(asc(trackEvents.xid), asc(trackEvents.id))
+          .limit(n);
+        return rows.map(({ xid, ...event }) => ({ ...event, xid: BigInt(xid) }));
+      },
+      after: async (xid, id, n) => {
+        const rows = await this.db
+          .select({ snapshot: sql<string>`(SELECT pg_current_snapshot()::text)`, xid: sql<string>`${trackEvents.xid}::text`, ...storedEventColumns })
+          .from(trackEvents)
+          .innerJoin(trackSessions, eq(trackSessions.session, trackEvents.session))
+          .where(sql`(${trackEvents.xid}, ${trackEvents.id}) > (${xid.toString()}::xid8, ${id}::bigint)`)
+          .orderBy(asc(trackEvents.xid), asc(trackEvents.id))
+          .limit(n);
+        const snapshot = rows[0]?.snapshot;
+        return {
+          rows: rows.map(({ xid, snapshot: _snapshot, ...event }) => ({ ...event, xid: BigInt(xid) })),
+          snapshot: snapshot === undefined ? undefined : parseSnapshot(snapshot),
+        };
+      },
+    });
+    return { events: step.rows.map(({ xid: _xid, ...event }) => event), position: formatFeedPosition(step.position) };
   }
 
   /**
@@ -144,4 +223,47 @@ export class PostgresTrackRepository implements TrackRepository {
     const [row] = await this.db.select().from(trackSessions).where(eq(trackSessions.session, session)).limit(1);
     return row;
   }
+}
+
+/**
+ * LISTENs on `channel` through a session of its own while watched, calling
+ * `wake` on each notification and once more whenever listening (re)starts (what
+ * was announced while not listening is not lost, only late: the reader polls).
+ * A lost session is replaced after a growing pause.
+ */
+function watchChannel(listen: PgListen, channel: string, wake: () => void, logger: Logger | undefined): () => Promise<void> {
+  let stopped = false;
+  let unlisten: (() => Promise<void>) | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let failures = 0;
+  let attempt: Promise<void> = Promise.resolve();
+
+  const start = (): void => {
+    retry = undefined;
+    attempt = listen(channel, wake, lost).then(
+      async (stop) => {
+        if (stopped) return stop();
+        unlisten = stop;
+        failures = 0;
+        wake();
+      },
+      (error: unknown) => lost(error instanceof Error ? error : new Error(String(error))),
+    );
+  };
+  function lost(error: Error): void {
+    unlisten = undefined;
+    if (stopped) return;
+    const pauseMs = Math.min(30_000, 250 * 2 ** Math.min(failures++, 7));
+    logger?.warn({ err: error, retryInMs: pauseMs }, "listening for committed events failed; the event feed polls until it listens again");
+    retry = setTimeout(start, pauseMs);
+  }
+
+  start();
+  return async () => {
+    stopped = true;
+    if (retry !== undefined) clearTimeout(retry);
+    await attempt;
+    await unlisten?.();
+    unlisten = undefined;
+  };
 }

@@ -2,9 +2,11 @@
 // runs on prepared better-sqlite3 statements (multi-row INSERTs cached per row
 // count) instead of building a query per call; reads go through Drizzle.
 import type { Database, Statement } from "better-sqlite3";
-import { and, asc, count, eq, gt, gte, lt, type SQL } from "drizzle-orm";
+import { and, asc, count, eq, gt, gte, lt, max, type SQL } from "drizzle-orm";
 import type { BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import type {
+  FeedPage,
+  FeedPosition,
   InsertEventsOp,
   InsertEventsResult,
   PruneEventsOp,
@@ -83,6 +85,20 @@ export class SqliteTrackRepository implements TrackRepository {
       .orderBy(asc(trackEvents.id))
       .limit(limit)
       .all();
+  }
+
+  // The feed: one writer commits in id order, so the position is the last id passed.
+  async feedHead(): Promise<FeedPosition> {
+    const row = this.db.select({ id: max(trackEvents.id) }).from(trackEvents).get();
+    return String(row?.id ?? 0);
+  }
+
+  async feedAfter(position: FeedPosition, limit: number): Promise<FeedPage> {
+    const afterId = Number(position);
+    if (!/^\d+$/.test(position) || !Number.isSafeInteger(afterId)) throw new Error(`not a feed position of SQLite: ${JSON.stringify(position)}`);
+    const events = await this.listEvents({}, afterId, limit);
+    const last = events[events.length - 1];
+    return { events, position: last === undefined ? position : String(last.id) };
   }
 
   /**

@@ -1,6 +1,10 @@
 // Tracking (seed 001): one row per session with the collection-level fields, one
 // row per event. UNIQUE(session, nr) makes a resent collection idempotent.
-import { bigint, boolean, index, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
+import { bigint, boolean, customType, index, pgTable, text, uniqueIndex } from "drizzle-orm/pg-core";
+
+/** Postgres's 64-bit transaction id (never wraps around); node-postgres reads it as decimal text. */
+const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => "xid8" });
 
 export const trackSessions = pgTable(
   "track_sessions",
@@ -37,12 +41,25 @@ export const trackEvents = pgTable(
     isTesting: boolean("is_testing").notNull(),
     /** Server receive time, epoch ms. */
     receivedAt: bigint("received_at", { mode: "number" }).notNull(),
+    /**
+     * The id of the transaction that stored the row, filled in by Postgres. With
+     * several writers ids are not commit order (a transaction may commit after
+     * one that took a higher id); FollowEvents walks (xid, id) order and keeps the
+     * transactions it passed while they ran (postgres/feed.ts).
+     */
+    xid: xid8("xid").notNull().default(sql`pg_current_xact_id()`),
   },
   // Every index costs each ingested row a b-tree insert, and ingest is the hot
   // path: (session, nr) makes resends idempotent and serves device and session
   // queries (through track_sessions), `at` serves time ranges and is cheap (client
   // clocks mostly move forward). There is no index on `event` (a text key put
   // rows at random places: it doubled the cost of a row) nor on received_at
-  // (retention walks the table in id order, which is arrival order).
-  (t) => [uniqueIndex("track_events_session_nr_uq").on(t.session, t.nr), index("track_events_at_idx").on(t.at)],
+  // (retention walks the table in id order, which is arrival order). (xid, id) is
+  // the feed's commit order; its keys grow like the id's, so rows append at the
+  // right edge of the index.
+  (t) => [
+    uniqueIndex("track_events_session_nr_uq").on(t.session, t.nr),
+    index("track_events_at_idx").on(t.at),
+    index("track_events_commit_order_idx").on(t.xid, t.id),
+  ],
 );

@@ -1,0 +1,2 @@
+ALTER TABLE "track_events" ADD COLUMN "xid" "xid8" DEFAULT pg_current_xact_id() NOT NULL;--> statement-breakpoint
+CREATE INDEX "track_events_commit_order_idx" ON "track_events" USING btree ("xid","id");
