@@ -5,7 +5,9 @@
 // insert it, every later copy (in that operation or a later one) is a duplicate;
 // rows already stored are duplicates through ON CONFLICT DO NOTHING. Rows go in
 // sorted by key, so concurrent transactions take the unique index's entries in one
-// order and never deadlock on them.
+// order and never deadlock on them; their ids are drawn first, in arrival order
+// (operation order, then event order), since the id order is the arrival order
+// that listings and retention walk.
 import { sql } from "drizzle-orm";
 import type { InsertEventsOp, InsertEventsResult, TrackSessionRow } from "../../track.js";
 import { rowsOf, type PgDb } from "../db.js";
@@ -54,18 +56,18 @@ export async function insertEventsAll(tx: PgDb, ops: readonly InsertEventsOp[]):
         AS u(session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
       ORDER BY session
       ON CONFLICT (session) DO NOTHING
-    ), candidates AS (
-      SELECT * FROM unnest(${sql.param(op)}::int[], ${sql.param(session)}::text[], ${sql.param(nr)}::bigint[], ${sql.param(at)}::bigint[],
+    ), candidates AS MATERIALIZED (
+      SELECT nextval('track_events_id_seq'::regclass) AS id, u.* FROM unnest(${sql.param(op)}::int[], ${sql.param(session)}::text[], ${sql.param(nr)}::bigint[], ${sql.param(at)}::bigint[],
                            ${sql.param(event)}::text[], ${sql.param(userId)}::bigint[], ${sql.param(ip)}::text[], ${sql.param(parameters)}::text[],
                            ${sql.param(isTesting)}::boolean[], ${sql.param(receivedAt)}::bigint[])
         AS u(op, session, nr, at, event, user_id, ip, parameters, is_testing, received_at)
     ), inserted AS (
-      INSERT INTO track_events (session, nr, at, event, user_id, ip, parameters, is_testing, received_at)
-      SELECT session, nr, at, event, user_id, ip, parameters, is_testing, received_at FROM candidates ORDER BY session, nr
+      INSERT INTO track_events (id, session, nr, at, event, user_id, ip, parameters, is_testing, received_at)
+      SELECT id, session, nr, at, event, user_id, ip, parameters, is_testing, received_at FROM candidates ORDER BY session, nr
       ON CONFLICT (session, nr) DO NOTHING
-      RETURNING session, nr
+      RETURNING id
     )
-    SELECT c.op, count(*)::int AS inserted FROM inserted JOIN candidates c USING (session, nr) GROUP BY c.op`);
+    SELECT c.op, count(*)::int AS inserted FROM inserted JOIN candidates c USING (id) GROUP BY c.op`);
   const inserted = new Array<number>(ops.length).fill(0);
   for (const row of rowsOf(result)) inserted[Number(row.op)] = Number(row.inserted);
   return ops.map((o, k) => ({ kind: "insertEvents", inserted: inserted[k]!, duplicates: o.events.length - inserted[k]! }));
