@@ -2,6 +2,7 @@
 // database for this file), or on PGlite when the variable is not set outside CI.
 // Under CI=true a missing variable fails this file (testPostgresUrl throws), and an
 // unreachable server fails it in createFreshPostgresDatabase.
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -10,6 +11,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFreshPostgresDatabase, testPostgresUrl, type FreshPostgresDatabase } from "../../../test/support/postgres.js";
 import { openStore } from "../open.js";
+import type { WriteOp } from "../store.js";
 import { describeStoreSuite, everyTable } from "../store.suite.js";
 import { openNodePostgresStore } from "./node-postgres.js";
 import { openPgliteStore } from "./pglite.js";
@@ -69,6 +71,45 @@ if (adminUrl) {
         expect(await migrateUrl(database.url)).toBe(0);
       } finally {
         await Promise.all(stores.map((s) => s.close()));
+      }
+    });
+
+    it("concurrent batches that take the same device rows and event keys in opposite orders never deadlock", async () => {
+      const [one, two] = await Promise.all([openNodePostgresStore({ url: database.url }), openNodePostgresStore({ url: database.url })]);
+      try {
+        const hash = (text: string) => createHash("sha256").update(text).digest("hex");
+        const T0 = 1_700_000_000_000;
+        const ids = Array.from({ length: 30 }, (_, i) => `order-${String(i).padStart(2, "0")}`);
+        const registered = await one.apply(
+          ids.map((deviceId) => ({
+            kind: "agentRegister", deviceId, info: { devicename: deviceId, ip: "127.0.0.1", macaddress: "00:00:00:00:00:00", os: "Linux" },
+            presentedTokenHash: null, enrolmentSecretValid: false, openEnrolment: true,
+            token: { hash: hash(deviceId), expiresAt: T0 + 3_600_000, previousGraceMs: 0 }, delivery: { now: T0, redeliverAfterMs: 60_000, maxCommands: 16 },
+          })),
+        );
+        expect(registered.every((o) => o.ok)).toBe(true);
+        const sessions = Array.from({ length: 10 }, (_, i) => ({
+          session: `order-session-${i}`, deviceId: "d", clientId: "c", systemVersion: "1", productVersion: "1", system: null, productGitHash: null,
+        }));
+        for (let round = 1; round <= 5; round++) {
+          const now = T0 + round * 1000;
+          const ops: WriteOp[] = [
+            ...ids.map((deviceId): WriteOp => ({
+              kind: "agentCheckIn", deviceId, presentedTokenHash: hash(deviceId), info: null, results: [],
+              token: { hash: "unused", expiresAt: now + 60_000, previousGraceMs: 0 }, delivery: { now, redeliverAfterMs: 60_000, maxCommands: 16 },
+            })),
+            ...sessions.map((session): WriteOp => ({
+              kind: "insertEvents", session, receivedAt: now,
+              events: Array.from({ length: 20 }, (_, n) => ({ at: 1, event: "e", nr: round * 100 + n, userId: null, ip: null, parameters: null, isTesting: false })),
+            })),
+          ];
+          const [a, b] = await Promise.all([one.apply(ops), two.apply([...ops].reverse())]);
+          for (const outcome of [...a, ...b]) if (!outcome.ok) throw outcome.error;
+          const inserted = [...a, ...b].reduce((sum, o) => sum + (o.ok && o.result.kind === "insertEvents" ? o.result.inserted : 0), 0);
+          expect(inserted).toBe(sessions.length * 20);
+        }
+      } finally {
+        await Promise.all([one.close(), two.close()]);
       }
     });
 
