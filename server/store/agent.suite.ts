@@ -371,13 +371,14 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         expect((await store.apply([a, b, c].map((d) => checkInOp(d, `${d}-t1`, "u", T0 + 1000)))).every((o) => o.ok)).toBe(true);
         const second = await queue([a, b], 2);
         const third = await queue([a, b], 3);
+        await queue([a, b], 4);
         const outcomes = await store.apply([
           // a reports its command twice (the first report counts) and b's command, which is not a's to finish.
           checkInOp(a, `${a}-t1`, "u", T0 + 2000, {
             results: [{ id: cmd(a), returnCode: 0, reason: "ok" }, { id: cmd(a), returnCode: 1, reason: "again" }, { id: cmd(b), returnCode: 0, reason: "forged" }],
             delivery: { ...delivery(T0 + 2000), maxCommands: 1 },
           }),
-          checkInOp(b, `${b}-t1`, "u", T0 + 2000, { results: [{ id: cmd(b), returnCode: 7, reason: "b failed" }] }),
+          checkInOp(b, `${b}-t1`, "u", T0 + 2000, { results: [{ id: cmd(b), returnCode: 7, reason: "b failed" }], delivery: { ...delivery(T0 + 2000), maxCommands: 2 } }),
           checkInOp(c, `${c}-t1`, "u", T0 + 2000),
         ]);
         const results = outcomes.map((o) => (o.ok ? (o.result as AgentCheckInResult) : undefined));
@@ -388,7 +389,7 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
           ["delivered", null, null],
         ]);
         const of = (q: AgentQueueCommandsResult, device: string) => q.commands.find((x) => x.deviceId === device)!.id;
-        // maxCommands 1 for a: its oldest due command only.
+        // At most maxCommands per device (1 for a, 2 for b), its oldest due ones.
         expect(results[0]?.commands.map((x) => x.id)).toEqual([of(second, a)]);
         expect(results[1]?.commands.map((x) => x.id)).toEqual([of(second, b), of(third, b)]);
         // c's command was delivered a second ago: not due again.
@@ -417,20 +418,28 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         expect(await store.agent.getDevice(c)).toMatchObject({ tokenHash: hash(`${c}-t2`), lastSeen: T0 + 60_000 });
       });
 
-      it("registers several devices in one batch, a repeated registration deciding on the first", async () => {
+      it("registers several devices in one batch, a repeated registration deciding on what the first left", async () => {
         const known = await registered();
-        const [n1, n2] = [newId(), newId()];
+        const [n1, n2, n3] = [newId(), newId(), newId()];
         const outcomes = await store.apply([
           registerOp(n1, `${n1}-t1`, { delivery: delivery(T0 + 10) }),
           registerOp(known, `${known}-t2`, { presentedTokenHash: hash(`${known}-t1`), info: { ...info, os: "Windows" }, delivery: delivery(T0 + 10) }),
           registerOp(n2, "x", { openEnrolment: false }),
-          // n1 again, presenting the token its first registration in this batch gave it.
-          registerOp(n1, `${n1}-t2`, { presentedTokenHash: hash(`${n1}-t1`), delivery: delivery(T0 + 20) }),
+          // The known device again, presenting the token its registration just gave it.
+          registerOp(known, `${known}-t3`, { presentedTokenHash: hash(`${known}-t2`), delivery: delivery(T0 + 20) }),
         ]);
-        expect(outcomes.map((o) => (o.ok ? (o.result as AgentRegisterResult).outcome : "error"))).toEqual(["created", "renewed", "rejected", "renewed"]);
-        expect(await store.agent.getDevice(n1)).toMatchObject({ tokenHash: hash(`${n1}-t2`), previousTokenHash: hash(`${n1}-t1`), registeredAt: T0 + 10, lastSeen: T0 + 20 });
-        expect(await store.agent.getDevice(known)).toMatchObject({ tokenHash: hash(`${known}-t2`), previousTokenHash: hash(`${known}-t1`), os: "Windows", updatedAt: T0 + 10 });
+        const outcomesOf = (list: typeof outcomes) => list.map((o) => (o.ok ? (o.result as AgentRegisterResult).outcome : "error"));
+        expect(outcomesOf(outcomes)).toEqual(["created", "renewed", "rejected", "renewed"]);
+        expect(await store.agent.getDevice(n1)).toMatchObject({ tokenHash: hash(`${n1}-t1`), previousTokenHash: null, registeredAt: T0 + 10, lastSeen: T0 + 10 });
+        expect(await store.agent.getDevice(known)).toMatchObject({ tokenHash: hash(`${known}-t3`), previousTokenHash: hash(`${known}-t2`), os: "Linux", updatedAt: T0 + 20 });
         expect(await store.agent.getDevice(n2)).toBeUndefined();
+        // A new device twice in one batch: created, then renewed with the token it was just given.
+        const again = await store.apply([
+          registerOp(n3, `${n3}-t1`, { delivery: delivery(T0 + 30) }),
+          registerOp(n3, `${n3}-t2`, { presentedTokenHash: hash(`${n3}-t1`), delivery: delivery(T0 + 40) }),
+        ]);
+        expect(outcomesOf(again)).toEqual(["created", "renewed"]);
+        expect(await store.agent.getDevice(n3)).toMatchObject({ tokenHash: hash(`${n3}-t2`), previousTokenHash: hash(`${n3}-t1`), registeredAt: T0 + 30, lastSeen: T0 + 40 });
       });
     });
 

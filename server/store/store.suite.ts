@@ -146,6 +146,22 @@ export function describeStoreSuite(label: string, freshDatabase: () => Promise<S
         expect(await store.track.findSession(t.session)).toEqual({ ...t, firstSeen: 3_000 });
       });
 
+      it("numbers the events of one batch in arrival order: operation by operation, each in its own order", async () => {
+        const store = await open();
+        const deviceId = `order-${randomUUID()}`;
+        // Session names and nrs whose sort order is the reverse of their arrival.
+        const [late, early] = [{ ...newSession(), deviceId, session: `z-${randomUUID()}` }, { ...newSession(), deviceId, session: `a-${randomUUID()}` }];
+        await applyOk(store, [insertOp(late, makeEvents([3, 2, 1])), insertOp(early, makeEvents([2, 1]))]);
+        const listed = await store.track.listEvents({ deviceId }, 0, 100);
+        expect(listed.map((e) => [e.session, e.nr])).toEqual([
+          [late.session, 3],
+          [late.session, 2],
+          [late.session, 1],
+          [early.session, 2],
+          [early.session, 1],
+        ]);
+      });
+
       it("is idempotent across batches, also for partly overlapping resends", async () => {
         const store = await open();
         const s = newSession();

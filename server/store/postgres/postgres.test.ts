@@ -74,6 +74,57 @@ if (adminUrl) {
       }
     });
 
+    it("writes a run of check-ins, registrations, event inserts or heartbeat records with as many statements for 20 operations as for 2", async () => {
+      const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+      let statements = 0;
+      const db = drizzle({ client: pool, schema, logger: { logQuery: () => void statements++ } });
+      await migratePostgres(db);
+      const store = new PostgresStore(db, { release: () => pool.end() });
+      try {
+        const hash = (text: string) => createHash("sha256").update(text).digest("hex");
+        const T0 = 1_700_000_000_000;
+        const delivery = { now: T0, redeliverAfterMs: 60_000, maxCommands: 16 };
+        /** Statements one apply of the batch took; every operation must succeed. */
+        const cost = async (ops: WriteOp[]) => {
+          const before = statements;
+          for (const outcome of await store.apply(ops)) if (!outcome.ok) throw outcome.error;
+          return statements - before;
+        };
+        const costs = new Map<string, number[]>();
+        for (const size of [2, 20]) {
+          const ids = Array.from({ length: size }, (_, i) => `cost-${size}-${i}`);
+          const info = { devicename: "d", ip: "127.0.0.1", macaddress: "00:00:00:00:00:00", os: "Linux" };
+          const token = { hash: "unused", expiresAt: T0 + 60_000, previousGraceMs: 0 };
+          const register = await cost(ids.map((deviceId) => ({
+            kind: "agentRegister", deviceId, info, presentedTokenHash: null, enrolmentSecretValid: false, openEnrolment: true,
+            token: { ...token, hash: hash(deviceId) }, delivery,
+          })));
+          await cost([{ kind: "agentQueueCommands", target: { kind: "devices", deviceIds: ids }, type: 1, content: "", createdAt: T0, deadline: T0 + 60_000 }]);
+          const checkIn = await cost(ids.map((deviceId) => ({ kind: "agentCheckIn", deviceId, presentedTokenHash: hash(deviceId), info, results: [], token, delivery })));
+          const commands = await store.agent.listCommands({ deviceId: ids[0]!, limit: 1 });
+          expect(commands[0]?.state).toBe("delivered");
+          const results = await cost(ids.map((deviceId) => ({
+            kind: "agentCheckIn", deviceId, presentedTokenHash: hash(deviceId), info: null, token, delivery,
+            results: [{ id: commands[0]!.id, returnCode: 0, reason: "" }],
+          })));
+          const events = await cost(ids.map((session) => ({
+            kind: "insertEvents", receivedAt: T0,
+            session: { session, deviceId: "d", clientId: "c", systemVersion: "1", productVersion: "1", system: null, productGitHash: null },
+            events: [1, 2, 3].map((nr) => ({ at: 1, event: "e", nr, userId: null, ip: null, parameters: null, isTesting: false })),
+          })));
+          const heartbeats = await cost(ids.map((machineId) => ({
+            kind: "recordHeartbeats", keepRaw: true,
+            heartbeats: [{ machineId, hbId: "h", product: "p", channel: "c", version: "1", osType: "Linux", osVersion: "1", country: "", region: "", receivedAt: T0 }],
+          })));
+          for (const [name, n] of Object.entries({ register, checkIn, results, events, heartbeats })) costs.set(name, [...(costs.get(name) ?? []), n]);
+        }
+        // BEGIN, COMMIT and the run's own statements: a second pass or a statement per operation would show here.
+        expect(Object.fromEntries(costs)).toEqual({ register: [4, 4], checkIn: [4, 4], results: [5, 5], events: [3, 3], heartbeats: [3, 3] });
+      } finally {
+        await store.close();
+      }
+    });
+
     it("concurrent batches that take the same device rows and event keys in opposite orders never deadlock", async () => {
       const [one, two] = await Promise.all([openNodePostgresStore({ url: database.url }), openNodePostgresStore({ url: database.url })]);
       try {
