@@ -38,7 +38,9 @@ if (databaseUrl) {
         ON CONFLICT (device_id) DO UPDATE SET token_hash = excluded.token_hash, token_expires_at = excluded.token_expires_at,
           previous_token_hash = NULL, previous_token_expires_at = NULL`);
     }
-    await store.db.execute(sql`ANALYZE agent_devices`);
+    // Every run starts from a vacuumed table: earlier runs' dead row versions would slow the next one.
+    await store.db.execute(sql`VACUUM ANALYZE agent_devices`);
+    await store.db.execute(sql`VACUUM ANALYZE agent_commands`);
   } finally {
     await store.close();
   }
