@@ -1,5 +1,6 @@
 // The fleetbeat server for the agent benchmark, in its own process: SQLite in a
-// fresh temporary folder, `--devices` registered devices seeded first by
+// fresh temporary folder (or the Postgres database of BENCH_DATABASE_URL when the
+// bench is given one), `--devices` registered devices seeded first by
 // bench/agent-seed.ts in a process of its own, logs off. Reports its port over IPC; answers "rss"
 // with its resident set size, V8 heap and CPU time used (after a full GC), "peek"
 // with its RSS alone (no GC, for sampling under load), "operator-key" with a new
@@ -32,6 +33,7 @@ const server = await startServer(
     port: 0,
     host: "127.0.0.1",
     dataDir,
+    databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
     logLevel: "silent",
     agent: { ...defaultConfig.agent, tokenLifetimeMs: 365 * 86_400_000 },
     batchMaxDelayMs: numberFlag("batch-delay", defaultConfig.batchMaxDelayMs),

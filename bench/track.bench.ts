@@ -49,7 +49,7 @@ const eventsPerSecond = committedEvents / (result.elapsedMs / 1000);
 const expectedRows = (ok + warmupRequests) * EVENTS_PER_COLLECTION;
 
 const baseline = await measureBaseline({ connections, durationMs, warmupRequests, bodyBytes });
-printTable(`tracking ingest (SQLite), ${connections} connections, ${(durationMs / 1000).toFixed(0)} s, ${EVENTS_PER_COLLECTION} events/collection, ${bodyBytes} B bodies`, [
+printTable(`tracking ingest (${process.env.BENCH_DATABASE_URL ? "Postgres" : "SQLite"}), ${connections} connections, ${(durationMs / 1000).toFixed(0)} s, ${EVENTS_PER_COLLECTION} events/collection, ${bodyBytes} B bodies`, [
   ["committed events/s", eventsPerSecond.toFixed(0)],
   ["collections/s", result.requestsPerSecond.toFixed(0)],
   ["latency", formatLatency(result.latency)],

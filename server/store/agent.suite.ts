@@ -318,6 +318,131 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
       });
     });
 
+    // A batch must come out as its operations applied one by one, in order, however a dialect groups them.
+    describe("batches", () => {
+      const verdictsOf = (outcomes: Awaited<ReturnType<Store["apply"]>>) =>
+        outcomes.map((o) => (o.ok ? (o.result as AgentCheckInResult).verdict : "error"));
+      const queue = (deviceIds: string[], type: number) =>
+        apply<AgentQueueCommandsResult>({ kind: "agentQueueCommands", target: { kind: "devices", deviceIds }, type, content: `c${type}`, createdAt: T0, deadline: T0 + 3_600_000 });
+
+      it("decides the check-ins of many devices in one batch; a device twice in it decides on what its first check-in left", async () => {
+        const [d0, d1, d2, d3] = [await registered(), await registered(), await registered(), await registered()];
+        const expired = T0 + 60_000; // every t1 has just expired
+        const outcomes = await store.apply([
+          checkInOp(d0, `${d0}-t1`, `${d0}-t2`, expired),
+          checkInOp(d1, `${d1}-t1`, `${d1}-t2`, expired),
+          checkInOp(d2, "stolen", "x", expired),
+          // d0 again with t1, now its previous token: the answer with t2 was "lost".
+          checkInOp(d0, `${d0}-t1`, `${d0}-t3`, expired + 1),
+          checkInOp(d3, `${d3}-t1`, "unused", T0 + 1000),
+          checkInOp(newId(), "any", "x", expired),
+          // d1 again with the token it was just given.
+          checkInOp(d1, `${d1}-t2`, "unused", expired + 2),
+        ]);
+        expect(verdictsOf(outcomes)).toEqual(["rotate-expired", "rotate-expired", "reject", "rotate-previous", "keep", "reject", "keep"]);
+        expect(await store.agent.getDevice(d0)).toMatchObject({ tokenHash: hash(`${d0}-t3`), previousTokenHash: hash(`${d0}-t1`), lastSeen: expired + 1 });
+        expect(await store.agent.getDevice(d1)).toMatchObject({ tokenHash: hash(`${d1}-t2`), previousTokenHash: null, lastSeen: expired + 2 });
+        expect(await store.agent.getDevice(d2)).toMatchObject({ tokenHash: hash(`${d2}-t1`), lastSeen: T0 });
+        expect(await store.agent.getDevice(d3)).toMatchObject({ tokenHash: hash(`${d3}-t1`), lastSeen: T0 + 1000 });
+      });
+
+      it("runs mixed kinds in order: a command queued in the batch rides the check-ins after it, not the one before", async () => {
+        const [a, b] = [await registered(), await registered()];
+        const outcomes = await store.apply([
+          checkInOp(a, `${a}-t1`, "u", T0 + 1000),
+          { kind: "agentQueueCommands", target: { kind: "devices", deviceIds: [a, b] }, type: 1, content: "new", createdAt: T0 + 1000, deadline: T0 + 3_600_000 },
+          checkInOp(a, `${a}-t1`, "u", T0 + 1001),
+          checkInOp(b, `${b}-t1`, "u", T0 + 1001),
+        ]);
+        expect(outcomes.map((o) => o.ok)).toEqual([true, true, true, true]);
+        const [before, queued, afterA, afterB] = outcomes.map((o) => (o.ok ? o.result : undefined)) as [
+          AgentCheckInResult, AgentQueueCommandsResult, AgentCheckInResult, AgentCheckInResult,
+        ];
+        expect(before.commands).toEqual([]);
+        const id = (device: string) => queued.commands.find((c) => c.deviceId === device)!.id;
+        expect(afterA.commands.map((c) => [c.id, c.deviceId, c.content, c.deliveryCount])).toEqual([[id(a), a, "new", 1]]);
+        expect(afterB.commands.map((c) => [c.id, c.deviceId, c.content, c.deliveryCount])).toEqual([[id(b), b, "new", 1]]);
+      });
+
+      it("applies the results of several devices in one batch, each to its own commands, and delivers each device its own due commands", async () => {
+        const [a, b, c] = [await registered(), await registered(), await registered()];
+        const first = await queue([a, b, c], 1);
+        const cmd = (device: string) => first.commands.find((x) => x.deviceId === device)!.id;
+        expect((await store.apply([a, b, c].map((d) => checkInOp(d, `${d}-t1`, "u", T0 + 1000)))).every((o) => o.ok)).toBe(true);
+        const second = await queue([a, b], 2);
+        const third = await queue([a, b], 3);
+        await queue([a, b], 4);
+        const outcomes = await store.apply([
+          // a reports its command twice (the first report counts) and b's command, which is not a's to finish.
+          checkInOp(a, `${a}-t1`, "u", T0 + 2000, {
+            results: [{ id: cmd(a), returnCode: 0, reason: "ok" }, { id: cmd(a), returnCode: 1, reason: "again" }, { id: cmd(b), returnCode: 0, reason: "forged" }],
+            delivery: { ...delivery(T0 + 2000), maxCommands: 1 },
+          }),
+          checkInOp(b, `${b}-t1`, "u", T0 + 2000, { results: [{ id: cmd(b), returnCode: 7, reason: "b failed" }], delivery: { ...delivery(T0 + 2000), maxCommands: 2 } }),
+          checkInOp(c, `${c}-t1`, "u", T0 + 2000),
+        ]);
+        const results = outcomes.map((o) => (o.ok ? (o.result as AgentCheckInResult) : undefined));
+        expect(results.map((r) => r?.resultsApplied)).toEqual([1, 1, 0]);
+        expect((await store.agent.getCommands([cmd(a), cmd(b), cmd(c)])).map((x) => [x.state, x.returnCode, x.reason])).toEqual([
+          ["succeeded", 0, "ok"],
+          ["failed", 7, "b failed"],
+          ["delivered", null, null],
+        ]);
+        const of = (q: AgentQueueCommandsResult, device: string) => q.commands.find((x) => x.deviceId === device)!.id;
+        // At most maxCommands per device (1 for a, 2 for b), its oldest due ones.
+        expect(results[0]?.commands.map((x) => x.id)).toEqual([of(second, a)]);
+        expect(results[1]?.commands.map((x) => x.id)).toEqual([of(second, b), of(third, b)]);
+        // c's command was delivered a second ago: not due again.
+        expect(results[2]?.commands).toEqual([]);
+      });
+
+      it("fails one bad check-in alone: the others of the batch commit, the bad one changes nothing", async () => {
+        const [a, b, c] = [await registered(), await registered(), await registered()];
+        const q = await queue([a, b, c], 1);
+        const cmd = (device: string) => q.commands.find((x) => x.deviceId === device)!.id;
+        await store.apply([a, b, c].map((d) => checkInOp(d, `${d}-t1`, "u", T0 + 1000)));
+        const outcomes = await store.apply([
+          checkInOp(a, `${a}-t1`, "u", T0 + 2000, { results: [{ id: cmd(a), returnCode: 0, reason: "" }] }),
+          // NOT NULL breaks on the device row: this check-in fails, and its result with it.
+          checkInOp(b, `${b}-t1`, `${b}-t2`, T0 + 60_000, {
+            info: { ...info, devicename: null as unknown as string },
+            results: [{ id: cmd(b), returnCode: 0, reason: "" }],
+          }),
+          checkInOp(c, `${c}-t1`, `${c}-t2`, T0 + 60_000, { results: [{ id: cmd(c), returnCode: 1, reason: "no" }] }),
+        ]);
+        expect(outcomes.map((o) => o.ok)).toEqual([true, false, true]);
+        expect(outcomes[1]?.ok === false && outcomes[1].error).toBeInstanceOf(Error);
+        expect(verdictsOf([outcomes[0]!, outcomes[2]!])).toEqual(["keep", "rotate-expired"]);
+        expect((await store.agent.getCommands([cmd(a), cmd(b), cmd(c)])).map((x) => x.state)).toEqual(["succeeded", "delivered", "failed"]);
+        expect(await store.agent.getDevice(b)).toMatchObject({ tokenHash: hash(`${b}-t1`), devicename: info.devicename, lastSeen: T0 + 1000 });
+        expect(await store.agent.getDevice(c)).toMatchObject({ tokenHash: hash(`${c}-t2`), lastSeen: T0 + 60_000 });
+      });
+
+      it("registers several devices in one batch, a repeated registration deciding on what the first left", async () => {
+        const known = await registered();
+        const [n1, n2, n3] = [newId(), newId(), newId()];
+        const outcomes = await store.apply([
+          registerOp(n1, `${n1}-t1`, { delivery: delivery(T0 + 10) }),
+          registerOp(known, `${known}-t2`, { presentedTokenHash: hash(`${known}-t1`), info: { ...info, os: "Windows" }, delivery: delivery(T0 + 10) }),
+          registerOp(n2, "x", { openEnrolment: false }),
+          // The known device again, presenting the token its registration just gave it.
+          registerOp(known, `${known}-t3`, { presentedTokenHash: hash(`${known}-t2`), delivery: delivery(T0 + 20) }),
+        ]);
+        const outcomesOf = (list: typeof outcomes) => list.map((o) => (o.ok ? (o.result as AgentRegisterResult).outcome : "error"));
+        expect(outcomesOf(outcomes)).toEqual(["created", "renewed", "rejected", "renewed"]);
+        expect(await store.agent.getDevice(n1)).toMatchObject({ tokenHash: hash(`${n1}-t1`), previousTokenHash: null, registeredAt: T0 + 10, lastSeen: T0 + 10 });
+        expect(await store.agent.getDevice(known)).toMatchObject({ tokenHash: hash(`${known}-t3`), previousTokenHash: hash(`${known}-t2`), os: "Linux", updatedAt: T0 + 20 });
+        expect(await store.agent.getDevice(n2)).toBeUndefined();
+        // A new device twice in one batch: created, then renewed with the token it was just given.
+        const again = await store.apply([
+          registerOp(n3, `${n3}-t1`, { delivery: delivery(T0 + 30) }),
+          registerOp(n3, `${n3}-t2`, { presentedTokenHash: hash(`${n3}-t1`), delivery: delivery(T0 + 40) }),
+        ]);
+        expect(outcomesOf(again)).toEqual(["created", "renewed"]);
+        expect(await store.agent.getDevice(n3)).toMatchObject({ tokenHash: hash(`${n3}-t2`), previousTokenHash: hash(`${n3}-t1`), registeredAt: T0 + 30, lastSeen: T0 + 40 });
+      });
+    });
+
     describe("device listing", () => {
       it("filters by last seen, os, label and prefix, pages by device id", async () => {
         const prefix = `list-${randomUUID()}-`;
@@ -454,6 +579,24 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         expect(await step(c.id, T0 + 600, 1)).toMatchObject({ changed: 0, more: false, campaign: { sweeping: false, state: "aborted" } });
         expect((await commandsOf(c.id)).map((x) => x.state)).toEqual(["failed", "succeeded", "failed", "cancelled", "cancelled"]);
         expect(await store.agent.activeCampaignIds()).not.toContain(c.id);
+      });
+
+      it("a batch of check-ins takes campaign results in order: a device before the aborting result still gets its command, one after it does not", async () => {
+        const { label, ids } = await labelled(4);
+        const c = await start(label, { policy: { ...policy, abortFailurePercent: 50, abortMinResults: 1 } });
+        await stepUntilDone(c.id, T0 + 200);
+        const cmds = await commandsOf(c.id);
+        expect((await deliverTo(ids[0]!, T0 + 300)).commands.map((x) => x.id)).toEqual([cmds[0]!.id]);
+        const outcomes = await store.apply([
+          checkInOp(ids[1]!, `${ids[1]}-t1`, "u", T0 + 400),
+          checkInOp(ids[0]!, `${ids[0]}-t1`, "u", T0 + 400, { results: [{ id: cmds[0]!.id, returnCode: 1, reason: "no" }] }),
+          checkInOp(ids[2]!, `${ids[2]}-t1`, "u", T0 + 400),
+          checkInOp(ids[3]!, `${ids[3]}-t1`, "u", T0 + 400),
+        ]);
+        const results = outcomes.map((o) => (o.ok ? (o.result as AgentCheckInResult) : undefined));
+        expect(results.map((r) => r?.commands.map((x) => x.id))).toEqual([[cmds[1]!.id], [], [], []]);
+        expect(results[1]?.resultsApplied).toBe(1);
+        expect(await store.agent.getCampaign(c.id)).toMatchObject({ state: "aborted", failed: 1, finishedAt: T0 + 400 });
       });
 
       it("retry policy: a failed result queues a new command after the backoff, up to the count", async () => {

@@ -124,6 +124,49 @@ export function describeHeartbeatStoreSuite(label: string, openStore: () => Prom
       ]);
     });
 
+    it("writes several operations of one batch as one by one", async () => {
+      const machineId = randomUUID();
+      const outcomes = await store.apply([
+        { kind: "recordHeartbeats", keepRaw: true, heartbeats: [heartbeat({ machineId, hbId: "a", version: "3.0", receivedAt: T0 + 2000 })] },
+        {
+          kind: "recordHeartbeats",
+          keepRaw: false,
+          heartbeats: [
+            heartbeat({ machineId, hbId: "a", version: "2.0", country: "DE", receivedAt: T0 + 1000 }),
+            heartbeat({ machineId, hbId: "b", version: "1.0", receivedAt: T0 }),
+          ],
+        },
+        { kind: "setRelease", product: `p-${machineId}`, channel: "stable", version: "9", rolloutPercent: 100, at: T0 },
+        {
+          kind: "recordHeartbeats",
+          keepRaw: true,
+          heartbeats: [heartbeat({ machineId, hbId: "b", version: "1.1", receivedAt: T0 + 500 }), heartbeat({ machineId, hbId: "a", version: "1.9", receivedAt: T0 - DAY })],
+        },
+      ]);
+      expect(outcomes.map((o) => (o.ok ? o.result : o.error))).toEqual([
+        { kind: "recordHeartbeats", installations: 1 },
+        { kind: "recordHeartbeats", installations: 2 },
+        expect.objectContaining({ kind: "setRelease" }),
+        { kind: "recordHeartbeats", installations: 2 },
+      ]);
+      const data = await store.heartbeat.machineData(machineId);
+      expect(data.installations.map((r) => [r.hbId, r.version, r.country, r.firstSeen, r.lastSeen, r.heartbeats])).toEqual([
+        ["a", "3.0", "notSet", T0 - DAY, T0 + 2000, 3],
+        ["b", "1.1", "notSet", T0, T0 + 500, 2],
+      ]);
+      // Each operation overwrites a daily row's fields: the last one that wrote it counts, not the latest heartbeat.
+      expect(data.daily.map((d) => [d.day, d.hbId, d.version, d.heartbeats])).toEqual([
+        ["2026-11-19", "a", "1.9", 1],
+        ["2026-11-20", "a", "2.0", 2],
+        ["2026-11-20", "b", "1.1", 2],
+      ]);
+      expect(data.heartbeats.map((h) => [h.hbId, h.version, h.receivedAt])).toEqual([
+        ["a", "1.9", T0 - DAY],
+        ["b", "1.1", T0 + 500],
+        ["a", "3.0", T0 + 2000],
+      ]);
+    });
+
     it("keeps no raw rows when told not to", async () => {
       const machineId = randomUUID();
       await apply({ kind: "recordHeartbeats", keepRaw: false, heartbeats: [heartbeat({ machineId, hbId: "x" })] });

@@ -117,6 +117,51 @@ export function describeStoreSuite(label: string, freshDatabase: () => Promise<S
         expect(await store.track.eventsOfSession(s.session)).toHaveLength(4);
       });
 
+      it("counts duplicates across the operations of one batch as one by one: the first operation carrying a (session, nr) stores it", async () => {
+        const store = await open();
+        const [s, t] = [newSession(), newSession()];
+        const tagged = (nrs: number[], tag: string) => makeEvents(nrs).map((e) => ({ ...e, event: `${tag}-${e.nr}` }));
+        expect(await applyOk(store, [insertOp(s, tagged([1], "stored"), 1_000)])).toEqual([{ kind: "insertEvents", inserted: 1, duplicates: 0 }]);
+        const results = await applyOk(store, [
+          insertOp(s, tagged([1, 2, 3], "op1"), 2_000),
+          insertOp(t, tagged([1, 2], "op2"), 3_000),
+          insertOp(s, tagged([3, 4, 4], "op3"), 4_000),
+          insertOp({ ...t, deviceId: "another-device" }, tagged([2, 5], "op4"), 5_000),
+          insertOp(s, [], 6_000),
+        ]);
+        expect(results).toEqual([
+          { kind: "insertEvents", inserted: 2, duplicates: 1 },
+          { kind: "insertEvents", inserted: 2, duplicates: 0 },
+          { kind: "insertEvents", inserted: 1, duplicates: 2 },
+          { kind: "insertEvents", inserted: 1, duplicates: 1 },
+          { kind: "insertEvents", inserted: 0, duplicates: 0 },
+        ]);
+        expect((await store.track.eventsOfSession(s.session)).map((e) => [e.nr, e.event, e.receivedAt])).toEqual([
+          [1, "stored-1", 1_000],
+          [2, "op1-2", 2_000],
+          [3, "op1-3", 2_000],
+          [4, "op3-4", 4_000],
+        ]);
+        expect((await store.track.eventsOfSession(t.session)).map((e) => [e.nr, e.event])).toEqual([[1, "op2-1"], [2, "op2-2"], [5, "op4-5"]]);
+        expect(await store.track.findSession(t.session)).toEqual({ ...t, firstSeen: 3_000 });
+      });
+
+      it("numbers the events of one batch in arrival order: operation by operation, each in its own order", async () => {
+        const store = await open();
+        const deviceId = `order-${randomUUID()}`;
+        // Session names and nrs whose sort order is the reverse of their arrival.
+        const [late, early] = [{ ...newSession(), deviceId, session: `z-${randomUUID()}` }, { ...newSession(), deviceId, session: `a-${randomUUID()}` }];
+        await applyOk(store, [insertOp(late, makeEvents([3, 2, 1])), insertOp(early, makeEvents([2, 1]))]);
+        const listed = await store.track.listEvents({ deviceId }, 0, 100);
+        expect(listed.map((e) => [e.session, e.nr])).toEqual([
+          [late.session, 3],
+          [late.session, 2],
+          [late.session, 1],
+          [early.session, 2],
+          [early.session, 1],
+        ]);
+      });
+
       it("is idempotent across batches, also for partly overlapping resends", async () => {
         const store = await open();
         const s = newSession();

@@ -48,7 +48,7 @@ import type { CampaignStateText, CampaignTargetText, CommandStateText } from "..
 import { rowsOf, type PgDb } from "./db.js";
 
 const DEVICE_COLUMNS = sql.raw(`device_id, devicename, ip, macaddress, os, token_hash, token_expires_at, previous_token_hash, previous_token_expires_at, registered_at, updated_at, last_seen`);
-const COMMAND_COLUMNS = sql.raw(
+export const COMMAND_COLUMNS = sql.raw(
   `id, device_id, type, content, state, created_at, deadline, delivered_at, last_delivered_at, delivery_count, finished_at, return_code, reason, campaign_id, attempt`,
 );
 const CAMPAIGN_COLUMNS = sql.raw(`id, target, label, type, content, state, created_at, deadline, finished_at, devices_per_minute, abort_failure_percent,
@@ -75,7 +75,7 @@ function deviceRow(r: Record<string, unknown>): AgentDeviceRow {
   };
 }
 
-function commandRow(r: Record<string, unknown>): AgentCommandRow {
+export function commandRow(r: Record<string, unknown>): AgentCommandRow {
   return {
     id: num(r.id),
     deviceId: String(r.device_id),
@@ -187,7 +187,7 @@ export class PostgresAgentRepository implements AgentRepository {
     return { kind: "agentCheckIn", verdict, commands: await this.deliver(tx, op.deviceId, op.delivery), resultsApplied };
   }
 
-  private async deliver(tx: PgDb, deviceId: string, d: AgentDelivery): Promise<AgentCommandRow[]> {
+  async deliver(tx: PgDb, deviceId: string, d: AgentDelivery): Promise<AgentCommandRow[]> {
     const delivered = await rows(tx, sql`UPDATE agent_commands SET state = 'delivered', delivered_at = coalesce(delivered_at, ${d.now}), last_delivered_at = ${d.now},
         delivery_count = delivery_count + 1
       WHERE id IN (SELECT id FROM agent_commands WHERE device_id = ${deviceId} AND ${OPEN} AND deadline > ${d.now}
@@ -204,7 +204,7 @@ export class PostgresAgentRepository implements AgentRepository {
   }
 
   /** A result of a campaign's command: count it, retry it, abort the campaign when its criteria are met. */
-  private async campaignResult(tx: PgDb, finished: Record<string, unknown>, deviceId: string, returnCode: number, now: number): Promise<void> {
+  async campaignResult(tx: PgDb, finished: Record<string, unknown>, deviceId: string, returnCode: number, now: number): Promise<void> {
     const campaignId = num(finished.campaign_id);
     const attempt = num(finished.attempt);
     // Locked: concurrent results of one campaign count one after the other.

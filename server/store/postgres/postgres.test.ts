@@ -2,6 +2,7 @@
 // database for this file), or on PGlite when the variable is not set outside CI.
 // Under CI=true a missing variable fails this file (testPostgresUrl throws), and an
 // unreachable server fails it in createFreshPostgresDatabase.
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -10,6 +11,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFreshPostgresDatabase, testPostgresUrl, type FreshPostgresDatabase } from "../../../test/support/postgres.js";
 import { openStore } from "../open.js";
+import type { WriteOp } from "../store.js";
 import { describeStoreSuite, everyTable } from "../store.suite.js";
 import { openNodePostgresStore } from "./node-postgres.js";
 import { openPgliteStore } from "./pglite.js";
@@ -69,6 +71,96 @@ if (adminUrl) {
         expect(await migrateUrl(database.url)).toBe(0);
       } finally {
         await Promise.all(stores.map((s) => s.close()));
+      }
+    });
+
+    it("writes a run of check-ins, registrations, event inserts or heartbeat records with as many statements for 20 operations as for 2", async () => {
+      const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+      let statements = 0;
+      const db = drizzle({ client: pool, schema, logger: { logQuery: () => void statements++ } });
+      await migratePostgres(db);
+      const store = new PostgresStore(db, { release: () => pool.end() });
+      try {
+        const hash = (text: string) => createHash("sha256").update(text).digest("hex");
+        const T0 = 1_700_000_000_000;
+        const delivery = { now: T0, redeliverAfterMs: 60_000, maxCommands: 16 };
+        /** Statements one apply of the batch took; every operation must succeed. */
+        const cost = async (ops: WriteOp[]) => {
+          const before = statements;
+          for (const outcome of await store.apply(ops)) if (!outcome.ok) throw outcome.error;
+          return statements - before;
+        };
+        const costs = new Map<string, number[]>();
+        for (const size of [2, 20]) {
+          const ids = Array.from({ length: size }, (_, i) => `cost-${size}-${i}`);
+          const info = { devicename: "d", ip: "127.0.0.1", macaddress: "00:00:00:00:00:00", os: "Linux" };
+          const token = { hash: "unused", expiresAt: T0 + 60_000, previousGraceMs: 0 };
+          const register = await cost(ids.map((deviceId) => ({
+            kind: "agentRegister", deviceId, info, presentedTokenHash: null, enrolmentSecretValid: false, openEnrolment: true,
+            token: { ...token, hash: hash(deviceId) }, delivery,
+          })));
+          await cost([{ kind: "agentQueueCommands", target: { kind: "devices", deviceIds: ids }, type: 1, content: "", createdAt: T0, deadline: T0 + 60_000 }]);
+          const checkIn = await cost(ids.map((deviceId) => ({ kind: "agentCheckIn", deviceId, presentedTokenHash: hash(deviceId), info, results: [], token, delivery })));
+          const commands = await store.agent.listCommands({ deviceId: ids[0]!, limit: 1 });
+          expect(commands[0]?.state).toBe("delivered");
+          const results = await cost(ids.map((deviceId) => ({
+            kind: "agentCheckIn", deviceId, presentedTokenHash: hash(deviceId), info: null, token, delivery,
+            results: [{ id: commands[0]!.id, returnCode: 0, reason: "" }],
+          })));
+          const events = await cost(ids.map((session) => ({
+            kind: "insertEvents", receivedAt: T0,
+            session: { session, deviceId: "d", clientId: "c", systemVersion: "1", productVersion: "1", system: null, productGitHash: null },
+            events: [1, 2, 3].map((nr) => ({ at: 1, event: "e", nr, userId: null, ip: null, parameters: null, isTesting: false })),
+          })));
+          const heartbeats = await cost(ids.map((machineId) => ({
+            kind: "recordHeartbeats", keepRaw: true,
+            heartbeats: [{ machineId, hbId: "h", product: "p", channel: "c", version: "1", osType: "Linux", osVersion: "1", country: "", region: "", receivedAt: T0 }],
+          })));
+          for (const [name, n] of Object.entries({ register, checkIn, results, events, heartbeats })) costs.set(name, [...(costs.get(name) ?? []), n]);
+        }
+        // BEGIN, COMMIT and the run's own statements: a second pass or a statement per operation would show here.
+        expect(Object.fromEntries(costs)).toEqual({ register: [4, 4], checkIn: [4, 4], results: [5, 5], events: [3, 3], heartbeats: [3, 3] });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it("concurrent batches that take the same device rows and event keys in opposite orders never deadlock", async () => {
+      const [one, two] = await Promise.all([openNodePostgresStore({ url: database.url }), openNodePostgresStore({ url: database.url })]);
+      try {
+        const hash = (text: string) => createHash("sha256").update(text).digest("hex");
+        const T0 = 1_700_000_000_000;
+        const ids = Array.from({ length: 30 }, (_, i) => `order-${String(i).padStart(2, "0")}`);
+        const registered = await one.apply(
+          ids.map((deviceId) => ({
+            kind: "agentRegister", deviceId, info: { devicename: deviceId, ip: "127.0.0.1", macaddress: "00:00:00:00:00:00", os: "Linux" },
+            presentedTokenHash: null, enrolmentSecretValid: false, openEnrolment: true,
+            token: { hash: hash(deviceId), expiresAt: T0 + 3_600_000, previousGraceMs: 0 }, delivery: { now: T0, redeliverAfterMs: 60_000, maxCommands: 16 },
+          })),
+        );
+        expect(registered.every((o) => o.ok)).toBe(true);
+        const sessions = Array.from({ length: 10 }, (_, i) => ({
+          session: `order-session-${i}`, deviceId: "d", clientId: "c", systemVersion: "1", productVersion: "1", system: null, productGitHash: null,
+        }));
+        for (let round = 1; round <= 5; round++) {
+          const now = T0 + round * 1000;
+          const ops: WriteOp[] = [
+            ...ids.map((deviceId): WriteOp => ({
+              kind: "agentCheckIn", deviceId, presentedTokenHash: hash(deviceId), info: null, results: [],
+              token: { hash: "unused", expiresAt: now + 60_000, previousGraceMs: 0 }, delivery: { now, redeliverAfterMs: 60_000, maxCommands: 16 },
+            })),
+            ...sessions.map((session): WriteOp => ({
+              kind: "insertEvents", session, receivedAt: now,
+              events: Array.from({ length: 20 }, (_, n) => ({ at: 1, event: "e", nr: round * 100 + n, userId: null, ip: null, parameters: null, isTesting: false })),
+            })),
+          ];
+          const [a, b] = await Promise.all([one.apply(ops), two.apply([...ops].reverse())]);
+          for (const outcome of [...a, ...b]) if (!outcome.ok) throw outcome.error;
+          const inserted = [...a, ...b].reduce((sum, o) => sum + (o.ok && o.result.kind === "insertEvents" ? o.result.inserted : 0), 0);
+          expect(inserted).toBe(sessions.length * 20);
+        }
+      } finally {
+        await Promise.all([one.close(), two.close()]);
       }
     });
 

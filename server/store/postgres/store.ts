@@ -1,13 +1,16 @@
 // The Store on Postgres, over any Drizzle PgDatabase (node-postgres in production,
 // PGlite as the test fallback).
 //
-// apply runs the batch optimistically in one transaction without savepoints (one
-// round trip per operation). If an operation fails, that transaction rolls back
-// and the batch runs again in one transaction with a savepoint per operation, so
-// only the failing operation fails and the rest commit together. If BEGIN or
-// COMMIT itself fails, or an operation fails because storage is unavailable
-// (timeout, lost connection: no second pass would fare better), apply rejects:
-// nothing of the batch took effect.
+// apply runs the batch optimistically in one transaction without savepoints, cut
+// into segments (writes/batch.ts): a run of check-ins, registrations, event
+// inserts or heartbeat records goes to its set-based writer in writes/ (a
+// constant number of statements for the whole run), any other operation to its
+// repository method. If a statement fails, that transaction rolls back and the
+// batch runs again in one transaction with a savepoint per operation, each on the
+// per-operation path, so only the failing operation fails and the rest commit
+// together. If BEGIN or COMMIT itself fails, or a statement fails because storage
+// is unavailable (timeout, lost connection: no second pass would fare better),
+// apply rejects: nothing of the batch took effect.
 //
 // After a batch that stored events has committed, the store announces it on
 // eventsCommittedChannel (track.ts) with a statement of its own: at most one in
@@ -29,6 +32,10 @@ import { PostgresHeartbeatRepository } from "./heartbeat.js";
 import { PostgresOperatorKeyRepository } from "./operator.js";
 import { eventsCommittedChannel, PostgresTrackRepository } from "./track.js";
 import { PostgresStatsQueries } from "./stats.js";
+import { checkInAll, lockDevices, registerAll } from "./writes/agent.js";
+import { lockedDeviceIds, locksDevices, segmentsOf, type Segment } from "./writes/batch.js";
+import { recordHeartbeatsAll } from "./writes/heartbeat.js";
+import { insertEventsAll } from "./writes/track.js";
 
 // Beside this file in the source; built, this module is bundled into dist/ and
 // build.mjs copies the folder to dist/migrations/postgres.
@@ -115,6 +122,23 @@ export class PostgresStore implements Store {
     return handler(tx, op);
   }
 
+  /** One segment on `tx`: its results in order. `lockAlso`: more device rows to lock first, with its own. */
+  private async runSegment(tx: PgDb, segment: Segment, lockAlso: readonly string[]): Promise<WriteResult[]> {
+    switch (segment.kind) {
+      case "agentCheckIn":
+        return checkInAll(tx, this.agent, segment.ops, lockAlso);
+      case "agentRegister":
+        return registerAll(tx, segment.ops, lockAlso);
+      case "insertEvents":
+        return insertEventsAll(tx, segment.ops);
+      case "recordHeartbeats":
+        return recordHeartbeatsAll(tx, segment.ops);
+      case "single":
+        if (lockAlso.length > 0) await lockDevices(tx, lockAlso);
+        return [await this.dispatch(tx, segment.op)];
+    }
+  }
+
   async apply(ops: readonly WriteOp[]): Promise<OpOutcome[]> {
     const outcomes = await this.applyBatch(ops);
     if (outcomes.some((o) => o.ok && o.result.kind === "insertEvents" && o.result.inserted > 0)) this.announceEvents();
@@ -144,17 +168,25 @@ export class PostgresStore implements Store {
 
   private async applyBatch(ops: readonly WriteOp[]): Promise<OpOutcome[]> {
     if (ops.length === 0) return [];
+    // The device rows of the whole batch are locked at once, in one order, by its
+    // first segment that locks any: locking them segment by segment could take
+    // them in another order than a concurrent transaction does.
+    const segments = segmentsOf(ops);
+    const devices = lockedDeviceIds(ops);
+    const lockFirst = segments.filter(locksDevices).length > 1 ? devices : [];
     let opFailed = false;
     try {
       return await this.transaction(async (tx) => {
         const outcomes: OpOutcome[] = [];
-        for (const op of ops) {
+        let lockAlso = lockFirst;
+        for (const segment of segments) {
           try {
-            outcomes.push({ ok: true, result: await this.dispatch(tx, op) });
+            for (const result of await this.runSegment(tx, segment, locksDevices(segment) ? lockAlso : [])) outcomes.push({ ok: true, result });
           } catch (error) {
             opFailed = !isStorageUnavailable(error);
             throw error;
           }
+          if (locksDevices(segment)) lockAlso = [];
         }
         return outcomes;
       });
@@ -162,9 +194,11 @@ export class PostgresStore implements Store {
       // The transaction itself (BEGIN or COMMIT) failed: nothing took effect.
       if (!opFailed) throw error;
     }
-    // Second pass: same batch, one savepoint per operation. A dead connection
-    // shows up here as a failing BEGIN or COMMIT and rejects the whole batch.
+    // Second pass: same batch, one savepoint per operation, each on its own path.
+    // A dead connection shows up here as a failing BEGIN or COMMIT and rejects the
+    // whole batch.
     return this.transaction(async (tx) => {
+      if (devices.length > 1) await lockDevices(tx, devices);
       const outcomes: OpOutcome[] = [];
       for (const op of ops) {
         try {
