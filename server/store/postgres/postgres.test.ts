@@ -118,8 +118,9 @@ if (adminUrl) {
           })));
           for (const [name, n] of Object.entries({ register, checkIn, results, events, heartbeats })) costs.set(name, [...(costs.get(name) ?? []), n]);
         }
-        // BEGIN, COMMIT and the run's own statements: a second pass or a statement per operation would show here.
-        expect(Object.fromEntries(costs)).toEqual({ register: [4, 4], checkIn: [4, 4], results: [5, 5], events: [3, 3], heartbeats: [3, 3] });
+        // BEGIN, COMMIT and the run's own statements (registrations: the advisory lock first; events: the
+        // announcement to followers after the commit): a second pass or a statement per operation would show here.
+        expect(Object.fromEntries(costs)).toEqual({ register: [5, 5], checkIn: [4, 4], results: [5, 5], events: [4, 4], heartbeats: [3, 3] });
       } finally {
         await store.close();
       }
@@ -158,6 +159,40 @@ if (adminUrl) {
           for (const outcome of [...a, ...b]) if (!outcome.ok) throw outcome.error;
           const inserted = [...a, ...b].reduce((sum, o) => sum + (o.ok && o.result.kind === "insertEvents" ? o.result.inserted : 0), 0);
           expect(inserted).toBe(sessions.length * 20);
+        }
+      } finally {
+        await Promise.all([one.close(), two.close()]);
+      }
+    });
+
+    it("first registrations of the same new ids from two stores at once: each id is created once, the other is refused, nothing fails", async () => {
+      const [one, two] = await Promise.all([openNodePostgresStore({ url: database.url }), openNodePostgresStore({ url: database.url })]);
+      try {
+        const T0 = 1_700_000_000_000;
+        const register = (deviceId: string, tokenHash: string): WriteOp => ({
+          kind: "agentRegister", deviceId, info: { devicename: deviceId, ip: "127.0.0.1", macaddress: "00:00:00:00:00:00", os: "Linux" },
+          presentedTokenHash: null, enrolmentSecretValid: false, openEnrolment: true,
+          token: { hash: tokenHash, expiresAt: T0 + 3_600_000, previousGraceMs: 0 }, delivery: { now: T0, redeliverAfterMs: 60_000, maxCommands: 16 },
+        });
+        for (let round = 0; round < 5; round++) {
+          const ids = Array.from({ length: 20 }, (_, i) => `race-${round}-${String(i).padStart(2, "0")}`);
+          // Opposite orders, so the two transactions reach the ids from both ends.
+          const [a, b] = await Promise.all([
+            one.apply(ids.map((id) => register(id, `a-${id}`))),
+            two.apply([...ids].reverse().map((id) => register(id, `b-${id}`))),
+          ]);
+          for (const outcome of [...a, ...b]) if (!outcome.ok) throw outcome.error;
+          const outcomeOf = (outcomes: typeof a, id: string, order: string[]) => {
+            const o = outcomes[order.indexOf(id)];
+            return o?.ok && o.result.kind === "agentRegister" ? o.result.outcome : "failed";
+          };
+          for (const id of ids) {
+            const pair = [outcomeOf(a, id, ids), outcomeOf(b, id, [...ids].reverse())].sort();
+            expect(pair, id).toEqual(["created", "rejected"]);
+            const device = await one.agent.getDevice(id);
+            const winner = outcomeOf(a, id, ids) === "created" ? "a" : "b";
+            expect(device?.tokenHash, id).toBe(`${winner}-${id}`);
+          }
         }
       } finally {
         await Promise.all([one.close(), two.close()]);

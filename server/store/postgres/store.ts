@@ -32,8 +32,8 @@ import { PostgresHeartbeatRepository } from "./heartbeat.js";
 import { PostgresOperatorKeyRepository } from "./operator.js";
 import { eventsCommittedChannel, PostgresTrackRepository } from "./track.js";
 import { PostgresStatsQueries } from "./stats.js";
-import { checkInAll, lockDevices, registerAll } from "./writes/agent.js";
-import { lockedDeviceIds, locksDevices, segmentsOf, type Segment } from "./writes/batch.js";
+import { checkInAll, lockDevices, lockRegistrations, registerAll } from "./writes/agent.js";
+import { lockedDeviceIds, locksDevices, registeredDeviceIds, segmentsOf, type Segment } from "./writes/batch.js";
 import { recordHeartbeatsAll } from "./writes/heartbeat.js";
 import { insertEventsAll } from "./writes/track.js";
 
@@ -174,9 +174,11 @@ export class PostgresStore implements Store {
     const segments = segmentsOf(ops);
     const devices = lockedDeviceIds(ops);
     const lockFirst = segments.filter(locksDevices).length > 1 ? devices : [];
+    const registering = registeredDeviceIds(ops);
     let opFailed = false;
     try {
       return await this.transaction(async (tx) => {
+        await lockRegistrations(tx, registering);
         const outcomes: OpOutcome[] = [];
         let lockAlso = lockFirst;
         for (const segment of segments) {
@@ -198,6 +200,7 @@ export class PostgresStore implements Store {
     // A dead connection shows up here as a failing BEGIN or COMMIT and rejects the
     // whole batch.
     return this.transaction(async (tx) => {
+      await lockRegistrations(tx, registering);
       if (devices.length > 1) await lockDevices(tx, devices);
       const outcomes: OpOutcome[] = [];
       for (const op of ops) {

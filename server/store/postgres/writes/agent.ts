@@ -28,6 +28,24 @@ const bigintArray = (values: readonly (number | null)[]) => sql`${sql.param(valu
 const intArray = (values: readonly number[]) => sql`${sql.param(values)}::int[]`;
 const boolArray = (values: readonly boolean[]) => sql`${sql.param(values)}::boolean[]`;
 
+/** Advisory lock class of device registrations ("fbrg"): apart from the leadership and migration keys. */
+const REGISTRATION_LOCK_CLASS = 0x66627267;
+
+/**
+ * Serialises registrations of the same device ids across transactions and server
+ * processes, before any row is locked. FOR UPDATE locks nothing for an id without
+ * a row, so two first registrations of one id would both insert, and the second
+ * would fail on the key and send its whole batch to the per-operation second
+ * pass; with this lock the second waits, and its next statement (a fresh
+ * snapshot) finds the first's row and judges against it. Keys are taken in one
+ * order, and always before row locks, so this adds no deadlock.
+ */
+export async function lockRegistrations(tx: PgDb, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await tx.execute(sql`SELECT count(pg_advisory_xact_lock(${REGISTRATION_LOCK_CLASS}::int, k)) FROM
+    (SELECT DISTINCT hashtext(id) AS k FROM unnest(${textArray(ids)}) AS id ORDER BY k) AS keys`);
+}
+
 /**
  * Locks the rows of `ids` (FOR UPDATE, in device id order: one order for every
  * transaction) and answers the token columns of those that exist.

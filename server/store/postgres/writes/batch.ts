@@ -47,3 +47,10 @@ export function lockedDeviceIds(ops: readonly WriteOp[]): string[] {
   }
   return [...ids];
 }
+
+/** The device ids the batch registers: their first registrations must not race (see lockRegistrations). */
+export function registeredDeviceIds(ops: readonly WriteOp[]): string[] {
+  const ids = new Set<string>();
+  for (const op of ops) if (op.kind === "agentRegister") ids.add(op.deviceId);
+  return [...ids];
+}
