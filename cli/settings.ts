@@ -19,6 +19,7 @@ import {
   nonEmpty,
   optional,
   proxyList,
+  replicaName,
   sqliteSynchronous,
   sqliteSynchronousModes,
   trackSecrets,
@@ -208,6 +209,20 @@ export const serveSettings: readonly Setting[] = [
     env: "FLEETBEAT_POSTGRES_KEEPALIVE_MS",
     description: "Postgres: idle time before TCP keepalive probes start on a connection (finds a peer that vanished)",
     parse: durationIn("ms", 1_000, 3_600_000),
+  }),
+  top(STORAGE, "postgresPoolSize", {
+    flags: "--pg-pool-size <n>",
+    env: "FLEETBEAT_PG_POOL_SIZE",
+    description:
+      "Postgres: most connections this server opens; write transactions in flight may use all but two (at least one), the rest is kept for reads",
+    parse: integerIn(1, 1_000, "a count of connections"),
+  }),
+  top(STORAGE, "replicaName", {
+    flags: "--replica-name <name>",
+    env: "FLEETBEAT_REPLICA_NAME",
+    description:
+      "names this server among those sharing one database: its Postgres connections carry application_name fleetbeat/<name> (pg_stat_activity); unset: <hostname>/<pid>",
+    parse: replicaName,
   }),
   top(STORAGE, "sqliteSynchronous", {
     flags: "--sqlite-synchronous <mode>",

@@ -21,6 +21,8 @@ export interface ServerMetrics {
   observeEnrolment(outcome: "accepted" | "limited_address" | "limited_total"): void;
   /** Writes the batcher refused past its queue bounds (the batcher's onRefused). */
   observeRefused(reason: RefusalReason, ops: number): void;
+  /** A write transaction run again after a "try again" error: "serialization_failure", "deadlock" or "connection_lost" (the store's onRetry). */
+  observeStorageRetry(reason: string): void;
 }
 
 export type ConnectionRefusal = "total" | "per_address";
@@ -98,6 +100,12 @@ export function createMetrics(): ServerMetrics {
     labelNames: ["reason"] as const,
     registers: [registry],
   });
+  const storageRetries = new Counter({
+    name: "fleetbeat_storage_retries_total",
+    help: 'Write transactions run again after a "try again" error from Postgres, by reason (serialization_failure, deadlock, connection_lost).',
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   const enrolments = new Counter({
     name: "fleetbeat_agent_enrolments_total",
     help: "Registrations of device ids the server did not know, by outcome (accepted, or refused by the per-address or the overall rate limit).",
@@ -129,6 +137,9 @@ export function createMetrics(): ServerMetrics {
     },
     observeRefused(reason, ops) {
       refused.inc({ reason }, ops);
+    },
+    observeStorageRetry(reason) {
+      storageRetries.inc({ reason });
     },
   };
 }
