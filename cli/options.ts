@@ -4,7 +4,7 @@
 // flag (cli/program.ts prints it and exits 2).
 import { readFileSync } from "node:fs";
 import { InvalidArgumentError } from "commander";
-import type { ServerConfig } from "../server/core/config.js";
+import { maxReplicaNameLength, type ServerConfig } from "../server/core/config.js";
 import { TrustedProxies } from "../server/core/ip.js";
 import { corsOriginProblem } from "../server/http/cors.js";
 import { maxKeyNameLength } from "../server/operator/keys.js";
@@ -92,6 +92,18 @@ export function databaseUrl(raw: string): string | undefined {
   if (text === "") return undefined;
   if (!/^postgres(ql)?:\/\//i.test(text)) {
     throw new InvalidArgumentError("expected a postgres://… or postgresql://… URL (leave it unset for SQLite in --data-dir).");
+  }
+  return text;
+}
+
+/** A replica's name: printable ASCII (Postgres turns anything else in an application_name into "?"), short enough to keep whole. */
+export function replicaName(raw: string): string | undefined {
+  const text = raw.trim();
+  if (text === "") return undefined;
+  if (text.length > maxReplicaNameLength || !/^[\x20-\x7e]+$/.test(text)) {
+    throw new InvalidArgumentError(
+      `expected a replica name of 1 to ${maxReplicaNameLength} printable ASCII characters (its Postgres connections are named fleetbeat/<name>), got ${JSON.stringify(text)}.`,
+    );
   }
   return text;
 }

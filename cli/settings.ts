@@ -19,6 +19,7 @@ import {
   nonEmpty,
   optional,
   proxyList,
+  replicaName,
   sqliteSynchronous,
   sqliteSynchronousModes,
   trackSecrets,
@@ -215,6 +216,20 @@ export const serveSettings: readonly Setting[] = [
     description:
       "Postgres, several servers on one database: how often a server that does not run the background jobs tries to take them over (the leader's advisory lock), and how often the leader checks its lock's connection",
     parse: durationIn("ms", 50, 600_000),
+  }),
+  top(STORAGE, "postgresPoolSize", {
+    flags: "--pg-pool-size <n>",
+    env: "FLEETBEAT_PG_POOL_SIZE",
+    description:
+      "Postgres: most connections this server opens; write transactions in flight may use all but two (at least one), the rest is kept for reads",
+    parse: integerIn(1, 1_000, "a count of connections"),
+  }),
+  top(STORAGE, "replicaName", {
+    flags: "--replica-name <name>",
+    env: "FLEETBEAT_REPLICA_NAME",
+    description:
+      "names this server among those sharing one database: its Postgres connections carry application_name fleetbeat/<name> (pg_stat_activity); unset: <hostname>/<pid>",
+    parse: replicaName,
   }),
   top(STORAGE, "sqliteSynchronous", {
     flags: "--sqlite-synchronous <mode>",

@@ -30,7 +30,7 @@ import { createRequestRouter, healthRoute, readyRoute } from "./http/routes.js";
 import { authorizeWith, createOperatorAuth } from "./operator/auth.js";
 import { createOperatorSlice } from "./operator/slice.js";
 import { Batcher } from "./store/batcher.js";
-import { openStore } from "./store/open.js";
+import { openStore, postgresWriteSlots } from "./store/open.js";
 import type { Store, WriteOp, WriteResultOf } from "./store/store.js";
 import { storageErrorOf } from "./store/unavailable.js";
 import { ReadinessProbe } from "./store/readiness.js";
@@ -81,6 +81,9 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       timeoutMs: config.storageTimeoutMs,
       connectTimeoutMs: config.storageConnectTimeoutMs,
       keepAliveIdleMs: config.postgresKeepAliveMs,
+      poolSize: config.postgresPoolSize,
+      replicaName: config.replicaName,
+      onRetry: (reason) => metrics.observeStorageRetry(reason),
     }));
 
   // Faults of requests, folded per distinct error: an outage logs a few lines, not a stack per request.
@@ -90,6 +93,8 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     maxDelayMs: config.batchMaxDelayMs,
     maxQueuedOps: config.batchMaxQueuedOps,
     maxQueueWaitMs: config.batchMaxQueueWaitMs,
+    // SQLite commits in one writer thread; a Postgres pool the server opened commits several batches at once.
+    maxInFlight: ownsStore && store.dialect === "postgres" ? postgresWriteSlots(config.postgresPoolSize) : 1,
     logger,
     errorLog,
     onBatch: (info) => metrics.observeBatch(info),

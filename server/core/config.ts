@@ -53,6 +53,18 @@ export interface ServerConfig {
   /** Postgres: idle time before TCP keepalive probes start on a connection (ms). */
   postgresKeepAliveMs: number;
   /**
+   * Postgres: most connections in the pool. Each write transaction in flight
+   * holds one; all but two may (server/store/postgres/node-postgres.ts,
+   * postgresWriteSlots), the two are kept for reads.
+   */
+  postgresPoolSize: number;
+  /**
+   * Names this server among the replicas on one database: its Postgres
+   * connections carry application_name "fleetbeat/<name>". Unset:
+   * "<hostname>/<pid>". At most maxReplicaNameLength printable ASCII characters.
+   */
+  replicaName: string | undefined;
+  /**
    * SQLite's PRAGMA synchronous: "full" syncs the WAL at every commit (a 200 survives
    * a power loss), "normal" only at checkpoints (faster; a power loss may lose the
    * last commits, never corrupt the file). Unused with Postgres.
@@ -170,6 +182,8 @@ export const defaultConfig: ServerConfig = {
   storageTimeoutMs: 5_000,
   storageConnectTimeoutMs: 5_000,
   postgresKeepAliveMs: 10_000,
+  postgresPoolSize: 10,
+  replicaName: undefined,
   sqliteSynchronous: "full",
   leadershipIntervalMs: 2_000,
   logLevel: "info",
@@ -213,6 +227,9 @@ export const defaultConfig: ServerConfig = {
     retentionIntervalMs: 60_000,
   },
 };
+
+/** Longest replica name: Postgres keeps 63 bytes of an application_name, and "fleetbeat/" takes 10. */
+export const maxReplicaNameLength = 53;
 
 export function configWith(overrides: Partial<ServerConfig>): ServerConfig {
   return { ...defaultConfig, ...overrides };

@@ -25,6 +25,8 @@ export interface ServerMetrics {
   setLeader(leader: boolean): void;
   /** One round of a background job began in this process (server/core/periodic.ts). */
   observeJobRound(job: string): void;
+  /** A write transaction run again after a "try again" error: "serialization_failure", "deadlock" or "connection_lost" (the store's onRetry). */
+  observeStorageRetry(reason: string): void;
 }
 
 export type ConnectionRefusal = "total" | "per_address";
@@ -102,6 +104,12 @@ export function createMetrics(): ServerMetrics {
     labelNames: ["reason"] as const,
     registers: [registry],
   });
+  const storageRetries = new Counter({
+    name: "fleetbeat_storage_retries_total",
+    help: 'Write transactions run again after a "try again" error from Postgres, by reason (serialization_failure, deadlock, connection_lost).',
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   const enrolments = new Counter({
     name: "fleetbeat_agent_enrolments_total",
     help: "Registrations of device ids the server did not know, by outcome (accepted, or refused by the per-address or the overall rate limit).",
@@ -153,6 +161,9 @@ export function createMetrics(): ServerMetrics {
     },
     observeJobRound(job) {
       jobRounds.inc({ job });
+    },
+    observeStorageRetry(reason) {
+      storageRetries.inc({ reason });
     },
   };
 }

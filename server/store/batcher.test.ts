@@ -55,18 +55,28 @@ function hangingStore() {
   };
 }
 
-/** A store whose every apply waits for its own release(index) (0-based), then answers "all inserted". */
+/**
+ * A store whose every apply waits for its own release(index) (0-based), then answers
+ * "all inserted"; fail(index) makes that apply throw instead (the commit failed).
+ */
 function steppedStore() {
   const batches: WriteOp[][] = [];
-  const gates: Array<() => void> = [];
+  const gates: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   const store = {
     apply: async (ops: readonly WriteOp[]): Promise<OpOutcome[]> => {
       batches.push([...ops]);
-      await new Promise<void>((resolve) => gates.push(resolve));
+      await new Promise<void>((resolve, reject) => gates.push({ resolve, reject }));
       return ops.map((o) => ({ ok: true, result: { kind: "insertEvents", inserted: (o as InsertEventsOp).events.length, duplicates: 0 } }));
     },
   } as unknown as Store;
-  return { store, batches, release: (index: number) => (gates[index] as () => void)() };
+  return {
+    store,
+    batches,
+    release: (index: number) => (gates[index] as (typeof gates)[number]).resolve(),
+    fail: (index: number, error = new Error("connection terminated")) => (gates[index] as (typeof gates)[number]).reject(error),
+    /** The sessions of each batch the store was handed, in order. */
+    tags: () => batches.map((b) => b.map((o) => (o as InsertEventsOp).session.session)),
+  };
 }
 
 /** Lets every queued promise callback run. */
@@ -501,7 +511,9 @@ describe("Batcher", () => {
     expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: -1 })).toThrow(/maxDelayMs must be 0 or more/);
     expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: 1, maxQueuedOps: 0 })).toThrow(/maxQueuedOps must be at least 1/);
     expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: 1, maxQueueWaitMs: 0 })).toThrow(/maxQueueWaitMs must be at least 1/);
-    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: 0, maxQueuedOps: 1, maxQueueWaitMs: 1 })).not.toThrow();
+    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: 1, maxInFlight: 0 })).toThrow(/maxInFlight must be a whole number, at least 1/);
+    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: 1, maxInFlight: 1.5 })).toThrow(/maxInFlight must be a whole number, at least 1/);
+    expect(() => new Batcher(store, { maxOps: 1, maxDelayMs: 0, maxQueuedOps: 1, maxQueueWaitMs: 1, maxInFlight: 1 })).not.toThrow();
   });
 
   it("refuses new operations once closing began, and writes every operation accepted before", async () => {
@@ -527,5 +539,212 @@ describe("Batcher", () => {
     await batcher.flush();
     // 10 rows fit a bound of 10 only if the expired 10 were taken off the count.
     await expect(batcher.submit(op(10, "c"))).resolves.toMatchObject({ inserted: 10 });
+  });
+
+  describe("several transactions in flight (maxInFlight)", () => {
+    /** Records how each submitted operation ended: "ok" or its error name, by tag. */
+    function outcomes() {
+      const seen: Record<string, string> = {};
+      const watch = <T>(tag: string, pending: Promise<T>): Promise<T> => {
+        pending.then(
+          () => (seen[tag] = "ok"),
+          (error: FleetbeatError) => (seen[tag] = error.errorName),
+        );
+        return pending;
+      };
+      return { seen, watch };
+    }
+
+    it("by default one transaction is in flight: the next batch waits for it", async () => {
+      const gate = steppedStore();
+      const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0 });
+      const pending = [batcher.submit(op(1, "a")), batcher.submit(op(1, "b"))];
+      await settle();
+      expect(gate.tags()).toEqual([["a"]]);
+      expect([batcher.inFlight, batcher.pending]).toEqual([1, 1]);
+      gate.release(0);
+      await pending[0];
+      await settle();
+      expect(gate.tags()).toEqual([["a"], ["b"]]);
+      gate.release(1);
+      await Promise.all(pending);
+      expect(batcher.inFlight).toBe(0);
+    });
+
+    it("up to maxInFlight batches go to the store at once; a slot freed by any of them takes the next batch", async () => {
+      const gate = steppedStore();
+      const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0, maxInFlight: 2 });
+      const [a, b, c] = [batcher.submit(op(1, "a")), batcher.submit(op(1, "b")), batcher.submit(op(1, "c"))];
+      await settle();
+      expect(gate.tags()).toEqual([["a"], ["b"]]);
+      expect([batcher.inFlight, batcher.pending]).toEqual([2, 1]);
+      // The later batch finishes first: its slot goes to c while a still commits.
+      gate.release(1);
+      await b;
+      await settle();
+      expect(gate.tags()).toEqual([["a"], ["b"], ["c"]]);
+      expect([batcher.inFlight, batcher.pending]).toEqual([2, 0]);
+      gate.release(0);
+      gate.release(2);
+      await expect(Promise.all([a, c])).resolves.toHaveLength(2);
+      await settle();
+      expect(batcher.inFlight).toBe(0);
+    });
+
+    it("a caller is resolved when its own batch committed, not when another batch in flight did", async () => {
+      const gate = steppedStore();
+      const { seen, watch } = outcomes();
+      // A delay that never runs out: the weight cuts the batches.
+      const batcher = new Batcher(gate.store, { maxOps: 2, maxDelayMs: 60_000, maxInFlight: 2 });
+      watch("a1", batcher.submit(op(1, "a1")));
+      watch("a2", batcher.submit(op(1, "a2")));
+      watch("b1", batcher.submit(op(2, "b1")));
+      await settle();
+      expect(gate.tags()).toEqual([["a1", "a2"], ["b1"]]);
+      gate.release(1);
+      await settle();
+      expect(seen).toEqual({ b1: "ok" });
+      gate.release(0);
+      await settle();
+      expect(seen).toEqual({ b1: "ok", a1: "ok", a2: "ok" });
+    });
+
+    it("a commit that fails rejects exactly its batch's callers with STORAGE_UNAVAILABLE; the batch beside it commits", async () => {
+      const gate = steppedStore();
+      const { seen, watch } = outcomes();
+      const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0, maxInFlight: 2 });
+      const a = watch("a", batcher.submit(op(1, "a"))).catch((e: unknown) => e);
+      watch("b", batcher.submit(op(1, "b")));
+      await settle();
+      const cause = new Error("deadlock detected");
+      gate.fail(0, cause);
+      expect(await a).toMatchObject({ errorName: "STORAGE_UNAVAILABLE", cause });
+      expect(seen).toEqual({ a: "STORAGE_UNAVAILABLE" });
+      gate.release(1);
+      await settle();
+      expect(seen).toEqual({ a: "STORAGE_UNAVAILABLE", b: "ok" });
+    });
+
+    it("flush() and close() wait for every lower seq to settle, whichever batch in flight finishes first", async () => {
+      const gate = steppedStore();
+      const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0, maxInFlight: 3 });
+      const flushed: string[] = [];
+      const a = batcher.submit(op(1, "a"));
+      const untilA = batcher.flush().then(() => flushed.push("a"));
+      const b = batcher.submit(op(1, "b"));
+      const untilB = batcher.flush().then(() => flushed.push("b"));
+      const c = batcher.submit(op(1, "c"));
+      const closed = batcher.close().then(() => flushed.push("closed"));
+      await settle();
+      expect(gate.tags()).toEqual([["a"], ["b"], ["c"]]);
+      // c, then b commit while a still commits: nothing submitted before any flush has settled.
+      gate.release(2);
+      await c;
+      gate.release(1);
+      await b;
+      await settle();
+      expect(flushed).toEqual([]);
+      gate.release(0);
+      await a;
+      await Promise.all([untilA, untilB, closed]);
+      expect(flushed).toEqual(["a", "b", "closed"]);
+    });
+
+    it("flush() resolves when the batches up to its point settled, while a later batch still commits", async () => {
+      const gate = steppedStore();
+      const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0, maxInFlight: 2 });
+      const flushed: string[] = [];
+      const a = batcher.submit(op(1, "a"));
+      void batcher.flush().then(() => flushed.push("a"));
+      const b = batcher.submit(op(1, "b"));
+      void batcher.flush().then(() => flushed.push("b"));
+      await settle();
+      gate.release(0);
+      await a;
+      await settle();
+      expect(flushed).toEqual(["a"]);
+      gate.release(1);
+      await b;
+      await settle();
+      expect(flushed).toEqual(["a", "b"]);
+    });
+
+    it("storage counts as not answering from the oldest batch in flight, even while newer batches commit", async () => {
+      vi.useFakeTimers();
+      const gate = steppedStore();
+      const refusals: Array<[string, number]> = [];
+      const batcher = new Batcher(gate.store, {
+        maxOps: 1,
+        maxDelayMs: 0,
+        maxInFlight: 3,
+        maxQueueWaitMs: 50,
+        onRefused: (reason, ops) => refusals.push([reason, ops]),
+      });
+      const a = batcher.submit(op(1, "a"));
+      await vi.advanceTimersByTimeAsync(40);
+      const b = batcher.submit(op(1, "b"));
+      await vi.advanceTimersByTimeAsync(5);
+      gate.release(1);
+      await b;
+      // 49 ms after a left: still within the bound.
+      await vi.advanceTimersByTimeAsync(4);
+      const c = batcher.submit(op(1, "c"));
+      // 51 ms after a left, 11 ms after b left and 2 ms after c left: stalled, by a.
+      await vi.advanceTimersByTimeAsync(2);
+      const { seen, watch } = outcomes();
+      void watch("d", batcher.submit(op(1, "d"))).catch(() => {});
+      await settle();
+      expect(seen).toEqual({ d: "STORAGE_BUSY" });
+      expect(refusals).toEqual([["storage_stalled", 1]]);
+      gate.release(0);
+      gate.release(2);
+      await expect(Promise.all([a, c])).resolves.toHaveLength(2);
+    });
+
+    it("the queue bound counts the rows waiting, not those in flight", async () => {
+      const gate = steppedStore();
+      const batcher = new Batcher(gate.store, { maxOps: 4, maxDelayMs: 0, maxInFlight: 2, maxQueuedOps: 4 });
+      const accepted = [batcher.submit(op(4, "a")), batcher.submit(op(4, "b")), batcher.submit(op(4, "c"))];
+      await settle();
+      expect([batcher.inFlight, batcher.pending]).toEqual([2, 1]);
+      await expect(batcher.submit(op(1, "d"))).rejects.toMatchObject({ errorName: "STORAGE_BUSY" });
+      gate.release(0);
+      gate.release(1);
+      await settle();
+      gate.release(2);
+      await expect(Promise.all(accepted)).resolves.toHaveLength(3);
+    });
+
+    it("every batch that is due leaves at once while slots are free, not one per call", async () => {
+      vi.useFakeTimers();
+      const gate = steppedStore();
+      const batcher = new Batcher(gate.store, { maxOps: 10, maxDelayMs: 60_000, maxInFlight: 2 });
+      // a alone is not due; the heavy b makes the queue due and forms a batch of its own.
+      const pending = [batcher.submit(op(1, "a")), batcher.submit(op(25, "b"))];
+      await settle();
+      expect(gate.tags()).toEqual([["a"], ["b"]]);
+      gate.release(0);
+      gate.release(1);
+      await expect(Promise.all(pending)).resolves.toHaveLength(2);
+    });
+
+    it("with a slot free, a lone operation leaves after its delay while another batch still commits", async () => {
+      vi.useFakeTimers();
+      const gate = steppedStore();
+      const batcher = new Batcher(gate.store, { maxOps: 10, maxDelayMs: 50, maxInFlight: 2 });
+      const a = batcher.submit(op(10, "a"));
+      await settle();
+      const b = batcher.submit(op(1, "b"));
+      await vi.advanceTimersByTimeAsync(49);
+      expect(gate.tags()).toEqual([["a"]]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(gate.tags()).toEqual([["a"], ["b"]]);
+      gate.release(1);
+      await b;
+      gate.release(0);
+      await a;
+      await batcher.flush();
+      expect(vi.getTimerCount()).toBe(0);
+    });
   });
 });

@@ -2,8 +2,12 @@
 // the operations of many requests in one transaction (`store.apply`) and resolves
 // each request only after the transaction holding its operation committed.
 //
-// - At most one transaction is in flight. Operations that arrive while it commits
-//   queue up and form the next batch.
+// - At most maxInFlight transactions are in flight (default 1: SQLite has one
+//   writer thread; Postgres commits several at once from its pool). Operations
+//   that arrive while every slot commits queue up and form the next batch.
+//   Batches in flight may commit in any order: the store must not depend on it
+//   (Postgres locks the rows it changes, so batches touching the same rows
+//   take turns).
 // - A batch closes when its weight reaches maxOps (an operation weighs its row
 //   count, e.g. the events of insertEvents) or maxDelayMs after its first
 //   operation arrived, whichever comes first. One operation heavier than maxOps
@@ -15,8 +19,12 @@
 //   while storage has not answered for longer than the wait bound, submit()
 //   refuses at once with STORAGE_BUSY (503 + Retry-After) instead of queueing;
 //   an operation that waited in the queue past the wait bound is refused the same
-//   way (it never reached the database). The batch in flight is bounded by the
+//   way (it never reached the database). "Not answered" counts from the oldest
+//   batch still waiting for the store. The batches in flight are bounded by the
 //   store's own timeouts, so no caller waits without end on a stuck database.
+// - flush() and close() resolve once every operation submitted before them has
+//   settled: with several batches in flight, once every lower seq has settled,
+//   whichever batch finished first.
 import type { ErrorLog } from "../core/error-log.js";
 import type { Logger } from "pino";
 import { FleetbeatError } from "../core/errors.js";
@@ -38,6 +46,8 @@ export interface BatcherOptions {
   maxOps: number;
   /** Longest a batch waits for more operations after its first one (ms). */
   maxDelayMs: number;
+  /** Most transactions (store.apply calls) in flight at once. Default 1. */
+  maxInFlight?: number | undefined;
   /** Most weight (rows) waiting in the queue; more is refused with STORAGE_BUSY. Unbounded when omitted. */
   maxQueuedOps?: number | undefined;
   /**
@@ -81,6 +91,16 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+/** A batch handed to the store and not settled yet. */
+interface Flight {
+  /** Seq of its first operation; its operations are the seqs from here up to the next batch's. */
+  firstSeq: number;
+  /** performance.now() when it went to the store. */
+  startedAt: number;
+  /** The store answered (committed or failed); its callers are being settled. */
+  answered: boolean;
+}
+
 interface FlushWaiter {
   seq: number;
   resolve: () => void;
@@ -92,10 +112,11 @@ export class Batcher {
 
   private readonly maxOps: number;
   private readonly maxDelayMs: number;
+  private readonly maxInFlight: number;
   private readonly maxQueuedOps: number;
   private readonly maxQueueWaitMs: number;
-  /** performance.now() when the batch in flight went to the store. */
-  private inFlightSince: number | undefined;
+  /** Batches in flight, in the order they left (which is seq order). */
+  private flights: Flight[] = [];
   /** Fires when the queue's first operation has waited maxQueueWaitMs. */
   private expiryTimer: ReturnType<typeof setTimeout> | undefined;
   private queue: Pending[] = [];
@@ -108,7 +129,6 @@ export class Batcher {
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** The delay of the queue's current first operation ran out. */
   private due = false;
-  private inFlight: Promise<void> | undefined;
   private flushWaiters: FlushWaiter[] = [];
   private closing: Promise<void> | undefined;
 
@@ -118,10 +138,14 @@ export class Batcher {
   ) {
     if (!(options.maxOps >= 1)) throw new RangeError("Batcher: maxOps must be at least 1");
     if (!(options.maxDelayMs >= 0)) throw new RangeError("Batcher: maxDelayMs must be 0 or more");
+    if (options.maxInFlight !== undefined && !(Number.isInteger(options.maxInFlight) && options.maxInFlight >= 1)) {
+      throw new RangeError("Batcher: maxInFlight must be a whole number, at least 1");
+    }
     if (options.maxQueuedOps !== undefined && !(options.maxQueuedOps >= 1)) throw new RangeError("Batcher: maxQueuedOps must be at least 1");
     if (options.maxQueueWaitMs !== undefined && !(options.maxQueueWaitMs >= 1)) throw new RangeError("Batcher: maxQueueWaitMs must be at least 1");
     this.maxOps = options.maxOps;
     this.maxDelayMs = options.maxDelayMs;
+    this.maxInFlight = options.maxInFlight ?? 1;
     this.maxQueuedOps = options.maxQueuedOps ?? Number.POSITIVE_INFINITY;
     this.maxQueueWaitMs = options.maxQueueWaitMs ?? Number.POSITIVE_INFINITY;
   }
@@ -156,7 +180,7 @@ export class Batcher {
     if (this.queuedWeight > 0 && this.queuedWeight + weight > this.maxQueuedOps) {
       return { reason: "queue_full", detail: `${this.queuedWeight} rows queued, at most ${this.maxQueuedOps}` };
     }
-    const since = this.inFlightSince ?? this.queue[0]?.arrivedAt;
+    const since = this.flights.find((flight) => !flight.answered)?.startedAt ?? this.queue[0]?.arrivedAt;
     // Stryker disable next-line EqualityOperator: on a sub-millisecond clock, "past" and "at" the bound differ by one instant.
     if (since !== undefined && performance.now() - since > this.maxQueueWaitMs) {
       return { reason: "storage_stalled", detail: `storage has not answered for ${Math.round(performance.now() - since)} ms` };
@@ -201,16 +225,19 @@ export class Batcher {
     }
     this.refused("waited_too_long", expired.length);
     // The delay runs from the queue's first operation, and that one just left.
+    // No batch is due now, so none is started here: either every slot is busy,
+    // or the expired operations waited for their delay, which then is longer
+    // than the wait bound, so every operation behind them expires before its own.
     this.stopDelay();
-    if (!this.inFlight) {
-      this.markSettled();
-      this.pump();
-    }
+    this.markSettled();
   }
 
-  /** Nothing in flight: every operation before the queue's first has settled. */
+  /** Every operation before the first one not settled (in flight or queued) has settled. */
   private markSettled(): void {
-    this.settledSeq = (this.queue[0]?.seq ?? this.lastSeq + 1) - 1;
+    // Batches leave in seq order and the queue holds the seqs after them, so the
+    // oldest flight, else the queue's head, is the lowest seq still open.
+    const firstOpen = this.flights[0]?.firstSeq ?? this.queue[0]?.seq ?? this.lastSeq + 1;
+    this.settledSeq = firstOpen - 1;
     this.wakeFlushWaiters();
   }
 
@@ -231,24 +258,32 @@ export class Batcher {
     return this.closing;
   }
 
-  /** Operations waiting for a batch (not counting the one in flight). */
+  /** Operations waiting for a batch (not counting those in flight). */
   get pending(): number {
     return this.queue.length;
   }
 
+  /** Batches handed to the store and not settled yet. */
+  get inFlight(): number {
+    return this.flights.length;
+  }
+
+  /** Starts every batch that is due while a slot is free; else keeps the delay timer of the queue's head. */
   private pump(): void {
-    if (this.inFlight || this.queue.length === 0) return;
-    const head = this.queue[0] as Pending;
-    const dueAt = head.arrivedAt + this.maxDelayMs;
-    if (this.due || this.queuedWeight >= this.maxOps || head.seq <= this.urgentSeq || performance.now() >= dueAt) {
-      this.startBatch();
+    while (this.flights.length < this.maxInFlight && this.queue.length > 0) {
+      const head = this.queue[0] as Pending;
+      const dueAt = head.arrivedAt + this.maxDelayMs;
+      if (this.due || this.queuedWeight >= this.maxOps || head.seq <= this.urgentSeq || performance.now() >= dueAt) {
+        this.startBatch();
+        continue;
+      }
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.due = true;
+        this.pump();
+      }, dueAt - performance.now());
       return;
     }
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      this.due = true;
-      this.pump();
-    }, dueAt - performance.now());
   }
 
   private stopDelay(): void {
@@ -268,19 +303,20 @@ export class Batcher {
     }
     const batch = this.queue.splice(0, count);
     this.queuedWeight -= weight;
-    this.inFlightSince = performance.now();
+    const flight: Flight = { firstSeq: (batch[0] as Pending).seq, startedAt: performance.now(), answered: false };
+    this.flights.push(flight);
     if (this.expiryTimer && this.queue.length === 0) {
       clearTimeout(this.expiryTimer);
       this.expiryTimer = undefined;
     }
-    this.inFlight = this.run(batch, weight).finally(() => {
-      this.inFlight = undefined;
+    void this.run(batch, weight, flight).finally(() => {
+      this.flights.splice(this.flights.indexOf(flight), 1);
       this.markSettled();
       this.pump();
     });
   }
 
-  private async run(batch: Pending[], rows: number): Promise<void> {
+  private async run(batch: Pending[], rows: number, flight: Flight): Promise<void> {
     this.stats.batches++;
     this.stats.ops += batch.length;
     const started = performance.now();
@@ -291,7 +327,7 @@ export class Batcher {
       } finally {
         // Storage answered: a caller that submits again as soon as it is resolved
         // must not be judged by how long this batch took.
-        this.inFlightSince = undefined;
+        flight.answered = true;
       }
       if (outcomes.length !== batch.length) {
         throw new Error(`store.apply answered ${outcomes.length} outcomes for ${batch.length} operations`);

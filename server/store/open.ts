@@ -2,11 +2,13 @@
 // when a postgres:// (or postgresql://) URL is given. Migrations are applied
 // before the store is answered.
 import type { Logger } from "pino";
-import { openNodePostgresStore } from "./postgres/node-postgres.js";
+import { openNodePostgresStore, postgresApplicationName } from "./postgres/node-postgres.js";
 import { openSqliteStore, type SqliteSynchronous } from "./sqlite/store.js";
 import type { Store } from "./store.js";
+import type { TryAgainReason } from "./unavailable.js";
 
 export { openPgliteStore, type PgliteStoreOptions } from "./postgres/pglite.js";
+export { postgresWriteSlots } from "./postgres/node-postgres.js";
 
 export interface OpenStoreOptions {
   /** Folder of the SQLite database (created when missing); unused with Postgres. */
@@ -22,6 +24,12 @@ export interface OpenStoreOptions {
   connectTimeoutMs?: number | undefined;
   /** Postgres only: idle time before TCP keepalive probes (ms). */
   keepAliveIdleMs?: number | undefined;
+  /** Postgres only: most connections in the pool. */
+  poolSize?: number | undefined;
+  /** Postgres only: this server's name among the replicas (application_name "fleetbeat/<name>"); unset: "<hostname>/<pid>". */
+  replicaName?: string | undefined;
+  /** Postgres only: called before a write transaction runs again after a "try again" error (metrics). */
+  onRetry?: ((reason: TryAgainReason, retry: number) => void) | undefined;
 }
 
 /** True when the URL selects Postgres. */
@@ -40,6 +48,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       ...(options.timeoutMs !== undefined ? { statementTimeoutMs: options.timeoutMs } : {}),
       ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
       ...(options.keepAliveIdleMs !== undefined ? { keepAliveIdleMs: options.keepAliveIdleMs } : {}),
+      ...(options.poolSize !== undefined ? { poolSize: options.poolSize } : {}),
+      ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+      applicationName: postgresApplicationName(options.replicaName),
     });
   }
   const store = openSqliteStore({

@@ -15,10 +15,20 @@
 // destroyed, not reused, and the pool opens a fresh one once the database is back.
 // The event feed's LISTEN runs on a client of its own (a pooled connection would
 // lose it when released), opened only while someone follows events.
+//
+// A write transaction that failed with a "try again" error (serialization
+// failure, deadlock, or its connection lost before COMMIT was sent) runs again
+// on a fresh connection, a few times at most, after a short jittered pause; when
+// the connection broke while COMMIT was on its way, the outcome is unknown and
+// it is never run again (it might apply twice). Every connection carries the
+// replica's application_name, so pg_stat_activity tells the servers apart.
+import { hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import type { Logger } from "pino";
-import { isStorageUnavailable } from "../unavailable.js";
+import { maxReplicaNameLength } from "../../core/config.js";
+import { isStorageUnavailable, tryAgainReasonOf, type TryAgainReason } from "../unavailable.js";
 import type { PgDb, PgListen } from "./db.js";
 import * as schema from "./schema/index.js";
 import { PostgresLeadership } from "./leadership.js";
@@ -27,8 +37,14 @@ import { migratePostgres, PostgresStore } from "./store.js";
 export interface NodePostgresStoreOptions {
   url: string;
   logger?: Logger;
-  /** Most connections in the pool (writes use one at a time; reads share the rest). */
-  maxConnections?: number;
+  /** Most connections in the pool (each write transaction in flight holds one; reads share the rest). Default 10. */
+  poolSize?: number;
+  /** application_name of every connection (shown in pg_stat_activity). Default "fleetbeat". */
+  applicationName?: string;
+  /** How many times a write transaction that failed with a "try again" error runs again. Default 3. */
+  maxRetries?: number;
+  /** Called before each run again of a write transaction: why, and which retry it is (1-based). Must not throw. */
+  onRetry?: (reason: TryAgainReason, retry: number) => void;
   /** How long to wait for a new connection, or for a free one in a full pool, before failing (ms). Default 5 s. */
   connectTimeoutMs?: number;
   /** Longest one statement may run (statement_timeout; the client gives up 1 s later). Default 5 s. */
@@ -38,6 +54,31 @@ export interface NodePostgresStoreOptions {
 }
 
 export const postgresTimeoutDefaults = { connectTimeoutMs: 5_000, statementTimeoutMs: 5_000, keepAliveIdleMs: 10_000 } as const;
+export const postgresPoolDefaults = { poolSize: 10, maxRetries: 3 } as const;
+
+/** Connections of the pool kept for reads: the write transactions in flight may hold all the others. */
+const connectionsKeptForReads = 2;
+
+/**
+ * How many write transactions (batches) may be in flight on a pool of this size:
+ * all connections but two, at least one. A write holds its connection through
+ * COMMIT (a WAL flush), so without the two a read (a dashboard query, the
+ * readiness ping, FollowEvents) would queue behind writes for a connection.
+ */
+export function postgresWriteSlots(poolSize: number): number {
+  return Math.max(1, poolSize - connectionsKeptForReads);
+}
+
+/** The application_name of a replica's connections: "fleetbeat/<replica name>", by default "fleetbeat/<hostname>/<pid>". */
+export function postgresApplicationName(replicaName?: string): string {
+  if (replicaName !== undefined) return `fleetbeat/${replicaName}`;
+  const pid = `/${process.pid}`;
+  // Postgres shows only printable ASCII and keeps 63 bytes: the host name gives way, the pid stays whole.
+  const host = hostname()
+    .replace(/[^\x20-\x7e]/g, "?")
+    .slice(0, maxReplicaNameLength - pid.length);
+  return `fleetbeat/${host}${pid}`;
+}
 
 /** Connects, applies pending migrations under an advisory lock, and answers the store. */
 export async function openNodePostgresStore(options: NodePostgresStoreOptions): Promise<PostgresStore> {
@@ -47,7 +88,7 @@ export async function openNodePostgresStore(options: NodePostgresStoreOptions): 
     connectionTimeoutMillis: options.connectTimeoutMs ?? postgresTimeoutDefaults.connectTimeoutMs,
     keepAlive: true,
     keepAliveInitialDelayMillis: options.keepAliveIdleMs ?? postgresTimeoutDefaults.keepAliveIdleMs,
-    application_name: "fleetbeat",
+    application_name: options.applicationName ?? "fleetbeat",
   };
   // Migrations may rewrite big tables: they run on a connection of their own, without statement timeouts.
   const migrator = new pg.Client(connection);
@@ -60,7 +101,7 @@ export async function openNodePostgresStore(options: NodePostgresStoreOptions): 
   }
   const pool = new pg.Pool({
     ...connection,
-    max: options.maxConnections ?? 10,
+    max: options.poolSize ?? postgresPoolDefaults.poolSize,
     statement_timeout: statementTimeoutMs,
     // The server's own timeout answers first with a clean error and a usable
     // connection; this one covers a server that answers nothing at all.
@@ -71,10 +112,13 @@ export async function openNodePostgresStore(options: NodePostgresStoreOptions): 
   // listener that would crash the process. The next query reconnects.
   pool.on("error", (error) => options.logger?.warn({ err: error }, "idle Postgres connection failed"));
   const db = drizzle({ client: pool, schema });
-  options.logger?.info({ dialect: "postgres", database: databaseNameOf(options.url) }, "database open");
+  options.logger?.info(
+    { dialect: "postgres", database: databaseNameOf(options.url), applicationName: connection.application_name, poolSize: pool.options.max },
+    "database open",
+  );
+  const retries = { maxRetries: options.maxRetries ?? postgresPoolDefaults.maxRetries, onRetry: options.onRetry, logger: options.logger };
   return new PostgresStore(db, {
     release: () => pool.end(),
-    transaction: (run) => transactionOnOwnConnection(pool, run),
     // Its own connection, outside the pool: the advisory lock lives as long as that session.
     leadership: (leadership) =>
       new PostgresLeadership({
@@ -84,9 +128,53 @@ export async function openNodePostgresStore(options: NodePostgresStoreOptions): 
         ...(options.logger ? { logger: options.logger } : {}),
       }),
     listen: listenOnOwnClient({ ...connection, query_timeout: statementTimeoutMs + 1_000 }),
+    transaction: (run) => transactionWithRetries(pool, run, retries),
     ...(options.logger ? { logger: options.logger } : {}),
   });
 }
+
+interface RetryPolicy {
+  maxRetries: number;
+  onRetry: ((reason: TryAgainReason, retry: number) => void) | undefined;
+  logger: Logger | undefined;
+}
+
+/** What one run of a transaction got to, for deciding whether it may run again. */
+interface Attempt {
+  /** A pooled connection was had (a failure to connect is not retried: the connect timeout already waited). */
+  connected: boolean;
+  /** run() returned: COMMIT is being sent. */
+  committing: boolean;
+  /** The first error that broke the connection (the ROLLBACK's error after it says nothing new). */
+  brokenBy: Error | undefined;
+}
+
+/** transactionOnOwnConnection, run again after a "try again" error, at most maxRetries times. */
+async function transactionWithRetries<T>(pool: pg.Pool, run: (tx: PgDb) => Promise<T>, policy: RetryPolicy): Promise<T> {
+  for (let retry = 1; ; retry++) {
+    const attempt: Attempt = { connected: false, committing: false, brokenBy: undefined };
+    try {
+      return await transactionOnOwnConnection(pool, run, attempt);
+    } catch (error) {
+      const reason = attempt.connected ? tryAgainReasonOf(attempt.brokenBy ?? error) : undefined;
+      // A connection lost while COMMIT was on its way may have committed: running again could apply it twice.
+      if (reason === undefined || (reason === "connection_lost" && attempt.committing) || retry > policy.maxRetries) throw error;
+      try {
+        policy.onRetry?.(reason, retry);
+      } catch (callbackError) {
+        policy.logger?.error({ err: callbackError }, "Postgres onRetry callback threw");
+      }
+      const fields = { err: attempt.brokenBy ?? error, reason, retry, maxRetries: policy.maxRetries };
+      if (reason === "connection_lost") policy.logger?.warn(fields, "write transaction lost its connection before COMMIT: running it again");
+      else policy.logger?.debug(fields, "write transaction lost a conflict: running it again");
+      // Full jitter, doubling: transactions that collided do not collide again in step.
+      await sleep(Math.random() * retryPauseMs * 2 ** (retry - 1));
+    }
+  }
+}
+
+/** Longest pause before the first retry (ms); it doubles for each further one. */
+const retryPauseMs = 10;
 
 /** Drizzle over each pooled connection, made once per connection. */
 const drizzleOf = new WeakMap<pg.PoolClient, { db: PgDb; broken: { error: Error | undefined } }>();
@@ -97,8 +185,9 @@ const drizzleOf = new WeakMap<pg.PoolClient, { db: PgDb; broken: { error: Error 
  * is destroyed at once, so the ROLLBACK that follows fails at once instead of
  * queueing behind a statement that never returns, and the pool drops it.
  */
-async function transactionOnOwnConnection<T>(pool: pg.Pool, run: (tx: PgDb) => Promise<T>): Promise<T> {
+async function transactionOnOwnConnection<T>(pool: pg.Pool, run: (tx: PgDb) => Promise<T>, attempt: Attempt): Promise<T> {
   const client = await pool.connect();
+  attempt.connected = true;
   let entry = drizzleOf.get(client);
   if (!entry) {
     const broken: { error: Error | undefined } = { error: undefined };
@@ -107,7 +196,7 @@ async function transactionOnOwnConnection<T>(pool: pg.Pool, run: (tx: PgDb) => P
     const guarded = {
       query: (config: pg.QueryConfig, values?: unknown[]) =>
         client.query(config, values).catch((error: unknown) => {
-          if (isStorageUnavailable(error) && broken.error === undefined) {
+          if (breaksConnection(error) && broken.error === undefined) {
             broken.error = error instanceof Error ? error : new Error(String(error));
             destroySocket(client);
           }
@@ -122,12 +211,17 @@ async function transactionOnOwnConnection<T>(pool: pg.Pool, run: (tx: PgDb) => P
   const onError = (): void => {};
   client.on("error", onError);
   try {
-    return await entry.db.transaction(run);
+    return await entry.db.transaction(async (tx) => {
+      const result = await run(tx);
+      attempt.committing = true;
+      return result;
+    });
   } catch (error) {
-    if (isStorageUnavailable(error) && entry.broken.error === undefined) {
+    if (breaksConnection(error) && entry.broken.error === undefined) {
       entry.broken.error = error instanceof Error ? error : new Error(String(error));
       destroySocket(client);
     }
+    attempt.brokenBy = entry.broken.error;
     throw error;
   } finally {
     const broken = entry.broken.error;
@@ -172,6 +266,17 @@ function listenOnOwnClient(config: pg.ClientConfig): PgListen {
     live = true;
     return close;
   };
+}
+
+/**
+ * Storage is unavailable on this connection: it is dropped. A lost conflict
+ * (serialization failure, deadlock) is unavailable too, but the connection is
+ * fine: the transaction rolls back on it and it goes back to the pool.
+ */
+function breaksConnection(error: unknown): boolean {
+  if (!isStorageUnavailable(error)) return false;
+  const reason = tryAgainReasonOf(error);
+  return reason !== "serialization_failure" && reason !== "deadlock";
 }
 
 /** Ends a connection's socket now (pg's end() would wait for a server that may never answer). */
