@@ -38,11 +38,12 @@ export const groups = [
     tests: ["server/core/guard.test.ts"],
   },
   {
-    // dedup of tracking events and erasing a machine, in the in-process dialect
+    // dedup of tracking events (the set-based insert of a batch, and the per-operation
+    // one of its second pass) and erasing a machine, in the in-process dialect
     // (the SQLite twins run in the writer thread; the shared store suites hold
     // both to the same behaviour)
     name: "store",
-    mutate: ["server/store/postgres/track.ts:156-198", "server/store/postgres/heartbeat.ts:132-141"],
+    mutate: ["server/store/postgres/writes/track.ts", "server/store/postgres/track.ts:156-198", "server/store/postgres/heartbeat.ts:132-141"],
     tests: ["server/store/postgres/postgres.test.ts", "server/store/postgres/track.test.ts", "server/store/postgres/heartbeat.test.ts"],
   },
   {
