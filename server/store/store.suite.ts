@@ -206,9 +206,9 @@ export function describeStoreSuite(label: string, freshDatabase: () => Promise<S
         expect(await store.track.eventsOfSession(s.session)).toHaveLength(1500);
       });
 
-      it("stores a session's row once, as first seen, for many operations", async () => {
+      it("stores a session's row once, as first seen, for many operations, every field as given", async () => {
         const store = await open();
-        const s = newSession();
+        const s = { ...newSession(), productGitHash: "9f8e7d6" };
         const other = { ...s, deviceId: "a-different-device", system: null, productGitHash: "abc123" };
         expect(await applyOk(store, [insertOp(s, makeEvents([1]), 5_000), insertOp(other, makeEvents([2]), 6_000)])).toHaveLength(2);
         expect(await applyOk(store, [insertOp(other, makeEvents([3]), 7_000)])).toEqual([{ kind: "insertEvents", inserted: 1, duplicates: 0 }]);
