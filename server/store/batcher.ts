@@ -205,7 +205,7 @@ export class Batcher {
       this.armExpiry();
     }, Math.max(0, head.arrivedAt + this.maxQueueWaitMs - performance.now()) + 1);
     // A timer of its own must not keep a process alive that nothing else does.
-    this.expiryTimer.unref?.();
+    this.expiryTimer.unref();
   }
 
   /** Refuses the queued operations that waited past maxQueueWaitMs (none of them reached the database). */
@@ -284,10 +284,8 @@ export class Batcher {
   }
 
   private stopDelay(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.due = false;
   }
 
@@ -360,7 +358,6 @@ export class Batcher {
   }
 
   private wakeFlushWaiters(): void {
-    if (this.flushWaiters.length === 0) return;
     const still: FlushWaiter[] = [];
     for (const w of this.flushWaiters) {
       if (w.seq <= this.settledSeq) w.resolve();
