@@ -79,6 +79,19 @@ function steppedStore() {
   };
 }
 
+/** Records how each submitted operation ended: "ok" or its error name, by tag. */
+function outcomes() {
+  const seen: Record<string, string> = {};
+  const watch = <T>(tag: string, pending: Promise<T>): Promise<T> => {
+    pending.then(
+      () => (seen[tag] = "ok"),
+      (error: FleetbeatError) => (seen[tag] = error.errorName),
+    );
+    return pending;
+  };
+  return { seen, watch };
+}
+
 /** Lets every queued promise callback run. */
 async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
@@ -93,10 +106,25 @@ describe("Batcher", () => {
     expect(opWeight(op(0))).toBe(1);
     expect(opWeight(op(1))).toBe(1);
     expect(opWeight(op(37))).toBe(37);
-    const heartbeats = (n: number) => ({ kind: "recordHeartbeats", keepRaw: false, heartbeats: Array.from({ length: n }, () => ({})) }) as unknown as WriteOp;
+    const heartbeats = (count: number): WriteOp => ({
+      kind: "recordHeartbeats",
+      keepRaw: false,
+      heartbeats: Array.from({ length: count }, (_, n) => ({
+        machineId: `m${n}`,
+        hbId: "h",
+        product: "p",
+        channel: "c",
+        version: "1",
+        osType: "Linux",
+        osVersion: "6",
+        country: "notSet",
+        region: "notSet",
+        receivedAt: 1,
+      })),
+    });
     expect(opWeight(heartbeats(0))).toBe(1);
-    expect(opWeight(heartbeats(12))).toBe(12);
-    expect(opWeight({ kind: "agentSetLabels" } as unknown as WriteOp)).toBe(1);
+    expect(opWeight(heartbeats(3))).toBe(3);
+    expect(opWeight({ kind: "probeCommit" })).toBe(1);
   });
 
   it("cuts batches by weight, and an operation heavier than maxOps goes alone", async () => {
@@ -189,7 +217,19 @@ describe("Batcher", () => {
     const error = await batcher.submit(op(1)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FleetbeatError);
     expect((error as FleetbeatError).errorName).toBe("STORAGE_UNAVAILABLE");
-    expect(((error as Error).cause as Error).message).toBe("store.apply answered 0 outcomes for 1 operations");
+    expect((error as FleetbeatError).cause).toMatchObject({ message: "store.apply answered 0 outcomes for 1 operations" });
+  });
+
+  it("without an errorLog, a failed commit goes to the logger with the batch's size", async () => {
+    const { store } = recordingStore(async () => {
+      throw new Error("connection refused");
+    });
+    const calls: unknown[][] = [];
+    const batcher = new Batcher(store, { maxOps: 10, maxDelayMs: 0, logger: { error: (...args: unknown[]) => calls.push(args) } as never });
+    await expect(batcher.submit(op(2, "a"))).rejects.toMatchObject({ errorName: "STORAGE_UNAVAILABLE" });
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.[0]).toMatchObject({ err: { message: "connection refused" }, ops: 1, rows: 2 });
+    expect(calls[0]?.[1]).toBe("write batch failed to commit");
   });
 
   it("a failed commit goes to the errorLog when one is given (folded there), not to the logger", async () => {
@@ -210,18 +250,6 @@ describe("Batcher", () => {
     expect(loggerCalls).toEqual([]);
     // The caller's error carries the store's as its cause.
     expect(((results[0] as PromiseRejectedResult).reason as Error).cause).toMatchObject({ message: "connection refused" });
-  });
-
-  it("without an errorLog, a failed commit goes to the logger with the batch's size", async () => {
-    const { store } = recordingStore(async () => {
-      throw new Error("connection refused");
-    });
-    const loggerCalls: Array<[Record<string, unknown>, string]> = [];
-    const batcher = new Batcher(store, { maxOps: 10, maxDelayMs: 0, logger: { error: (fields: Record<string, unknown>, message: string) => loggerCalls.push([fields, message]) } as never });
-    await expect(batcher.submit(op(3))).rejects.toMatchObject({ errorName: "STORAGE_UNAVAILABLE" });
-    expect(loggerCalls).toHaveLength(1);
-    expect(loggerCalls[0]?.[1]).toBe("write batch failed to commit");
-    expect(loggerCalls[0]?.[0]).toMatchObject({ ops: 1, rows: 3, err: { message: "connection refused" } });
   });
 
   it("logs, and carries on, when the onBatch or onRefused callbacks throw", async () => {
@@ -252,17 +280,44 @@ describe("Batcher", () => {
     ]);
   });
 
-  it("keeps going when onBatch throws", async () => {
+  it("keeps going when onBatch throws, and logs it", async () => {
     const { store, batches } = recordingStore();
+    const calls: unknown[][] = [];
     const batcher = new Batcher(store, {
       maxOps: 1,
       maxDelayMs: 0,
       onBatch: () => {
         throw new Error("metrics broke");
       },
+      logger: { error: (...args: unknown[]) => calls.push(args) } as never,
     });
     await expect(Promise.all([batcher.submit(op(1, "a")), batcher.submit(op(1, "b"))])).resolves.toHaveLength(2);
     expect(batches).toHaveLength(2);
+    expect(calls).toEqual([
+      [{ err: expect.objectContaining({ message: "metrics broke" }) }, "Batcher onBatch callback threw"],
+      [{ err: expect.objectContaining({ message: "metrics broke" }) }, "Batcher onBatch callback threw"],
+    ]);
+  });
+
+  it("still refuses when onRefused throws, and logs it", async () => {
+    const gate = hangingStore();
+    const calls: unknown[][] = [];
+    const batcher = new Batcher(gate.store, {
+      maxOps: 1,
+      maxDelayMs: 0,
+      maxQueuedOps: 1,
+      onRefused: () => {
+        throw new Error("metrics broke");
+      },
+      logger: { error: (...args: unknown[]) => calls.push(args) } as never,
+    });
+    const inFlight = batcher.submit(op(1, "a"));
+    await gate.started(1);
+    const queued = batcher.submit(op(1, "b"));
+    await expect(batcher.submit(op(1, "c"))).rejects.toMatchObject({ errorName: "STORAGE_BUSY" });
+    expect(calls).toEqual([[{ err: expect.objectContaining({ message: "metrics broke" }) }, "Batcher onRefused callback threw"]]);
+    gate.release();
+    await expect(Promise.all([inFlight, queued])).resolves.toHaveLength(2);
   });
 
   it("bounds the queue by weight: past maxQueuedOps a submit is refused at once with STORAGE_BUSY and Retry-After", async () => {
@@ -277,6 +332,7 @@ describe("Batcher", () => {
     expect((refused as FleetbeatError).errorName).toBe("STORAGE_BUSY");
     expect((refused as FleetbeatError).retryAfterSeconds).toBeGreaterThan(0);
     expect((refused as FleetbeatError).metadata.get("retry-after")).toBe(String((refused as FleetbeatError).retryAfterSeconds));
+    expect((refused as FleetbeatError).message).toContain("10 rows queued, at most 10");
     expect(refusals).toEqual([["queue_full", 1]]);
     expect((refused as FleetbeatError).rawMessage).toMatch(/: 10 rows queued, at most 10$/);
     gate.release();
@@ -441,29 +497,90 @@ describe("Batcher", () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it("an operation still queued when the batch ahead of it leaves keeps its own expiry", async () => {
+  it("storage counts as stalled only past the wait bound, and the refusal says for how long", async () => {
+    vi.useFakeTimers();
+    // Away from zero, so a time computed from the clock's value (not its difference) shows.
+    await vi.advanceTimersByTimeAsync(1_000);
+    const gate = hangingStore();
+    const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0, maxQueueWaitMs: 50 });
+    const inFlight = batcher.submit(op(1, "a"));
+    await gate.started(1);
+    await vi.advanceTimersByTimeAsync(50);
+    // Exactly the bound: still accepted.
+    const queued = batcher.submit(op(1, "b"));
+    await vi.advanceTimersByTimeAsync(1);
+    const refused = await batcher.submit(op(1, "c")).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ errorName: "STORAGE_BUSY" });
+    expect((refused as FleetbeatError).message).toContain("storage has not answered for 51 ms");
+    gate.release();
+    await expect(Promise.all([inFlight, queued])).resolves.toHaveLength(2);
+  });
+
+  it("one expiry timer, due when the queue's head has waited the bound: it refuses the head and every operation that has waited as long", async () => {
+    vi.useFakeTimers();
+    const gate = hangingStore();
+    const refusals: Array<[string, number]> = [];
+    const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0, maxQueueWaitMs: 50, onRefused: (reason, ops) => refusals.push([reason, ops]) });
+    const inFlight = batcher.submit(op(1, "a"));
+    await gate.started(1);
+    const { seen, watch } = outcomes();
+    const start = performance.now();
+    const b = watch("b", batcher.submit(op(1, "b"))).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1);
+    void watch("c", batcher.submit(op(1, "c"))).catch(() => {});
+    await vi.advanceTimersByTimeAsync(1);
+    void watch("d", batcher.submit(op(1, "d"))).catch(() => {});
+    // No polling: the next timer is the expiry, a millisecond past b's bound.
+    await vi.advanceTimersToNextTimerAsync();
+    expect(performance.now() - start).toBe(51);
+    // c has waited exactly the bound by then and goes with b; d has a timer of its own.
+    expect(seen).toEqual({ b: "STORAGE_BUSY", c: "STORAGE_BUSY" });
+    expect(refusals).toEqual([["waited_too_long", 2]]);
+    expect((await b) as FleetbeatError).toMatchObject({ message: expect.stringContaining("waited 50 ms for storage") });
+    await vi.advanceTimersToNextTimerAsync();
+    expect(performance.now() - start).toBe(53);
+    expect(seen).toEqual({ b: "STORAGE_BUSY", c: "STORAGE_BUSY", d: "STORAGE_BUSY" });
+    gate.release();
+    await inFlight;
+  });
+
+  it("an expiry timer that fires before the clock shows the bound refuses nothing and waits again", async () => {
+    // Only the timers are faked: performance.now() has barely moved when the timer fires.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const gate = hangingStore();
+    const refusals: Array<[string, number]> = [];
+    const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0, maxQueueWaitMs: 5_000, onRefused: (reason, ops) => refusals.push([reason, ops]) });
+    const inFlight = batcher.submit(op(1, "a"));
+    await gate.started(1);
+    const { seen, watch } = outcomes();
+    const queued = watch("b", batcher.submit(op(1, "b")));
+    await vi.advanceTimersByTimeAsync(5_001);
+    expect(refusals).toEqual([]);
+    expect(seen).toEqual({});
+    expect(vi.getTimerCount()).toBe(1);
+    gate.release();
+    await expect(Promise.all([inFlight, queued])).resolves.toHaveLength(2);
+  });
+
+  it("operations left queued when a batch leaves still expire", async () => {
     vi.useFakeTimers();
     const gate = steppedStore();
     const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0, maxQueueWaitMs: 50 });
     const a = batcher.submit(op(1, "a"));
     await settle();
-    const b = batcher.submit(op(1, "b"));
-    let cOutcome = "";
-    const c = batcher.submit(op(1, "c")).then(
-      () => (cOutcome = "ok"),
-      (e: FleetbeatError) => (cOutcome = e.errorName),
-    );
-    await vi.advanceTimersByTimeAsync(30);
-    // a commits; b leaves in the next batch and hangs; c stays queued.
+    const { seen, watch } = outcomes();
+    const b = watch("b", batcher.submit(op(1, "b")));
+    void watch("c", batcher.submit(op(1, "c"))).catch(() => {});
+    await vi.advanceTimersByTimeAsync(10);
     gate.release(0);
     await a;
     await settle();
-    expect(gate.batches).toHaveLength(2);
-    await vi.advanceTimersByTimeAsync(21);
-    await c;
-    expect(cOutcome).toBe("STORAGE_BUSY");
+    // b left, c stays queued behind it.
+    expect(gate.tags()).toEqual([["a"], ["b"]]);
+    await vi.advanceTimersByTimeAsync(41);
+    expect(seen).toEqual({ c: "STORAGE_BUSY" });
     gate.release(1);
-    await expect(b).resolves.toMatchObject({ inserted: 1 });
+    await b;
   });
 
   it("keeps no expiry timer without a wait bound, nor once a batch took the whole queue", async () => {
@@ -542,19 +659,6 @@ describe("Batcher", () => {
   });
 
   describe("several transactions in flight (maxInFlight)", () => {
-    /** Records how each submitted operation ended: "ok" or its error name, by tag. */
-    function outcomes() {
-      const seen: Record<string, string> = {};
-      const watch = <T>(tag: string, pending: Promise<T>): Promise<T> => {
-        pending.then(
-          () => (seen[tag] = "ok"),
-          (error: FleetbeatError) => (seen[tag] = error.errorName),
-        );
-        return pending;
-      };
-      return { seen, watch };
-    }
-
     it("by default one transaction is in flight: the next batch waits for it", async () => {
       const gate = steppedStore();
       const batcher = new Batcher(gate.store, { maxOps: 1, maxDelayMs: 0 });

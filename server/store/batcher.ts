@@ -181,7 +181,6 @@ export class Batcher {
       return { reason: "queue_full", detail: `${this.queuedWeight} rows queued, at most ${this.maxQueuedOps}` };
     }
     const since = this.flights.find((flight) => !flight.answered)?.startedAt ?? this.queue[0]?.arrivedAt;
-    // Stryker disable next-line EqualityOperator: on a sub-millisecond clock, "past" and "at" the bound differ by one instant.
     if (since !== undefined && performance.now() - since > this.maxQueueWaitMs) {
       return { reason: "storage_stalled", detail: `storage has not answered for ${Math.round(performance.now() - since)} ms` };
     }
@@ -213,9 +212,7 @@ export class Batcher {
   private expire(): void {
     const limit = performance.now() - this.maxQueueWaitMs;
     let count = 0;
-    // Stryker disable next-line EqualityOperator: the expiry timer fires 1 ms after the head's deadline, never at it.
     while (count < this.queue.length && (this.queue[count] as Pending).arrivedAt <= limit) count++;
-    // Stryker disable next-line ConditionalExpression: only an early timer gets here, and then nothing expires either way.
     if (count === 0) return;
     const expired = this.queue.splice(0, count);
     const error = new FleetbeatError("STORAGE_BUSY", `waited ${this.maxQueueWaitMs} ms for storage`);
