@@ -142,7 +142,8 @@ describe("fleetbeat operator commands in a child process", () => {
     expect((await fleetbeat(["devices", "list", "--bogus"], { ...base, FLEETBEAT_KEY: admin })).code).toBe(2);
     const down = await fleetbeat(["stats", "--server", "http://127.0.0.1:1", "--key", admin]);
     expect(down.code).toBe(1);
-  });
+    // Eight CLI processes in turn: a bound against a hang, generous for a loaded machine.
+  }, 90_000);
 
   it("events export --out writes the whole export (two pages) to disk", async () => {
     const file = join(scratch, "all.ndjson");
