@@ -43,7 +43,7 @@ export const groups = [
     // (the SQLite twins run in the writer thread; the shared store suites hold
     // both to the same behaviour)
     name: "store",
-    mutate: ["server/store/postgres/writes/track.ts", "server/store/postgres/track.ts:156-198", "server/store/postgres/heartbeat.ts:132-141"],
+    mutate: ["server/store/postgres/writes/track.ts", "server/store/postgres/track.ts:139-181", "server/store/postgres/heartbeat.ts:135-144"],
     tests: ["server/store/postgres/postgres.test.ts", "server/store/postgres/track.test.ts", "server/store/postgres/heartbeat.test.ts"],
   },
   {

@@ -27,6 +27,19 @@ import {
 } from "../heartbeat.js";
 import { rowsOf, type PgDb } from "./db.js";
 
+/** How an installation row takes a newer heartbeat: the fields of the latest, the first and last seen, the count added. */
+export const installationMerge = sql.raw(`ON CONFLICT (machine_id, hb_id) DO UPDATE SET
+        product    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.product    ELSE hb_installations.product    END,
+        channel    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.channel    ELSE hb_installations.channel    END,
+        version    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.version    ELSE hb_installations.version    END,
+        os_type    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.os_type    ELSE hb_installations.os_type    END,
+        os_version = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.os_version ELSE hb_installations.os_version END,
+        country    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.country    ELSE hb_installations.country    END,
+        region     = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.region     ELSE hb_installations.region     END,
+        first_seen = LEAST(hb_installations.first_seen, excluded.first_seen),
+        last_seen  = GREATEST(hb_installations.last_seen, excluded.last_seen),
+        heartbeats = hb_installations.heartbeats + excluded.heartbeats`);
+
 function column<T, V>(rows: readonly T[], pick: (row: T) => V): V[] {
   return rows.map(pick);
 }
@@ -71,17 +84,7 @@ export class PostgresHeartbeatRepository implements HeartbeatRepository {
         ${sql.param(column(i, (r) => r.osVersion))}::text[], ${sql.param(column(i, (r) => r.country))}::text[],
         ${sql.param(column(i, (r) => r.region))}::text[], ${sql.param(column(i, (r) => r.firstSeen))}::bigint[],
         ${sql.param(column(i, (r) => r.receivedAt))}::bigint[], ${sql.param(column(i, (r) => r.count))}::bigint[])
-      ON CONFLICT (machine_id, hb_id) DO UPDATE SET
-        product    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.product    ELSE hb_installations.product    END,
-        channel    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.channel    ELSE hb_installations.channel    END,
-        version    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.version    ELSE hb_installations.version    END,
-        os_type    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.os_type    ELSE hb_installations.os_type    END,
-        os_version = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.os_version ELSE hb_installations.os_version END,
-        country    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.country    ELSE hb_installations.country    END,
-        region     = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.region     ELSE hb_installations.region     END,
-        first_seen = LEAST(hb_installations.first_seen, excluded.first_seen),
-        last_seen  = GREATEST(hb_installations.last_seen, excluded.last_seen),
-        heartbeats = hb_installations.heartbeats + excluded.heartbeats`);
+      ${installationMerge}`);
     const d = daily;
     await tx.execute(sql`
       INSERT INTO hb_daily (day, machine_id, hb_id, product, version, os_type, os_version, heartbeats)

@@ -84,24 +84,7 @@ export class PostgresTrackRepository implements TrackRepository {
     if (filter.fromAt !== undefined) where.push(gte(trackEvents.at, filter.fromAt));
     if (filter.toAt !== undefined) where.push(lt(trackEvents.at, filter.toAt));
     return this.db
-      .select({
-        id: trackEvents.id,
-        session: trackEvents.session,
-        deviceId: trackSessions.deviceId,
-        clientId: trackSessions.clientId,
-        systemVersion: trackSessions.systemVersion,
-        productVersion: trackSessions.productVersion,
-        system: trackSessions.system,
-        productGitHash: trackSessions.productGitHash,
-        at: trackEvents.at,
-        event: trackEvents.event,
-        nr: trackEvents.nr,
-        userId: trackEvents.userId,
-        ip: trackEvents.ip,
-        parameters: trackEvents.parameters,
-        isTesting: trackEvents.isTesting,
-        receivedAt: trackEvents.receivedAt,
-      })
+      .select(storedEventColumns)
       .from(trackEvents)
       .innerJoin(trackSessions, eq(trackSessions.session, trackEvents.session))
       .where(and(...where))

@@ -12,6 +12,7 @@
 import { sql } from "drizzle-orm";
 import { type HeartbeatRow, mergeHeartbeats, type RecordHeartbeatsOp, type RecordHeartbeatsResult } from "../../heartbeat.js";
 import type { PgDb } from "../db.js";
+import { installationMerge } from "../heartbeat.js";
 
 const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -55,17 +56,7 @@ export async function recordHeartbeatsAll(tx: PgDb, ops: readonly RecordHeartbea
         ${col(i, (r) => r.machineId)}::text[], ${col(i, (r) => r.hbId)}::text[], ${col(i, (r) => r.product)}::text[], ${col(i, (r) => r.channel)}::text[],
         ${col(i, (r) => r.version)}::text[], ${col(i, (r) => r.osType)}::text[], ${col(i, (r) => r.osVersion)}::text[], ${col(i, (r) => r.country)}::text[],
         ${col(i, (r) => r.region)}::text[], ${col(i, (r) => r.firstSeen)}::bigint[], ${col(i, (r) => r.receivedAt)}::bigint[], ${col(i, (r) => r.count)}::bigint[])
-      ON CONFLICT (machine_id, hb_id) DO UPDATE SET
-        product    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.product    ELSE hb_installations.product    END,
-        channel    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.channel    ELSE hb_installations.channel    END,
-        version    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.version    ELSE hb_installations.version    END,
-        os_type    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.os_type    ELSE hb_installations.os_type    END,
-        os_version = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.os_version ELSE hb_installations.os_version END,
-        country    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.country    ELSE hb_installations.country    END,
-        region     = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.region     ELSE hb_installations.region     END,
-        first_seen = LEAST(hb_installations.first_seen, excluded.first_seen),
-        last_seen  = GREATEST(hb_installations.last_seen, excluded.last_seen),
-        heartbeats = hb_installations.heartbeats + excluded.heartbeats
+      ${installationMerge}
     ), daily AS (
       INSERT INTO hb_daily (day, machine_id, hb_id, product, version, os_type, os_version, heartbeats)
       SELECT * FROM unnest(
