@@ -1,10 +1,11 @@
 // The fleetbeat server for the agent benchmark, in its own process: SQLite in a
 // fresh temporary folder (or the Postgres database of BENCH_DATABASE_URL when the
 // bench is given one), `--devices` registered devices seeded first by
-// bench/agent-seed.ts in a process of its own, logs off. Reports its port over IPC; answers "rss"
-// with its resident set size, V8 heap and CPU time used (after a full GC), "peek"
-// with its RSS alone (no GC, for sampling under load), "operator-key" with a new
-// admin key; on "stop" prints what the batcher did and exits.
+// bench/agent-seed.ts in a process of its own, logs off. Reports its port over
+// IPC; answers "rss" with its resident set size, V8 heap and CPU time used (after
+// a full GC), "peek" with its RSS alone (no GC, for sampling under load), "cpu"
+// with its CPU time (no GC), "operator-key" with a new admin key; on "stop"
+// prints what the batcher did and exits.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -38,6 +39,7 @@ const server = await startServer(
     agent: { ...defaultConfig.agent, tokenLifetimeMs: 365 * 86_400_000 },
     batchMaxDelayMs: numberFlag("batch-delay", defaultConfig.batchMaxDelayMs),
     batchMaxOps: numberFlag("batch-ops", defaultConfig.batchMaxOps),
+    postgresPoolSize: numberFlag("pg-pool-size", defaultConfig.postgresPoolSize),
   }),
 );
 process.send?.({ ready: true, port: server.port, seedMs });
@@ -54,6 +56,10 @@ async function stop(): Promise<void> {
 }
 process.on("message", (message) => {
   if (message === "stop") void stop();
+  if (message === "cpu") {
+    const cpu = process.cpuUsage();
+    process.send?.({ cpuMicros: cpu.user + cpu.system });
+  }
   if (message === "peek") process.send?.({ peek: process.memoryUsage.rss() });
   if (message === "operator-key") {
     void createOperatorKey(server.store, { name: "bench", scope: "admin" }).then(({ secret }) => process.send?.({ operatorKey: secret }));

@@ -32,6 +32,7 @@ import { isStorageUnavailable, tryAgainReasonOf, type TryAgainReason } from "../
 import type { PgDb, PgListen } from "./db.js";
 import * as schema from "./schema/index.js";
 import { PostgresLeadership } from "./leadership.js";
+import { StatementNames } from "./statements.js";
 import { migratePostgres, PostgresStore } from "./store.js";
 
 export interface NodePostgresStoreOptions {
@@ -116,7 +117,12 @@ export async function openNodePostgresStore(options: NodePostgresStoreOptions): 
     { dialect: "postgres", database: databaseNameOf(options.url), applicationName: connection.application_name, poolSize: pool.options.max },
     "database open",
   );
-  const retries = { maxRetries: options.maxRetries ?? postgresPoolDefaults.maxRetries, onRetry: options.onRetry, logger: options.logger };
+  const retries = {
+    maxRetries: options.maxRetries ?? postgresPoolDefaults.maxRetries,
+    onRetry: options.onRetry,
+    logger: options.logger,
+    statements: new StatementNames(),
+  };
   return new PostgresStore(db, {
     release: () => pool.end(),
     // Its own connection, outside the pool: the advisory lock lives as long as that session.
@@ -134,6 +140,8 @@ export async function openNodePostgresStore(options: NodePostgresStoreOptions): 
 }
 
 interface RetryPolicy {
+  /** Names of the statements the write transactions send again and again (prepared once per connection). */
+  statements: StatementNames;
   maxRetries: number;
   onRetry: ((reason: TryAgainReason, retry: number) => void) | undefined;
   logger: Logger | undefined;
@@ -154,7 +162,7 @@ async function transactionWithRetries<T>(pool: pg.Pool, run: (tx: PgDb) => Promi
   for (let retry = 1; ; retry++) {
     const attempt: Attempt = { connected: false, committing: false, brokenBy: undefined };
     try {
-      return await transactionOnOwnConnection(pool, run, attempt);
+      return await transactionOnOwnConnection(pool, run, attempt, policy.statements);
     } catch (error) {
       const reason = attempt.connected ? tryAgainReasonOf(attempt.brokenBy ?? error) : undefined;
       // A connection lost while COMMIT was on its way may have committed: running again could apply it twice.
@@ -185,17 +193,17 @@ const drizzleOf = new WeakMap<pg.PoolClient, { db: PgDb; broken: { error: Error 
  * is destroyed at once, so the ROLLBACK that follows fails at once instead of
  * queueing behind a statement that never returns, and the pool drops it.
  */
-async function transactionOnOwnConnection<T>(pool: pg.Pool, run: (tx: PgDb) => Promise<T>, attempt: Attempt): Promise<T> {
+async function transactionOnOwnConnection<T>(pool: pg.Pool, run: (tx: PgDb) => Promise<T>, attempt: Attempt, statements: StatementNames): Promise<T> {
   const client = await pool.connect();
   attempt.connected = true;
   let entry = drizzleOf.get(client);
   if (!entry) {
     const broken: { error: Error | undefined } = { error: undefined };
     // Drizzle calls only query(config, params) on its client: route it through
-    // a check that breaks the connection on a storage error.
+    // the statement names and a check that breaks the connection on a storage error.
     const guarded = {
       query: (config: pg.QueryConfig, values?: unknown[]) =>
-        client.query(config, values).catch((error: unknown) => {
+        client.query(statements.name(config, values), values).catch((error: unknown) => {
           if (breaksConnection(error) && broken.error === undefined) {
             broken.error = error instanceof Error ? error : new Error(String(error));
             destroySocket(client);

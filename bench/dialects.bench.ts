@@ -1,0 +1,183 @@
+// SQLite against Postgres against bare node:http, in one run: the three ingest
+// paths (tracking, DI heartbeat, update heartbeat) at 64 and 256 connections, the
+// same server build, bodies and load generator for each. Per path and dialect one
+// server process (bench/<part>-server.ts) on a fresh database — a new temporary
+// folder, or a new Postgres database on BENCH_POSTGRES_URL (default: this
+// machine's server) — loaded at each connection count in turn. Prints requests/s,
+// the Postgres ÷ SQLite and SQLite ÷ node:http ratios, latency, and CPU per
+// request: the server process (all threads) and Postgres (the backends of the
+// bench database plus the shared WAL writer, checkpointer and background writer).
+//
+//   npm run bench -- dialects [--duration=10000] [--connections=64,256] [--paths=track,agent,heartbeat]
+//     [--dialects=sqlite,postgres] [--devices=10000] [--installations=100000]
+//     [--batch-delay=<ms>] [--batch-ops=<n>] [--pg-pool-size=<n>] (DI server only)
+//
+// Targets (issue 11): Postgres ≥ 0.8 × SQLite on every path at every connection
+// count; DI heartbeats on Postgres ≥ 10,000/s. Without a reachable Postgres the
+// Postgres columns say so and only SQLite and node:http run.
+import { fileURLToPath } from "node:url";
+import { heartbeatBody as agentBody } from "./agent-factory.js";
+import { heartbeatBody as updateBody } from "./heartbeat-factory.js";
+import { numberFlag, stringFlag } from "./lib/flags.js";
+import { measureBaseline, runLoad, startChildServer, type ChildServer, type LoadResult } from "./lib/harness.js";
+import { freshDatabase, postgresCpuMicros, postgresReachable, type BenchDatabase } from "./lib/postgres.js";
+import { collectionBytes, deviceHeader, type TrackFactoryArgs } from "./track-factory.js";
+
+const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
+const durationMs = numberFlag("duration", 10_000);
+const connectionCounts = (stringFlag("connections") ?? "64,256").split(",").map(Number);
+const devices = numberFlag("devices", 10_000);
+const installations = numberFlag("installations", 100_000);
+const warmupRequests = 2_000;
+const EVENTS_PER_COLLECTION = 13;
+const seed = `d${Date.now().toString(36)}`;
+const dialects = (stringFlag("dialects") ?? "sqlite,postgres").split(",");
+// Passed on to the agent server (bench/agent-server.ts): --batch-delay, --batch-ops, --pg-pool-size.
+const serverFlags = process.argv.slice(2).filter((arg) => /^--(batch-delay|batch-ops|pg-pool-size)=/.test(arg));
+
+interface Path {
+  name: string;
+  title: string;
+  /** What one 200 stands for, and how many of it. */
+  unit: string;
+  perRequest: number;
+  server: string;
+  serverArgs: string[];
+  factoryModule: string;
+  factoryArgs: (dialect: Dialect) => unknown;
+  bodyBytes: number;
+  /** A floor for Postgres alone, in units/s. */
+  postgresFloor?: number;
+}
+
+type Dialect = "SQLite" | "Postgres";
+
+const trackArgs = (dialect: Dialect): TrackFactoryArgs => ({ devices: 2_000, eventsPerCollection: EVENTS_PER_COLLECTION, secret: "bench-secret", seed: `${seed}${dialect}` });
+const paths: Path[] = [
+  {
+    name: "track",
+    title: `POST /api/v1/track (${EVENTS_PER_COLLECTION} events per request)`,
+    unit: "events/s",
+    perRequest: EVENTS_PER_COLLECTION,
+    server: here("./track-server.ts"),
+    serverArgs: [],
+    factoryModule: here("./track-factory.ts"),
+    factoryArgs: trackArgs,
+    bodyBytes: collectionBytes(deviceHeader(seed, 0), 0, trackArgs("SQLite"), Math.floor(Date.now() / 1000)).length,
+  },
+  {
+    name: "agent",
+    title: `DI POST /heartbeat (${devices} devices)`,
+    unit: "heartbeats/s",
+    perRequest: 1,
+    server: here("./agent-server.ts"),
+    serverArgs: [`--devices=${devices}`, ...serverFlags],
+    factoryModule: here("./agent-factory.ts"),
+    factoryArgs: () => ({ devices, active: devices }),
+    bodyBytes: agentBody.byteLength,
+    postgresFloor: 10_000,
+  },
+  {
+    name: "heartbeat",
+    title: `POST /hb/newHb (${installations} installations on ${installations / 2} machines)`,
+    unit: "heartbeats/s",
+    perRequest: 1,
+    server: here("./heartbeat-server.ts"),
+    serverArgs: [],
+    factoryModule: here("./heartbeat-factory.ts"),
+    factoryArgs: (dialect) => ({ installations, seed: `${seed}${dialect}` }),
+    bodyBytes: updateBody(0, seed).byteLength,
+  },
+];
+const selected = (stringFlag("paths") ?? paths.map((p) => p.name).join(",")).split(",");
+
+interface Figures {
+  load: LoadResult;
+  serverMicros: number;
+  postgresMicros: number | undefined;
+}
+
+function serverCpu(server: ChildServer): Promise<number> {
+  return new Promise((resolve) => {
+    const listen = (message: { cpuMicros?: number }) => {
+      if (typeof message?.cpuMicros !== "number") return;
+      server.child.off("message", listen);
+      resolve(message.cpuMicros);
+    };
+    server.child.on("message", listen);
+    server.child.send("cpu");
+  });
+}
+
+async function measure(path: Path, dialect: Dialect): Promise<Map<number, Figures>> {
+  let database: BenchDatabase | undefined;
+  if (dialect === "Postgres") database = await freshDatabase(`fleetbeat_bench_${path.name}`);
+  const env = { ...process.env, BENCH_DATABASE_URL: database?.url ?? "" };
+  const figures = new Map<number, Figures>();
+  const server = await startChildServer(path.server, path.serverArgs, env);
+  try {
+    for (const connections of connectionCounts) {
+      const cpuBefore = await serverCpu(server);
+      const pgBefore = database ? postgresCpuMicros(database.name) : undefined;
+      const load = await runLoad({ port: server.port, connections, durationMs, warmupRequests, factoryModule: path.factoryModule, factoryArgs: path.factoryArgs(dialect) });
+      const counted = load.requests + warmupRequests;
+      const serverMicros = ((await serverCpu(server)) - cpuBefore) / counted;
+      const pgAfter = database ? postgresCpuMicros(database.name) : undefined;
+      const postgresMicros = pgBefore !== undefined && pgAfter !== undefined ? (pgAfter - pgBefore) / counted : undefined;
+      figures.set(connections, { load, serverMicros, postgresMicros });
+    }
+  } finally {
+    await server.stop();
+    await database?.drop();
+  }
+  return figures;
+}
+
+const ms = (micros: number) => (micros / 1000).toFixed(1);
+const withPostgres = await postgresReachable();
+if (!withPostgres) console.log(`(no Postgres answers at BENCH_POSTGRES_URL: SQLite and node:http only)`);
+let failed = false;
+const summary: string[] = [];
+
+for (const path of paths.filter((p) => selected.includes(p.name))) {
+  const sqlite = dialects.includes("sqlite") ? await measure(path, "SQLite") : new Map<number, Figures>();
+  const postgres = withPostgres && dialects.includes("postgres") ? await measure(path, "Postgres") : undefined;
+  console.log(`\n== ${path.title}, ${(durationMs / 1000).toFixed(0)} s per row, ${path.bodyBytes} B bodies`);
+  console.log(
+    "  conns | SQLite " + path.unit.padEnd(14) + "| Postgres " + path.unit.padEnd(12) + "| PG/SQLite | node:http req/s | SQLite/http | p50/p99 ms SQLite · Postgres | server µs/req SQLite · PG | Postgres µs/req",
+  );
+  for (const connections of connectionCounts) {
+    const s = sqlite.get(connections);
+    const p = postgres?.get(connections);
+    const baseline = await measureBaseline({ connections, durationMs, warmupRequests, bodyBytes: path.bodyBytes });
+    for (const f of [s, p]) {
+      if (f && (f.load.statuses["200"] ?? 0) !== f.load.requests) {
+        failed = true;
+        console.log(`  !! not every answer was 200: ${JSON.stringify(f.load.statuses)}`);
+      }
+    }
+    const rate = (f: Figures | undefined) => (f ? f.load.requestsPerSecond * path.perRequest : undefined);
+    const latency = (f: Figures | undefined) => (f ? `${ms(f.load.latency.p50)}/${ms(f.load.latency.p99)}` : "—");
+    const sRate = rate(s);
+    const pRate = rate(p);
+    const ratio = pRate !== undefined && sRate !== undefined ? pRate / sRate : undefined;
+    const cells = [
+      String(connections).padStart(5),
+      (sRate?.toFixed(0) ?? "—").padStart(20),
+      (pRate?.toFixed(0) ?? "—").padStart(21),
+      (ratio?.toFixed(2) ?? "—").padStart(9),
+      baseline.requestsPerSecond.toFixed(0).padStart(15),
+      (s ? (s.load.requestsPerSecond / baseline.requestsPerSecond).toFixed(2) : "—").padStart(11),
+      `${latency(s)} · ${latency(p)}`.padStart(29),
+      `${s?.serverMicros.toFixed(0) ?? "—"} · ${p?.serverMicros.toFixed(0) ?? "—"}`.padStart(25),
+      (p?.postgresMicros?.toFixed(0) ?? "—").padStart(15),
+    ];
+    console.log(`  ${cells.join(" | ")}`);
+    if (ratio !== undefined) summary.push(`${path.name} @${connections}: Postgres ${(ratio * 100).toFixed(0)} % of SQLite (target ≥ 80 %: ${ratio >= 0.8 ? "met" : "NOT met"})`);
+    if (pRate !== undefined && path.postgresFloor !== undefined) {
+      summary.push(`${path.name} @${connections}: Postgres ${pRate.toFixed(0)} ${path.unit} (target ≥ ${path.postgresFloor}: ${pRate >= path.postgresFloor ? "met" : "NOT met"})`);
+    }
+  }
+}
+if (summary.length > 0) console.log(`\n== targets\n  ${summary.join("\n  ")}`);
+if (failed) process.exitCode = 1;
