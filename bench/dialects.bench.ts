@@ -10,7 +10,10 @@
 //
 //   npm run bench -- dialects [--duration=10000] [--connections=64,256] [--paths=track,agent,heartbeat]
 //     [--dialects=sqlite,postgres] [--devices=10000] [--installations=100000]
-//     [--batch-delay=<ms>] [--batch-ops=<n>] [--pg-pool-size=<n>] (DI server only)
+//     [--replicas=3] [--batch-delay=<ms>] [--batch-ops=<n>] [--pg-pool-size=<n>] (DI server only)
+//
+// --replicas=N (default 3; 1 skips it) adds a run with N server processes on one
+// Postgres database, the connections spread over them round-robin (as a balancer would).
 //
 // Targets (issue 11): Postgres ≥ 0.8 × SQLite on every path at every connection
 // count; DI heartbeats on Postgres ≥ 10,000/s. Without a reachable Postgres the
@@ -33,6 +36,7 @@ const EVENTS_PER_COLLECTION = 13;
 const seed = `d${Date.now().toString(36)}`;
 const dialects = (stringFlag("dialects") ?? "sqlite,postgres").split(",");
 // Passed on to the agent server (bench/agent-server.ts): --batch-delay, --batch-ops, --pg-pool-size.
+const replicas = numberFlag("replicas", 3);
 const serverFlags = process.argv.slice(2).filter((arg) => /^--(batch-delay|batch-ops|pg-pool-size)=/.test(arg));
 
 interface Path {
@@ -109,25 +113,30 @@ function serverCpu(server: ChildServer): Promise<number> {
   });
 }
 
-async function measure(path: Path, dialect: Dialect): Promise<Map<number, Figures>> {
+/** One run of `path` on `dialect`: `replicas` server processes on one fresh database, the load's connections spread over them. */
+async function measure(path: Path, dialect: Dialect, replicas = 1): Promise<Map<number, Figures>> {
   let database: BenchDatabase | undefined;
   if (dialect === "Postgres") database = await freshDatabase(`fleetbeat_bench_${path.name}`);
   const env = { ...process.env, BENCH_DATABASE_URL: database?.url ?? "" };
   const figures = new Map<number, Figures>();
-  const server = await startChildServer(path.server, path.serverArgs, env);
+  const servers: ChildServer[] = [];
   try {
+    // One after the other: each runs the migrations check and (agent) the seed on start.
+    for (let i = 0; i < replicas; i++) servers.push(await startChildServer(path.server, path.serverArgs, env));
+    const ports = servers.map((server) => server.port);
+    const cpu = async () => (await Promise.all(servers.map(serverCpu))).reduce((a, b) => a + b, 0);
     for (const connections of connectionCounts) {
-      const cpuBefore = await serverCpu(server);
+      const cpuBefore = await cpu();
       const pgBefore = database ? postgresCpuMicros(database.name) : undefined;
-      const load = await runLoad({ port: server.port, connections, durationMs, warmupRequests, factoryModule: path.factoryModule, factoryArgs: path.factoryArgs(dialect) });
+      const load = await runLoad({ port: ports[0]!, ports, connections, durationMs, warmupRequests, factoryModule: path.factoryModule, factoryArgs: path.factoryArgs(dialect) });
       const counted = load.requests + warmupRequests;
-      const serverMicros = ((await serverCpu(server)) - cpuBefore) / counted;
+      const serverMicros = ((await cpu()) - cpuBefore) / counted;
       const pgAfter = database ? postgresCpuMicros(database.name) : undefined;
       const postgresMicros = pgBefore !== undefined && pgAfter !== undefined ? (pgAfter - pgBefore) / counted : undefined;
       figures.set(connections, { load, serverMicros, postgresMicros });
     }
   } finally {
-    await server.stop();
+    for (const server of servers) await server.stop();
     await database?.drop();
   }
   return figures;
@@ -142,15 +151,17 @@ const summary: string[] = [];
 for (const path of paths.filter((p) => selected.includes(p.name))) {
   const sqlite = dialects.includes("sqlite") ? await measure(path, "SQLite") : new Map<number, Figures>();
   const postgres = withPostgres && dialects.includes("postgres") ? await measure(path, "Postgres") : undefined;
+  const spread = withPostgres && dialects.includes("postgres") && replicas > 1 ? await measure(path, "Postgres", replicas) : undefined;
   console.log(`\n== ${path.title}, ${(durationMs / 1000).toFixed(0)} s per row, ${path.bodyBytes} B bodies`);
   console.log(
-    "  conns | SQLite " + path.unit.padEnd(14) + "| Postgres " + path.unit.padEnd(12) + "| PG/SQLite | node:http req/s | SQLite/http | p50/p99 ms SQLite · Postgres | server µs/req SQLite · PG | Postgres µs/req",
+    "  conns | SQLite " + path.unit.padEnd(14) + "| Postgres " + path.unit.padEnd(12) + "| PG/SQLite | node:http req/s | SQLite/http | p50/p99 ms SQLite · Postgres | server µs/req SQLite · PG | Postgres µs/req | " + `${replicas} replicas on Postgres`,
   );
   for (const connections of connectionCounts) {
     const s = sqlite.get(connections);
     const p = postgres?.get(connections);
+    const r = spread?.get(connections);
     const baseline = await measureBaseline({ connections, durationMs, warmupRequests, bodyBytes: path.bodyBytes });
-    for (const f of [s, p]) {
+    for (const f of [s, p, r]) {
       if (f && (f.load.statuses["200"] ?? 0) !== f.load.requests) {
         failed = true;
         console.log(`  !! not every answer was 200: ${JSON.stringify(f.load.statuses)}`);
@@ -171,6 +182,7 @@ for (const path of paths.filter((p) => selected.includes(p.name))) {
       `${latency(s)} · ${latency(p)}`.padStart(29),
       `${s?.serverMicros.toFixed(0) ?? "—"} · ${p?.serverMicros.toFixed(0) ?? "—"}`.padStart(25),
       (p?.postgresMicros?.toFixed(0) ?? "—").padStart(15),
+      r ? `${rate(r)!.toFixed(0)} ${path.unit} (server ${r.serverMicros.toFixed(0)} µs/req, Postgres ${r.postgresMicros?.toFixed(0) ?? "—"} µs/req)` : "—",
     ];
     console.log(`  ${cells.join(" | ")}`);
     if (ratio !== undefined) summary.push(`${path.name} @${connections}: Postgres ${(ratio * 100).toFixed(0)} % of SQLite (target ≥ 80 %: ${ratio >= 0.8 ? "met" : "NOT met"})`);

@@ -10,6 +10,8 @@ import { LatencyRecorder, type LatencySummary } from "./stats.js";
 export interface LoadJob {
   host: string;
   port: number;
+  /** Several servers (replicas): connection i goes to ports[i % ports.length] instead of `port`. */
+  ports?: number[];
   connections: number;
   /** Stop after this long (the clock starts after warm-up) ... */
   durationMs: number;
@@ -46,11 +48,12 @@ export type CreateRequestFactory = (args: unknown) => RequestFactory | Promise<R
 export async function runJob(job: LoadJob): Promise<LoadResult> {
   const module = (await import(pathToFileURL(job.factoryModule).href)) as { createRequestFactory: CreateRequestFactory };
   const factory = await module.createRequestFactory(job.factoryArgs);
-  const hostHeader = `${job.host}:${job.port}`;
+  const ports = job.ports && job.ports.length > 0 ? job.ports : [job.port];
+  const hostHeader = `${job.host}:${ports[0]}`;
   let next = 0;
   const take = (): Buffer => serializeRequest(factory(next++), hostHeader);
 
-  const connections = Array.from({ length: job.connections }, () => new RawConnection(job.port, job.host));
+  const connections = Array.from({ length: job.connections }, (_, i) => new RawConnection(ports[i % ports.length]!, job.host));
   // Warm-up: connections open, JIT warm, server caches primed.
   let warmed = 0;
   await Promise.all(
