@@ -5,8 +5,9 @@
 // folder, or a new Postgres database on BENCH_POSTGRES_URL (default: this
 // machine's server) — loaded at each connection count in turn. Prints requests/s,
 // the Postgres ÷ SQLite and SQLite ÷ node:http ratios, latency, and CPU per
-// request: the server process (all threads) and Postgres (the backends of the
-// bench database plus the shared WAL writer, checkpointer and background writer).
+// request: the server process (all threads), Postgres (the backends of the bench
+// database plus the shared WAL writer, checkpointer and background writer) and the
+// load generator; their sum gives the ceiling this machine's cores put on each path.
 //
 //   npm run bench -- dialects [--duration=10000] [--connections=64,256] [--paths=track,agent,heartbeat]
 //     [--dialects=sqlite,postgres] [--devices=10000] [--installations=100000]
@@ -18,6 +19,7 @@
 // Targets (issue 11): Postgres ≥ 0.8 × SQLite on every path at every connection
 // count; DI heartbeats on Postgres ≥ 10,000/s. Without a reachable Postgres the
 // Postgres columns say so and only SQLite and node:http run.
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { heartbeatBody as agentBody } from "./agent-factory.js";
 import { heartbeatBody as updateBody } from "./heartbeat-factory.js";
@@ -169,6 +171,10 @@ for (const path of paths.filter((p) => selected.includes(p.name))) {
     }
     const rate = (f: Figures | undefined) => (f ? f.load.requestsPerSecond * path.perRequest : undefined);
     const latency = (f: Figures | undefined) => (f ? `${ms(f.load.latency.p50)}/${ms(f.load.latency.p99)}` : "—");
+    const loadMicros = (f: Figures | undefined) => (f ? (f.load.cpuMicros / f.load.requests).toFixed(0) : "—");
+    // What the machine's cores could serve if the server, Postgres and the load generator used nothing but them.
+    const ceiling = (f: Figures | undefined) =>
+      f ? ((availableParallelism() * 1e6) / (f.serverMicros + (f.postgresMicros ?? 0) + f.load.cpuMicros / f.load.requests)).toFixed(0) : "—";
     const sRate = rate(s);
     const pRate = rate(p);
     const ratio = pRate !== undefined && sRate !== undefined ? pRate / sRate : undefined;
@@ -182,7 +188,9 @@ for (const path of paths.filter((p) => selected.includes(p.name))) {
       `${latency(s)} · ${latency(p)}`.padStart(29),
       `${s?.serverMicros.toFixed(0) ?? "—"} · ${p?.serverMicros.toFixed(0) ?? "—"}`.padStart(25),
       (p?.postgresMicros?.toFixed(0) ?? "—").padStart(15),
-      r ? `${rate(r)!.toFixed(0)} ${path.unit} (server ${r.serverMicros.toFixed(0)} µs/req, Postgres ${r.postgresMicros?.toFixed(0) ?? "—"} µs/req)` : "—",
+      `${loadMicros(s)} · ${loadMicros(p)}`.padStart(11),
+      `${ceiling(s)} · ${ceiling(p)}`.padStart(29),
+      ...(replicas > 1 ? [r ? `${rate(r)!.toFixed(0)} ${path.unit} (server ${r.serverMicros.toFixed(0)} µs/req, Postgres ${r.postgresMicros?.toFixed(0) ?? "—"} µs/req)` : "—"] : []),
     ];
     console.log(`  ${cells.join(" | ")}`);
     if (ratio !== undefined) summary.push(`${path.name} @${connections}: Postgres ${(ratio * 100).toFixed(0)} % of SQLite (target ≥ 80 %: ${ratio >= 0.8 ? "met" : "NOT met"})`);

@@ -39,6 +39,8 @@ export interface LoadResult {
   requestsPerSecond: number;
   /** Microseconds, over every counted request. */
   latency: LatencySummary;
+  /** CPU time (user + system, µs) the load generator spent on the counted requests. */
+  cpuMicros: number;
 }
 
 /** What a request factory module exports. `index` counts from 0 over the whole run, warm-up included. */
@@ -69,6 +71,7 @@ export async function runJob(job: LoadJob): Promise<LoadResult> {
   const statuses: Record<string, number> = {};
   let counted = 0;
   let started = 0;
+  const cpuAtStart = process.cpuUsage();
   const start = performance.now();
   const deadline = start + job.durationMs;
   await Promise.all(
@@ -102,6 +105,7 @@ export async function runJob(job: LoadJob): Promise<LoadResult> {
     }),
   );
   const elapsedMs = performance.now() - start;
+  const cpu = process.cpuUsage(cpuAtStart);
   for (const connection of connections) connection.close();
   return {
     requests: counted,
@@ -109,6 +113,7 @@ export async function runJob(job: LoadJob): Promise<LoadResult> {
     elapsedMs,
     requestsPerSecond: counted / (elapsedMs / 1000),
     latency: latencies.summary(),
+    cpuMicros: cpu.user + cpu.system,
   };
 }
 
