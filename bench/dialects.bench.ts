@@ -156,7 +156,8 @@ for (const path of paths.filter((p) => selected.includes(p.name))) {
   const spread = withPostgres && dialects.includes("postgres") && replicas > 1 ? await measure(path, "Postgres", replicas) : undefined;
   console.log(`\n== ${path.title}, ${(durationMs / 1000).toFixed(0)} s per row, ${path.bodyBytes} B bodies`);
   console.log(
-    "  conns | SQLite " + path.unit.padEnd(14) + "| Postgres " + path.unit.padEnd(12) + "| PG/SQLite | node:http req/s | SQLite/http | p50/p99 ms SQLite · Postgres | server µs/req SQLite · PG | Postgres µs/req | " + `${replicas} replicas on Postgres`,
+    "  conns | SQLite " + path.unit.padEnd(14) + "| Postgres " + path.unit.padEnd(12) + "| PG/SQLite | node:http req/s | SQLite/http | p50/p99 ms SQLite · Postgres | server µs/req SQLite · PG | Postgres µs/req | load µs/req | CPU ceiling req/s SQLite · PG" +
+      (replicas > 1 ? ` | ${replicas} replicas on Postgres` : ""),
   );
   for (const connections of connectionCounts) {
     const s = sqlite.get(connections);
