@@ -1,6 +1,6 @@
-// The agent slice's store behaviour, one suite for every dialect:
-// sqlite/agent.test.ts and postgres/agent.test.ts run it on their own database.
-// Tests share one database per file, so each uses device ids of its own.
+// The agent slice's store behaviour, one suite for every dialect: store.test.ts
+// runs it on a database of each. Tests share the suite's database, so each uses
+// device ids of its own.
 import { createHash, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type {

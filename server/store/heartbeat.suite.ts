@@ -1,6 +1,6 @@
 // The heartbeat slice's store behaviour, as one suite run against every dialect
-// (sqlite/heartbeat.test.ts, postgres/heartbeat.test.ts). Tests share one database
-// per file, so each test works under its own machine ids and product names.
+// (store.test.ts). Tests share the suite's database, so each test works under its
+// own machine ids and product names.
 import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -57,16 +57,23 @@ function heartbeat(overrides: Partial<HeartbeatRow> & Pick<HeartbeatRow, "machin
   };
 }
 
-export function describeHeartbeatStoreSuite(label: string, openStore: () => Promise<Store>, dispose: () => Promise<void>): void {
+export interface HeartbeatSuiteDatabase {
+  open(): Promise<Store>;
+  dispose(): Promise<void>;
+}
+
+export function describeHeartbeatStoreSuite(label: string, freshDatabase: () => Promise<HeartbeatSuiteDatabase>): void {
   describe(`heartbeat store: ${label}`, () => {
+    let database: HeartbeatSuiteDatabase;
     let store: Store;
 
     beforeAll(async () => {
-      store = await openStore();
+      database = await freshDatabase();
+      store = await database.open();
     });
     afterAll(async () => {
       await store?.close();
-      await dispose();
+      await database?.dispose();
     });
 
     async function apply<Op extends HeartbeatWriteOp>(op: Op): Promise<Extract<HeartbeatWriteResult, { kind: Op["kind"] }>> {

@@ -1,7 +1,6 @@
-// The store behaviour every dialect must show, as one suite: sqlite/sqlite.test.ts
-// and postgres/postgres.test.ts run it on their own database. Tests share one
-// database per test file, so each test writes under its own session ids and key
-// hashes and only looks at those.
+// The store behaviour every dialect must show, as one suite: store.test.ts runs it
+// on a database of each dialect. Tests share the suite's database, so each test
+// writes under its own session ids and key hashes and only looks at those.
 import { createHash, randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import pino from "pino";

@@ -1,9 +1,9 @@
 // The tracking slice's store behaviour beyond insertEvents (which store.suite.ts
-// covers), as one suite run against every dialect (sqlite/track.test.ts,
-// postgres/track.test.ts): the operator's event queries, the feed of committed
-// events, retention steps, and resends racing from two connections. Tests share
-// one database per file, so each test works under its own device ids and only
-// looks at those (the feed: at what committed after it took the head).
+// covers), as one suite run against every dialect (store.test.ts): the
+// operator's event queries, the feed of committed events, retention steps, and
+// resends racing from two connections. Tests share the suite's database, so each
+// test works under its own device ids and only looks at those (the feed: at what
+// committed after it took the head).
 import { createHash, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Store, WriteOp } from "./store.js";

@@ -44,7 +44,7 @@ export const groups = [
     // both to the same behaviour)
     name: "store",
     mutate: ["server/store/postgres/writes/track-set.ts", "server/store/postgres/writes/track.ts:18-60", "server/store/postgres/writes/heartbeat.ts:111-120"],
-    tests: ["server/store/postgres/postgres.test.ts", "server/store/postgres/track.test.ts", "server/store/postgres/heartbeat.test.ts"],
+    tests: ["server/store/store.test.ts", "server/store/postgres/postgres.test.ts"],
   },
   {
     // group commit: what is acknowledged is written; body limits
