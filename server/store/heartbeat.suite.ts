@@ -3,11 +3,12 @@
 // own machine ids and product names.
 import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { HeartbeatRow, HeartbeatWriteOp, HeartbeatWriteResult } from "./heartbeat.js";
 import type { PostgresStore } from "./postgres/store.js";
 import type { SqliteStore } from "./sqlite/store.js";
 import type { Store, WriteOp } from "./store.js";
+import { openSuiteStore, type SuiteDatabase } from "./store.suite.js";
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
@@ -57,24 +58,10 @@ function heartbeat(overrides: Partial<HeartbeatRow> & Pick<HeartbeatRow, "machin
   };
 }
 
-export interface HeartbeatSuiteDatabase {
-  open(): Promise<Store>;
-  dispose(): Promise<void>;
-}
-
-export function describeHeartbeatStoreSuite(label: string, freshDatabase: () => Promise<HeartbeatSuiteDatabase>): void {
+export function describeHeartbeatStoreSuite(label: string, freshDatabase: () => Promise<SuiteDatabase>): void {
   describe(`heartbeat store: ${label}`, () => {
-    let database: HeartbeatSuiteDatabase;
     let store: Store;
-
-    beforeAll(async () => {
-      database = await freshDatabase();
-      store = await database.open();
-    });
-    afterAll(async () => {
-      await store?.close();
-      await database?.dispose();
-    });
+    openSuiteStore(freshDatabase, (opened) => (store = opened));
 
     async function apply<Op extends HeartbeatWriteOp>(op: Op): Promise<Extract<HeartbeatWriteResult, { kind: Op["kind"] }>> {
       const [outcome] = await store.apply([op as WriteOp]);

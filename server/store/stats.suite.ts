@@ -1,7 +1,8 @@
 // The GetStats counts (store.stats), one suite for every dialect: store.test.ts
 // runs it on an empty database of each.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Store, TrackEventRow, WriteOp } from "./store.js";
+import { openSuiteStore, type SuiteDatabase } from "./store.suite.js";
 
 const T = 1_800_000_000_000;
 const MINUTE = 60_000;
@@ -44,23 +45,10 @@ async function applyAll(store: Store, ops: WriteOp[]): Promise<void> {
   for (const outcome of await store.apply(ops)) if (!outcome.ok) throw outcome.error;
 }
 
-export interface StatsSuiteDatabase {
-  open(): Promise<Store>;
-  dispose(): Promise<void>;
-}
-
-export function describeStatsStoreSuite(label: string, freshDatabase: () => Promise<StatsSuiteDatabase>): void {
+export function describeStatsStoreSuite(label: string, freshDatabase: () => Promise<SuiteDatabase>): void {
   describe(`store.stats on ${label}`, () => {
-    let database: StatsSuiteDatabase;
     let store: Store;
-    beforeAll(async () => {
-      database = await freshDatabase();
-      store = await database.open();
-    });
-    afterAll(async () => {
-      await store?.close();
-      await database?.dispose();
-    });
+    openSuiteStore(freshDatabase, (opened) => (store = opened));
 
     it("counts nothing in an empty database", async () => {
       expect(await store.stats.fleetCounts(T - MINUTE, T - MINUTE)).toEqual({

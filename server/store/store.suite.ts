@@ -37,6 +37,33 @@ export interface StoreSuiteDatabase {
   dispose(): Promise<void>;
 }
 
+/** The database of a slice's suite (agent, heartbeat, track, stats), which keeps one store open on it. */
+export interface SuiteDatabase {
+  /** Opens a store on the database; may be called again for a second connection to it. */
+  open(): Promise<Store>;
+  /** Releases the database (drop it, delete its files). */
+  dispose(): Promise<void>;
+}
+
+/**
+ * For the tests of the calling describe: a fresh database with one store open on
+ * it before them (handed to `opened`), the store closed and the database
+ * released after them.
+ */
+export function openSuiteStore(freshDatabase: () => Promise<SuiteDatabase>, opened: (store: Store, database: SuiteDatabase) => void): void {
+  let database: SuiteDatabase | undefined;
+  let store: Store | undefined;
+  beforeAll(async () => {
+    database = await freshDatabase();
+    store = await database.open();
+    opened(store, database);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await database?.dispose();
+  });
+}
+
 export function describeStoreSuite(label: string, freshDatabase: () => Promise<StoreSuiteDatabase>): void {
   describe(`store suite: ${label}`, () => {
     let database: StoreSuiteDatabase;
