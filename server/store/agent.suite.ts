@@ -1,8 +1,8 @@
-// The agent slice's store behaviour, one suite for every dialect:
-// sqlite/agent.test.ts and postgres/agent.test.ts run it on their own database.
-// Tests share one database per file, so each uses device ids of its own.
+// The agent slice's store behaviour, one suite for every dialect: store.test.ts
+// runs it on a database of each. Tests share the suite's database, so each uses
+// device ids of its own.
 import { createHash, randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type {
   AgentCampaignRow,
   AgentCampaignStepResult,
@@ -23,11 +23,7 @@ import type {
   AgentWriteResult,
   Store,
 } from "./store.js";
-
-export interface AgentSuiteDatabase {
-  open(): Promise<Store>;
-  dispose(): Promise<void>;
-}
+import { openSuiteStore, type SuiteDatabase } from "./store.suite.js";
 
 const info: AgentDeviceInfo = { devicename: "EndPoint1", ip: "127.0.0.1", macaddress: "00:0c:29:59:ab:c6", os: "Linux" };
 const hash = (t: string) => createHash("sha256").update(t).digest("hex");
@@ -36,18 +32,10 @@ const T0 = 1_700_000_000_000;
 const GRACE = 30_000;
 const delivery = (now: number) => ({ now, redeliverAfterMs: 180_000, maxCommands: 16 });
 
-export function describeAgentStoreSuite(label: string, freshDatabase: () => Promise<AgentSuiteDatabase>): void {
+export function describeAgentStoreSuite(label: string, freshDatabase: () => Promise<SuiteDatabase>): void {
   describe(`agent store suite: ${label}`, () => {
-    let database: AgentSuiteDatabase;
     let store: Store;
-    beforeAll(async () => {
-      database = await freshDatabase();
-      store = await database.open();
-    });
-    afterAll(async () => {
-      await store?.close();
-      await database?.dispose();
-    });
+    openSuiteStore(freshDatabase, (opened) => (store = opened));
 
     async function apply<R extends AgentWriteResult>(op: AgentWriteOp): Promise<R> {
       const [outcome] = await store.apply([op]);

@@ -1,13 +1,14 @@
 // The heartbeat slice's store behaviour, as one suite run against every dialect
-// (sqlite/heartbeat.test.ts, postgres/heartbeat.test.ts). Tests share one database
-// per file, so each test works under its own machine ids and product names.
+// (store.test.ts). Tests share the suite's database, so each test works under its
+// own machine ids and product names.
 import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { HeartbeatRow, HeartbeatWriteOp, HeartbeatWriteResult } from "./heartbeat.js";
 import type { PostgresStore } from "./postgres/store.js";
 import type { SqliteStore } from "./sqlite/store.js";
 import type { Store, WriteOp } from "./store.js";
+import { openSuiteStore, type SuiteDatabase } from "./store.suite.js";
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
@@ -57,17 +58,10 @@ function heartbeat(overrides: Partial<HeartbeatRow> & Pick<HeartbeatRow, "machin
   };
 }
 
-export function describeHeartbeatStoreSuite(label: string, openStore: () => Promise<Store>, dispose: () => Promise<void>): void {
+export function describeHeartbeatStoreSuite(label: string, freshDatabase: () => Promise<SuiteDatabase>): void {
   describe(`heartbeat store: ${label}`, () => {
     let store: Store;
-
-    beforeAll(async () => {
-      store = await openStore();
-    });
-    afterAll(async () => {
-      await store?.close();
-      await dispose();
-    });
+    openSuiteStore(freshDatabase, (opened) => (store = opened));
 
     async function apply<Op extends HeartbeatWriteOp>(op: Op): Promise<Extract<HeartbeatWriteResult, { kind: Op["kind"] }>> {
       const [outcome] = await store.apply([op as WriteOp]);

@@ -1,7 +1,6 @@
-// The store behaviour every dialect must show, as one suite: sqlite/sqlite.test.ts
-// and postgres/postgres.test.ts run it on their own database. Tests share one
-// database per test file, so each test writes under its own session ids and key
-// hashes and only looks at those.
+// The store behaviour every dialect must show, as one suite: store.test.ts runs it
+// on a database of each dialect. Tests share the suite's database, so each test
+// writes under its own session ids and key hashes and only looks at those.
 import { createHash, randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import pino from "pino";
@@ -36,6 +35,33 @@ export interface StoreSuiteDatabase {
   migrate(): Promise<number>;
   /** Releases the database (drop it, delete its files). */
   dispose(): Promise<void>;
+}
+
+/** The database of a slice's suite (agent, heartbeat, track, stats), which keeps one store open on it. */
+export interface SuiteDatabase {
+  /** Opens a store on the database; may be called again for a second connection to it. */
+  open(): Promise<Store>;
+  /** Releases the database (drop it, delete its files). */
+  dispose(): Promise<void>;
+}
+
+/**
+ * For the tests of the calling describe: a fresh database with one store open on
+ * it before them (handed to `opened`), the store closed and the database
+ * released after them.
+ */
+export function openSuiteStore(freshDatabase: () => Promise<SuiteDatabase>, opened: (store: Store, database: SuiteDatabase) => void): void {
+  let database: SuiteDatabase | undefined;
+  let store: Store | undefined;
+  beforeAll(async () => {
+    database = await freshDatabase();
+    store = await database.open();
+    opened(store, database);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await database?.dispose();
+  });
 }
 
 export function describeStoreSuite(label: string, freshDatabase: () => Promise<StoreSuiteDatabase>): void {

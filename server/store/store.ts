@@ -1,8 +1,10 @@
 // The one storage interface the services use. It speaks in plain rows and write
 // operations, never in wire messages or HTTP. Each slice declares its part of the
-// contract in its own file here (track.ts, agent.ts, heartbeat.ts, operator.ts);
-// each dialect folder (sqlite/, postgres/) implements all of them over its own
-// Drizzle schema, one file per slice.
+// contract in its own file here (track.ts, agent.ts, heartbeat.ts, operator.ts).
+// Every read is written once, for both dialects (reads/<part>.ts, over the small
+// dialect interface of reads/db.ts); the writes are each dialect's own, tuned to
+// it (sqlite/writes/<part>.ts; postgres/writes/<part>.ts per operation and
+// <part>-set.ts for runs of one kind), each over its own Drizzle schema.
 //
 // Writes go through `apply`, which the Batcher calls with the operations of many
 // requests at once and which commits them in one transaction (group commit).

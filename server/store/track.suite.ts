@@ -1,19 +1,14 @@
 // The tracking slice's store behaviour beyond insertEvents (which store.suite.ts
-// covers), as one suite run against every dialect (sqlite/track.test.ts,
-// postgres/track.test.ts): the operator's event queries, the feed of committed
-// events, retention steps, and resends racing from two connections. Tests share
-// one database per file, so each test works under its own device ids and only
-// looks at those (the feed: at what committed after it took the head).
+// covers), as one suite run against every dialect (store.test.ts): the
+// operator's event queries, the feed of committed events, retention steps, and
+// resends racing from two connections. Tests share the suite's database, so each
+// test works under its own device ids and only looks at those (the feed: at what
+// committed after it took the head).
 import { createHash, randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Store, WriteOp } from "./store.js";
+import { openSuiteStore, type SuiteDatabase } from "./store.suite.js";
 import type { TrackEventRow, TrackSessionRow } from "./track.js";
-
-export interface TrackSuiteDatabase {
-  /** Opens a store on the suite's database; may be called again for a second connection to the same database. */
-  open(): Promise<Store>;
-  dispose(): Promise<void>;
-}
 
 const md5 = (text: string) => createHash("md5").update(text).digest("hex");
 
@@ -47,18 +42,13 @@ async function waitUntil(condition: () => boolean, what: string): Promise<void> 
   }
 }
 
-export function describeTrackStoreSuite(label: string, fresh: () => Promise<TrackSuiteDatabase>): void {
+export function describeTrackStoreSuite(label: string, fresh: () => Promise<SuiteDatabase>): void {
   describe(`track store suite: ${label}`, () => {
-    let database: TrackSuiteDatabase;
+    let database: SuiteDatabase;
     let store: Store;
-
-    beforeAll(async () => {
-      database = await fresh();
-      store = await database.open();
-    });
-    afterAll(async () => {
-      await store?.close();
-      await database?.dispose();
+    openSuiteStore(fresh, (opened, db) => {
+      store = opened;
+      database = db;
     });
 
     it("lists events by device, session, event name, client and at range, in arrival order, page by page", async () => {

@@ -43,8 +43,8 @@ export const groups = [
     // (the SQLite twins run in the writer thread; the shared store suites hold
     // both to the same behaviour)
     name: "store",
-    mutate: ["server/store/postgres/writes/track.ts", "server/store/postgres/track.ts:139-181", "server/store/postgres/heartbeat.ts:135-144"],
-    tests: ["server/store/postgres/postgres.test.ts", "server/store/postgres/track.test.ts", "server/store/postgres/heartbeat.test.ts"],
+    mutate: ["server/store/postgres/writes/track-set.ts", "server/store/postgres/writes/track.ts:18-60", "server/store/postgres/writes/heartbeat.ts:111-120"],
+    tests: ["server/store/store.test.ts", "server/store/postgres/postgres.test.ts"],
   },
   {
     // group commit: what is acknowledged is written; body limits

@@ -1,6 +1,9 @@
 // The Drizzle database type the Postgres store runs on: any PgDatabase over this
-// schema, so node-postgres (production) and PGlite (test fallback) share the code.
+// schema, so node-postgres (production) and PGlite (test fallback) share the code;
+// and the shared reads' dialect on it.
+import { sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import type { ReadDb } from "../reads/db.js";
 import type * as schema from "./schema/index.js";
 
 export type PgDb = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -22,3 +25,12 @@ export function rowsOf(result: unknown): Array<Record<string, unknown>> {
  * node-postgres and PGlite each give one (node-postgres.ts, pglite.ts).
  */
 export type PgListen = (channel: string, onNotify: () => void, onLost: (error: Error) => void) => Promise<() => Promise<void>>;
+
+/** The shared reads (../reads/) on Postgres: through the pool, no transaction. */
+export function postgresReadDb(db: PgDb): ReadDb {
+  return {
+    rows: async (query) => rowsOf(await db.execute(query)),
+    bytewise: (expr) => sql`${expr} COLLATE "C"`,
+    anyOf: (expr, values, type) => sql`${expr} = ANY(${sql.param([...values])}::${sql.raw(type)}[])`,
+  };
+}

@@ -1,4 +1,4 @@
-// The walk of the event feed on Postgres (track.ts feedHead/feedAfter), apart from
+// The walk of the event feed on Postgres (feed-reads.ts feedHead/feedAfter), apart from
 // its SQL so that it can be checked against a model of the database.
 //
 // Ids come from a sequence, so with several writers they are not commit order: a

@@ -3,17 +3,20 @@
 //
 // apply runs the batch optimistically in one transaction without savepoints, cut
 // into segments (writes/batch.ts): a run of check-ins, registrations, event
-// inserts or heartbeat records goes to its set-based writer in writes/ (a
-// constant number of statements for the whole run), any other operation to its
-// repository method. If a statement fails, that transaction rolls back and the
+// inserts or heartbeat records goes to its set-based writer (writes/<part>-set.ts:
+// a constant number of statements for the whole run), any other operation to its
+// per-operation writer (writes/<part>.ts). If a statement fails, that transaction rolls back and the
 // batch runs again in one transaction with a savepoint per operation, each on the
 // per-operation path, so only the failing operation fails and the rest commit
 // together. If BEGIN or COMMIT itself fails, or a statement fails because storage
 // is unavailable (timeout, lost connection: no second pass would fare better),
 // apply rejects: nothing of the batch took effect.
 //
+// Reads are the shared ones (../reads/), on the pool through postgresReadDb; the
+// event feed is Postgres's own (feed-reads.ts).
+//
 // After a batch that stored events has committed, the store announces it on
-// eventsCommittedChannel (track.ts) with a statement of its own: at most one in
+// eventsCommittedChannel (feed-reads.ts) with a statement of its own: at most one in
 // flight, a repeat sent after it when more batches committed meanwhile. Not in
 // the write transaction: Postgres serialises the commits of notifying
 // transactions with one cluster-wide lock held through the WAL flush, which
@@ -26,16 +29,21 @@ import type { Logger } from "pino";
 import { soleLeadership, type LeadershipOptions, type OpenLeadership } from "../../core/leadership.js";
 import type { OpOutcome, Store, WriteOp, WriteResult } from "../store.js";
 import { isStorageUnavailable } from "../unavailable.js";
-import { rowsOf, type PgDb, type PgListen } from "./db.js";
-import { PostgresAgentRepository } from "./agent.js";
-import { PostgresHeartbeatRepository } from "./heartbeat.js";
-import { PostgresOperatorKeyRepository } from "./operator.js";
-import { eventsCommittedChannel, PostgresTrackRepository } from "./track.js";
-import { PostgresStatsQueries } from "./stats.js";
-import { checkInAll, lockDevices, lockRegistrations, registerAll } from "./writes/agent.js";
+import { AgentReads } from "../reads/agent.js";
+import { HeartbeatReads } from "../reads/heartbeat.js";
+import { OperatorKeyReads } from "../reads/operator.js";
+import { StatsReads } from "../reads/stats.js";
+import { TrackReads } from "../reads/track.js";
+import { postgresReadDb, rowsOf, type PgDb, type PgListen } from "./db.js";
+import { eventsCommittedChannel, postgresEventFeed } from "./feed-reads.js";
+import { PostgresAgentWrites } from "./writes/agent.js";
+import { PostgresHeartbeatWrites } from "./writes/heartbeat.js";
+import { PostgresOperatorKeyWrites } from "./writes/operator.js";
+import { PostgresTrackWrites } from "./writes/track.js";
+import { checkInAll, lockDevices, lockRegistrations, registerAll } from "./writes/agent-set.js";
 import { lockedDeviceIds, locksDevices, registeredDeviceIds, segmentsOf, type Segment } from "./writes/batch.js";
-import { recordHeartbeatsAll } from "./writes/heartbeat.js";
-import { insertEventsAll } from "./writes/track.js";
+import { recordHeartbeatsAll } from "./writes/heartbeat-set.js";
+import { insertEventsAll } from "./writes/track-set.js";
 
 // Beside this file in the source; built, this module is bundled into dist/ and
 // build.mjs copies the folder to dist/migrations/postgres.
@@ -60,17 +68,23 @@ export interface PostgresStoreOptions {
    * advisory lock (leadership.ts); without it (PGlite: one process) this process is always the leader.
    */
   leadership?: (options: LeadershipOptions) => OpenLeadership;
-  /** LISTEN on a session of its own: wakes the event feed on commits of every process (track.ts watchCommits). */
+  /** LISTEN on a session of its own: wakes the event feed on commits of every process (feed-reads.ts watchCommits). */
   listen?: PgListen;
 }
 
 export class PostgresStore implements Store {
   readonly dialect = "postgres" as const;
-  readonly track: PostgresTrackRepository;
-  readonly operatorKeys: PostgresOperatorKeyRepository;
-  readonly heartbeat: PostgresHeartbeatRepository;
-  readonly agent: PostgresAgentRepository;
-  readonly stats: PostgresStatsQueries;
+  readonly track: TrackReads;
+  readonly operatorKeys: OperatorKeyReads;
+  readonly heartbeat: HeartbeatReads;
+  readonly agent: AgentReads;
+  readonly stats: StatsReads;
+  /** The per-operation writers, on the transaction they are handed. */
+  private readonly writes = {
+    track: new PostgresTrackWrites(),
+    heartbeat: new PostgresHeartbeatWrites(),
+    agent: new PostgresAgentWrites(),
+  };
   private closing: Promise<void> | undefined;
   private readonly transaction: <T>(run: (tx: PgDb) => Promise<T>) => Promise<T>;
   /** The announcement in flight (see the top of the file), and whether another batch stored events since it was sent. */
@@ -81,39 +95,40 @@ export class PostgresStore implements Store {
     readonly db: PgDb,
     private readonly options: PostgresStoreOptions,
   ) {
-    this.track = new PostgresTrackRepository(db, { listen: options.listen, logger: options.logger });
-    this.operatorKeys = new PostgresOperatorKeyRepository(db);
-    this.heartbeat = new PostgresHeartbeatRepository(db);
-    this.agent = new PostgresAgentRepository(db);
-    this.stats = new PostgresStatsQueries(db);
+    const reads = postgresReadDb(db);
+    this.track = new TrackReads(reads, postgresEventFeed(db, { listen: options.listen, logger: options.logger }));
+    this.operatorKeys = new OperatorKeyReads(reads, new PostgresOperatorKeyWrites(db));
+    this.heartbeat = new HeartbeatReads(reads);
+    this.agent = new AgentReads(reads);
+    this.stats = new StatsReads(reads);
     this.transaction = options.transaction ?? ((run) => db.transaction(run));
   }
 
   /** One handler per kind of write operation; the mapped type makes a missing one a type error. */
   private readonly handlers: { [K in WriteOp["kind"]]: (tx: PgDb, op: Extract<WriteOp, { kind: K }>) => Promise<WriteResult> } = {
-    insertEvents: (tx, op) => this.track.insertEvents(tx, op),
-    pruneEvents: (tx, op) => this.track.pruneEvents(tx, op),
-    recordHeartbeats: (tx, op) => this.heartbeat.recordHeartbeats(tx, op),
-    setRelease: (tx, op) => this.heartbeat.setRelease(tx, op),
-    deleteRelease: (tx, op) => this.heartbeat.deleteRelease(tx, op),
-    eraseMachine: (tx, op) => this.heartbeat.eraseMachine(tx, op),
-    pruneHeartbeatData: (tx, op) => this.heartbeat.pruneHeartbeatData(tx, op),
-    agentRegister: (tx, op) => this.agent.register(tx, op),
-    agentCheckIn: (tx, op) => this.agent.checkIn(tx, op),
-    agentQueueCommands: (tx, op) => this.agent.queueCommands(tx, op),
-    agentCancelCommands: (tx, op) => this.agent.cancelCommands(tx, op),
-    agentExpireCommands: (tx, op) => this.agent.expireCommands(tx, op),
-    agentSetLabels: (tx, op) => this.agent.setLabels(tx, op),
-    agentDeleteDevice: (tx, op) => this.agent.deleteDevice(tx, op),
+    insertEvents: (tx, op) => this.writes.track.insertEvents(tx, op),
+    pruneEvents: (tx, op) => this.writes.track.pruneEvents(tx, op),
+    recordHeartbeats: (tx, op) => this.writes.heartbeat.recordHeartbeats(tx, op),
+    setRelease: (tx, op) => this.writes.heartbeat.setRelease(tx, op),
+    deleteRelease: (tx, op) => this.writes.heartbeat.deleteRelease(tx, op),
+    eraseMachine: (tx, op) => this.writes.heartbeat.eraseMachine(tx, op),
+    pruneHeartbeatData: (tx, op) => this.writes.heartbeat.pruneHeartbeatData(tx, op),
+    agentRegister: (tx, op) => this.writes.agent.register(tx, op),
+    agentCheckIn: (tx, op) => this.writes.agent.checkIn(tx, op),
+    agentQueueCommands: (tx, op) => this.writes.agent.queueCommands(tx, op),
+    agentCancelCommands: (tx, op) => this.writes.agent.cancelCommands(tx, op),
+    agentExpireCommands: (tx, op) => this.writes.agent.expireCommands(tx, op),
+    agentSetLabels: (tx, op) => this.writes.agent.setLabels(tx, op),
+    agentDeleteDevice: (tx, op) => this.writes.agent.deleteDevice(tx, op),
     probeCommit: async (tx) => {
       // A transaction id makes COMMIT write (and flush) a WAL record: a real commit.
       await tx.execute(sql`SELECT pg_current_xact_id()`);
       return { kind: "probeCommit" };
     },
-    agentStartCampaign: (tx, op) => this.agent.startCampaign(tx, op),
-    agentCampaignStep: (tx, op) => this.agent.campaignStep(tx, op),
-    agentCancelCampaign: (tx, op) => this.agent.cancelCampaign(tx, op),
-    agentPurgeCommands: (tx, op) => this.agent.purgeCommands(tx, op),
+    agentStartCampaign: (tx, op) => this.writes.agent.startCampaign(tx, op),
+    agentCampaignStep: (tx, op) => this.writes.agent.campaignStep(tx, op),
+    agentCancelCampaign: (tx, op) => this.writes.agent.cancelCampaign(tx, op),
+    agentPurgeCommands: (tx, op) => this.writes.agent.purgeCommands(tx, op),
   };
 
   private async dispatch(tx: PgDb, op: WriteOp): Promise<WriteResult> {
@@ -126,7 +141,7 @@ export class PostgresStore implements Store {
   private async runSegment(tx: PgDb, segment: Segment, lockAlso: readonly string[]): Promise<WriteResult[]> {
     switch (segment.kind) {
       case "agentCheckIn":
-        return checkInAll(tx, this.agent, segment.ops, lockAlso);
+        return checkInAll(tx, this.writes.agent, segment.ops, lockAlso);
       case "agentRegister":
         return registerAll(tx, segment.ops, lockAlso);
       case "insertEvents":

@@ -1,12 +1,12 @@
-// The shared store suite on a real SQLite file, plus what only SQLite has.
+// What only the SQLite store has (the shared suites run on it from ../store.test.ts).
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { openStore } from "../open.js";
-import { describeStoreSuite, everyTable } from "../store.suite.js";
-import { migrateSqlite, openSqliteStore, sqliteFileName, SqliteStore } from "./store.js";
+import { everyTable } from "../store.suite.js";
+import { migrateSqlite, sqliteFileName, SqliteStore } from "./store.js";
 
 const tempDirs: string[] = [];
 function tempDir(): string {
@@ -16,22 +16,6 @@ function tempDir(): string {
 }
 afterAll(() => {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
-
-describeStoreSuite("sqlite", async () => {
-  const dataDir = tempDir();
-  return {
-    open: async () => openSqliteStore({ dataDir }),
-    migrate: async () => {
-      const sqlite = new Database(path.join(dataDir, sqliteFileName));
-      try {
-        return migrateSqlite(sqlite);
-      } finally {
-        sqlite.close();
-      }
-    },
-    dispose: async () => rmSync(dataDir, { recursive: true, force: true }),
-  };
 });
 
 describe("sqlite specifics", () => {

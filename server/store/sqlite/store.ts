@@ -1,8 +1,8 @@
-// The Store on SQLite (better-sqlite3, WAL). Writes run in a writer thread
-// (writer.ts, writer-worker.ts) that owns the write connection, so a batch's
-// commit and its fsync no longer stop the event loop; the main thread keeps its
-// own connection for reads (and the few writes outside the batcher: operator
-// keys). Inside the thread better-sqlite3 is synchronous: a batch runs start to
+// The Store on SQLite (better-sqlite3, WAL). Writes (writes/<part>.ts) run in a
+// writer thread (writer.ts, writer-worker.ts) that owns the write connection, so
+// a batch's commit and its fsync no longer stop the event loop; the main thread
+// keeps its own connection for reads (the shared ones of ../reads/, through
+// read-db.ts) and the few writes outside the batcher (operator keys). Inside the thread better-sqlite3 is synchronous: a batch runs start to
 // commit without yielding (applyNow), so it needs no locking of its own. A batch first runs as one IMMEDIATE transaction without savepoints (the
 // common case: every operation succeeds). If an operation throws, that transaction
 // rolls back and the batch runs again with a savepoint per operation, so the
@@ -17,12 +17,17 @@ import type { Logger } from "pino";
 import { soleLeadership, type OpenLeadership } from "../../core/leadership.js";
 import type { OpOutcome, Store, WriteOp, WriteResult } from "../store.js";
 import { isStorageUnavailable } from "../unavailable.js";
-import { SqliteAgentRepository } from "./agent.js";
-import { SqliteHeartbeatRepository } from "./heartbeat.js";
-import { SqliteOperatorKeyRepository } from "./operator.js";
+import { AgentReads } from "../reads/agent.js";
+import { HeartbeatReads } from "../reads/heartbeat.js";
+import { OperatorKeyReads } from "../reads/operator.js";
+import { StatsReads } from "../reads/stats.js";
+import { TrackReads } from "../reads/track.js";
+import { sqliteReadDb } from "./read-db.js";
 import * as schema from "./schema/index.js";
-import { SqliteTrackRepository } from "./track.js";
-import { SqliteStatsQueries } from "./stats.js";
+import { SqliteAgentWrites } from "./writes/agent.js";
+import { SqliteHeartbeatWrites } from "./writes/heartbeat.js";
+import { SqliteOperatorKeyWrites } from "./writes/operator.js";
+import { SqliteTrackWrites } from "./writes/track.js";
 import { SqliteWriterThread } from "./writer.js";
 import type { SqliteSynchronous } from "./writer-protocol.js";
 
@@ -52,11 +57,13 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly dialect = "sqlite" as const;
   readonly db: BetterSQLite3Database<typeof schema>;
-  readonly track: SqliteTrackRepository;
-  readonly operatorKeys: SqliteOperatorKeyRepository;
-  readonly heartbeat: SqliteHeartbeatRepository;
-  readonly agent: SqliteAgentRepository;
-  readonly stats: SqliteStatsQueries;
+  readonly track: TrackReads;
+  readonly operatorKeys: OperatorKeyReads;
+  readonly heartbeat: HeartbeatReads;
+  readonly agent: AgentReads;
+  readonly stats: StatsReads;
+  /** The writers of the batch operations, on this store's connection. */
+  private readonly writes: { track: SqliteTrackWrites; heartbeat: SqliteHeartbeatWrites; agent: SqliteAgentWrites };
   private closed = false;
   private readonly applyOne: (op: WriteOp) => WriteResult;
   private readonly applyBatch: (ops: readonly WriteOp[]) => OpOutcome[];
@@ -70,11 +77,13 @@ export class SqliteStore implements Store {
     private readonly writer?: SqliteWriterThread,
   ) {
     this.db = drizzle({ client: sqlite, schema });
-    this.track = new SqliteTrackRepository(sqlite, this.db);
-    this.operatorKeys = new SqliteOperatorKeyRepository(this.db);
-    this.heartbeat = new SqliteHeartbeatRepository(sqlite);
-    this.agent = new SqliteAgentRepository(sqlite);
-    this.stats = new SqliteStatsQueries(sqlite);
+    const reads = sqliteReadDb(sqlite);
+    this.track = new TrackReads(reads);
+    this.operatorKeys = new OperatorKeyReads(reads, new SqliteOperatorKeyWrites(this.db));
+    this.heartbeat = new HeartbeatReads(reads);
+    this.agent = new AgentReads(reads);
+    this.stats = new StatsReads(reads);
+    this.writes = { track: new SqliteTrackWrites(sqlite), heartbeat: new SqliteHeartbeatWrites(sqlite), agent: new SqliteAgentWrites(sqlite) };
 
     // Fast path: no savepoints. An operation that throws aborts the attempt.
     let opFailed = false;
@@ -122,20 +131,20 @@ export class SqliteStore implements Store {
 
   /** One handler per kind of write operation; the mapped type makes a missing one a type error. */
   private readonly handlers: { [K in WriteOp["kind"]]: (op: Extract<WriteOp, { kind: K }>) => WriteResult } = {
-    insertEvents: (op) => this.track.insertEvents(op),
-    pruneEvents: (op) => this.track.pruneEvents(op),
-    recordHeartbeats: (op) => this.heartbeat.recordHeartbeats(op),
-    setRelease: (op) => this.heartbeat.setRelease(op),
-    deleteRelease: (op) => this.heartbeat.deleteRelease(op),
-    eraseMachine: (op) => this.heartbeat.eraseMachine(op),
-    pruneHeartbeatData: (op) => this.heartbeat.pruneHeartbeatData(op),
-    agentRegister: (op) => this.agent.register(op),
-    agentCheckIn: (op) => this.agent.checkIn(op),
-    agentQueueCommands: (op) => this.agent.queueCommands(op),
-    agentCancelCommands: (op) => this.agent.cancelCommands(op),
-    agentExpireCommands: (op) => this.agent.expireCommands(op),
-    agentSetLabels: (op) => this.agent.setLabels(op),
-    agentDeleteDevice: (op) => this.agent.deleteDevice(op),
+    insertEvents: (op) => this.writes.track.insertEvents(op),
+    pruneEvents: (op) => this.writes.track.pruneEvents(op),
+    recordHeartbeats: (op) => this.writes.heartbeat.recordHeartbeats(op),
+    setRelease: (op) => this.writes.heartbeat.setRelease(op),
+    deleteRelease: (op) => this.writes.heartbeat.deleteRelease(op),
+    eraseMachine: (op) => this.writes.heartbeat.eraseMachine(op),
+    pruneHeartbeatData: (op) => this.writes.heartbeat.pruneHeartbeatData(op),
+    agentRegister: (op) => this.writes.agent.register(op),
+    agentCheckIn: (op) => this.writes.agent.checkIn(op),
+    agentQueueCommands: (op) => this.writes.agent.queueCommands(op),
+    agentCancelCommands: (op) => this.writes.agent.cancelCommands(op),
+    agentExpireCommands: (op) => this.writes.agent.expireCommands(op),
+    agentSetLabels: (op) => this.writes.agent.setLabels(op),
+    agentDeleteDevice: (op) => this.writes.agent.deleteDevice(op),
     probeCommit: () => {
       // Rewriting the header's user_version with its own value changes nothing
       // visible, yet makes the commit write a WAL frame: a real commit.
@@ -143,10 +152,10 @@ export class SqliteStore implements Store {
       this.sqlite.pragma(`user_version = ${Math.trunc(version)}`);
       return { kind: "probeCommit" };
     },
-    agentStartCampaign: (op) => this.agent.startCampaign(op),
-    agentCampaignStep: (op) => this.agent.campaignStep(op),
-    agentCancelCampaign: (op) => this.agent.cancelCampaign(op),
-    agentPurgeCommands: (op) => this.agent.purgeCommands(op),
+    agentStartCampaign: (op) => this.writes.agent.startCampaign(op),
+    agentCampaignStep: (op) => this.writes.agent.campaignStep(op),
+    agentCancelCampaign: (op) => this.writes.agent.cancelCampaign(op),
+    agentPurgeCommands: (op) => this.writes.agent.purgeCommands(op),
   };
 
   private dispatch(op: WriteOp): WriteResult {

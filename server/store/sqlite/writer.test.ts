@@ -1,5 +1,5 @@
 // The SQLite writer thread: what crosses the thread boundary and what close()
-// and a failed commit do. The shared store suite (sqlite.test.ts) runs every
+// and a failed commit do. The shared store suites (../store.test.ts) run every
 // store behaviour through the thread as well.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

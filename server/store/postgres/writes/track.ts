@@ -1,74 +1,75 @@
-// Set-based tracking writes on Postgres: a run of consecutive insertEvents
-// operations in one statement, sessions and events of every operation together
-// (parallel arrays through unnest). Which operation owns an event is decided here,
-// as one by one: the first operation of the run that carries a (session, nr) may
-// insert it, every later copy (in that operation or a later one) is a duplicate;
-// rows already stored are duplicates through ON CONFLICT DO NOTHING. Rows go in
-// sorted by key, so concurrent transactions take the unique index's entries in one
-// order and never deadlock on them; their ids are drawn first, in arrival order
-// (operation order, then event order), since the id order is the arrival order
-// that listings and retention walk.
+// Per-operation tracking writes on Postgres, on the caller's transaction: the
+// path of an insertEvents outside a run of them (or in the batch's second pass,
+// one savepoint per operation), and retention steps. insertEvents is one statement
+// whatever its size: the session row and every event go in through one CTE, the
+// events as parallel arrays (unnest), so there is one round trip and no per-row
+// query building. Runs of insertEvents take track-set.ts.
 import { sql } from "drizzle-orm";
-import type { InsertEventsOp, InsertEventsResult, TrackSessionRow } from "../../track.js";
+import type { InsertEventsOp, InsertEventsResult, PruneEventsOp, PruneEventsResult, TrackEventRow } from "../../track.js";
 import { rowsOf, type PgDb } from "../db.js";
 
-export async function insertEventsAll(tx: PgDb, ops: readonly InsertEventsOp[]): Promise<InsertEventsResult[]> {
-  // The first operation carrying a session writes its row (first_seen = its receive time).
-  const sessions = new Map<string, { row: TrackSessionRow; firstSeen: number }>();
-  const owners = new Set<string>();
-  const op: number[] = [];
-  const session: string[] = [];
-  const nr: number[] = [];
-  const at: number[] = [];
-  const event: string[] = [];
-  const userId: (number | null)[] = [];
-  const ip: (string | null)[] = [];
-  const parameters: (string | null)[] = [];
-  const isTesting: boolean[] = [];
-  const receivedAt: number[] = [];
-  for (const [k, o] of ops.entries()) {
-    const s = o.session.session;
-    if (!sessions.has(s)) sessions.set(s, { row: o.session, firstSeen: o.receivedAt });
-    for (const e of o.events) {
-      const key = `${s}\u0000${e.nr}`;
-      if (owners.has(key)) continue;
-      owners.add(key);
-      op.push(k);
-      session.push(s);
-      nr.push(e.nr);
-      at.push(e.at);
-      event.push(e.event);
-      userId.push(e.userId);
-      ip.push(e.ip);
-      parameters.push(e.parameters);
-      isTesting.push(e.isTesting);
-      receivedAt.push(o.receivedAt);
+export class PostgresTrackWrites {
+  /**
+   * Stores the session row once and every event whose (session, nr) is new, on
+   * `tx` (the caller's transaction). Rows that conflict, with stored rows or with
+   * rows inserted earlier in the same transaction or statement, are duplicates:
+   * ON CONFLICT DO NOTHING leaves them out of RETURNING.
+   */
+  async insertEvents(tx: PgDb, op: InsertEventsOp): Promise<InsertEventsResult> {
+    const s = op.session;
+    const n = op.events.length;
+    // Stryker disable ArrayDeclaration: sized only to spare regrowth; every slot is assigned below.
+    const nr = new Array<number>(n);
+    const at = new Array<number>(n);
+    const event = new Array<string>(n);
+    const userId = new Array<number | null>(n);
+    const ip = new Array<string | null>(n);
+    const parameters = new Array<string | null>(n);
+    const isTesting = new Array<boolean>(n);
+    // Stryker restore ArrayDeclaration
+    for (let i = 0; i < n; i++) {
+      const e = op.events[i] as TrackEventRow;
+      nr[i] = e.nr;
+      at[i] = e.at;
+      event[i] = e.event;
+      userId[i] = e.userId;
+      ip[i] = e.ip;
+      parameters[i] = e.parameters;
+      isTesting[i] = e.isTesting;
     }
+    const result = await tx.execute(sql`
+      WITH new_session AS (
+        INSERT INTO track_sessions (session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
+        VALUES (${s.session}::text, ${s.deviceId}::text, ${s.clientId}::text, ${s.systemVersion}::text, ${s.productVersion}::text,
+                ${s.system}::text, ${s.productGitHash}::text, ${op.receivedAt}::bigint)
+        ON CONFLICT (session) DO NOTHING
+      ), inserted AS (
+        INSERT INTO track_events (session, nr, at, event, user_id, ip, parameters, is_testing, received_at)
+        SELECT ${s.session}::text, u.nr, u.at, u.event, u.user_id, u.ip, u.parameters, u.is_testing, ${op.receivedAt}::bigint
+        FROM unnest(${sql.param(nr)}::bigint[], ${sql.param(at)}::bigint[], ${sql.param(event)}::text[], ${sql.param(userId)}::bigint[],
+                    ${sql.param(ip)}::text[], ${sql.param(parameters)}::text[], ${sql.param(isTesting)}::boolean[])
+             AS u(nr, at, event, user_id, ip, parameters, is_testing)
+        ON CONFLICT (session, nr) DO NOTHING
+        RETURNING 1
+      )
+      SELECT count(*)::int AS inserted FROM inserted`);
+    const inserted = Number(rowsOf(result)[0]?.inserted ?? Number.NaN);
+    // Stryker disable next-line all: a guard against a driver that reports no count; Postgres always reports it.
+    if (!Number.isInteger(inserted)) throw new Error("insertEvents: the database did not report the inserted count");
+    return { kind: "insertEvents", inserted, duplicates: n - inserted };
   }
-  const s = [...sessions.values()];
-  const result = await tx.execute(sql`
-    WITH new_sessions AS (
-      INSERT INTO track_sessions (session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
-      SELECT * FROM unnest(${sql.param(s.map((x) => x.row.session))}::text[], ${sql.param(s.map((x) => x.row.deviceId))}::text[],
-                           ${sql.param(s.map((x) => x.row.clientId))}::text[], ${sql.param(s.map((x) => x.row.systemVersion))}::text[],
-                           ${sql.param(s.map((x) => x.row.productVersion))}::text[], ${sql.param(s.map((x) => x.row.system))}::text[],
-                           ${sql.param(s.map((x) => x.row.productGitHash))}::text[], ${sql.param(s.map((x) => x.firstSeen))}::bigint[])
-        AS u(session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
-      ORDER BY session
-      ON CONFLICT (session) DO NOTHING
-    ), candidates AS MATERIALIZED (
-      SELECT nextval('track_events_id_seq'::regclass) AS id, u.* FROM unnest(${sql.param(op)}::int[], ${sql.param(session)}::text[], ${sql.param(nr)}::bigint[], ${sql.param(at)}::bigint[],
-                           ${sql.param(event)}::text[], ${sql.param(userId)}::bigint[], ${sql.param(ip)}::text[], ${sql.param(parameters)}::text[],
-                           ${sql.param(isTesting)}::boolean[], ${sql.param(receivedAt)}::bigint[])
-        AS u(op, session, nr, at, event, user_id, ip, parameters, is_testing, received_at)
-    ), inserted AS (
-      INSERT INTO track_events (id, session, nr, at, event, user_id, ip, parameters, is_testing, received_at)
-      SELECT id, session, nr, at, event, user_id, ip, parameters, is_testing, received_at FROM candidates ORDER BY session, nr
-      ON CONFLICT (session, nr) DO NOTHING
-      RETURNING id
-    )
-    SELECT c.op, count(*)::int AS inserted FROM inserted JOIN candidates c USING (id) GROUP BY c.op`);
-  const inserted = new Array<number>(ops.length).fill(0);
-  for (const row of rowsOf(result)) inserted[Number(row.op)] = Number(row.inserted);
-  return ops.map((o, k) => ({ kind: "insertEvents", inserted: inserted[k]!, duplicates: o.events.length - inserted[k]! }));
+
+  /**
+   * Retention, on `tx` (the caller's transaction): of the oldest `limit` rows in id
+   * (= arrival) order, deletes those received before `receivedBefore`. No
+   * received_at index is needed, and each step touches at most `limit` rows.
+   */
+  async pruneEvents(tx: PgDb, op: PruneEventsOp): Promise<PruneEventsResult> {
+    const result = await tx.execute(sql`
+      DELETE FROM track_events WHERE id IN (
+        SELECT id FROM (SELECT id, received_at FROM track_events ORDER BY id LIMIT ${op.limit}::int) AS oldest
+        WHERE received_at < ${op.receivedBefore}::bigint
+      ) RETURNING 1 AS deleted`);
+    return { kind: "pruneEvents", deleted: rowsOf(result).length };
+  }
 }

@@ -1,22 +1,21 @@
-// Endpoint-agent slice on SQLite. Check-ins (heartbeats) are the hottest path of
-// the server, so every write runs on prepared better-sqlite3 statements inside the
-// batch transaction. last_seen writes of one device within one batch are merged:
-// a batch runs synchronously from start to commit, so a map cleared on the next
-// microtask holds exactly the devices this batch has already stamped.
-// Campaigns (a command for a label or every device) are written here in bounded
-// steps: one row per campaign, then at most maxDevices commands per step.
+// Endpoint-agent writes on SQLite, synchronous, inside the batch transaction
+// (the writer thread's). Check-ins (heartbeats) are the hottest path of the
+// server, so every write runs on prepared better-sqlite3 statements. last_seen
+// writes of one device within one batch are merged: a batch runs synchronously
+// from start to commit, so a map cleared on the next microtask holds exactly the
+// devices this batch has already stamped. Campaigns (a command for a label or
+// every device) are written in bounded steps: one row per campaign, then at most
+// maxDevices commands per step.
 import type { Database, Statement } from "better-sqlite3";
 import {
   type AgentCancelCommandsOp,
   type AgentCancelCommandsResult,
   type AgentCheckInOp,
   type AgentCheckInResult,
-  type AgentCommandFilter,
   type AgentCommandRow,
   type AgentDeleteDeviceOp,
   type AgentDeleteDeviceResult,
   type AgentDelivery,
-  type AgentDeviceFilter,
   type AgentDeviceRow,
   type AgentExpireCommandsOp,
   type AgentExpireCommandsResult,
@@ -24,10 +23,8 @@ import {
   type AgentQueueCommandsResult,
   type AgentRegisterOp,
   type AgentRegisterResult,
-  type AgentRepository,
   type AgentSetLabelsOp,
   type AgentSetLabelsResult,
-  type AgentCampaignFilter,
   type AgentCampaignRow,
   type AgentCampaignStepOp,
   type AgentCampaignStepResult,
@@ -46,7 +43,7 @@ import {
   type TokenSlots,
   tokenSlotsAfter,
   stateOfResult,
-} from "../agent.js";
+} from "../../agent.js";
 
 const DEVICE_COLUMNS = `device_id AS deviceId, devicename, ip, macaddress, os, token_hash AS tokenHash, token_expires_at AS tokenExpiresAt,
   previous_token_hash AS previousTokenHash, previous_token_expires_at AS previousTokenExpiresAt, registered_at AS registeredAt, updated_at AS updatedAt, last_seen AS lastSeen`;
@@ -72,7 +69,7 @@ interface FinishedCommand {
   deadline: number;
 }
 
-export class SqliteAgentRepository implements AgentRepository {
+export class SqliteAgentWrites {
   private readonly s: Record<string, Statement>;
   private stamped = new Map<string, number>();
   private stampedClearScheduled = false;
@@ -122,7 +119,6 @@ export class SqliteAgentRepository implements AgentRepository {
       stopSweeping: p(`UPDATE agent_campaigns SET sweeping = 0 WHERE id = ?`),
       countResult: p(`UPDATE agent_campaigns SET succeeded = succeeded + ?, failed = failed + ?, retried = retried + ? WHERE id = ?
         RETURNING state, abort_failure_percent AS abortFailurePercent, abort_min_results AS abortMinResults, succeeded, failed`),
-      activeCampaigns: p(`SELECT id FROM agent_campaigns WHERE state = 'running' OR sweeping = 1 ORDER BY id`).pluck(),
       deleteCommand: p(`DELETE FROM agent_commands WHERE id = ?`),
       exists: p(`SELECT 1 FROM agent_devices WHERE device_id = ?`),
       cancel: p(`UPDATE agent_commands SET state = 'cancelled', finished_at = ? WHERE id = ? AND ${OPEN}`),
@@ -133,11 +129,8 @@ export class SqliteAgentRepository implements AgentRepository {
       deleteDevice: p(`DELETE FROM agent_devices WHERE device_id = ?`),
       deleteLabels: p(`DELETE FROM agent_device_labels WHERE device_id = ?`),
       cancelOfDevice: p(`UPDATE agent_commands SET state = 'cancelled', finished_at = ? WHERE device_id = ? AND ${OPEN}`),
-      countDevices: p(`SELECT count(*) FROM agent_devices`),
     };
   }
-
-  // ---- writes (inside the batch transaction) ----------------------------------
 
   register(op: AgentRegisterOp): AgentRegisterResult {
     const device = this.s.device!.get(op.deviceId) as AgentDeviceRow | undefined;
@@ -343,118 +336,5 @@ export class SqliteAgentRepository implements AgentRepository {
     this.s.deleteLabels!.run(op.deviceId);
     this.s.cancelOfDevice!.run(op.now, op.deviceId);
     return { kind: "agentDeleteDevice", deleted };
-  }
-
-  // ---- reads ----------------------------------------------------------------------
-
-  async getDevice(deviceId: string): Promise<AgentDeviceRow | undefined> {
-    return this.s.device!.get(deviceId) as AgentDeviceRow | undefined;
-  }
-
-  async listDevices(f: AgentDeviceFilter): Promise<AgentDeviceRow[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (f.seenAfter !== undefined) {
-      where.push("last_seen > ?");
-      params.push(f.seenAfter);
-    }
-    if (f.notSeenAfter !== undefined) {
-      where.push("(last_seen IS NULL OR last_seen <= ?)");
-      params.push(f.notSeenAfter);
-    }
-    if (f.os !== undefined) {
-      where.push("os = ?");
-      params.push(f.os);
-    }
-    if (f.label !== undefined) {
-      where.push("device_id IN (SELECT device_id FROM agent_device_labels WHERE label = ?)");
-      params.push(f.label);
-    }
-    if (f.query !== undefined && f.query !== "") {
-      where.push("(substr(device_id, 1, ?) = ? OR substr(devicename, 1, ?) = ?)");
-      params.push(f.query.length, f.query, f.query.length, f.query);
-    }
-    if (f.afterDeviceId !== undefined) {
-      where.push("device_id > ?");
-      params.push(f.afterDeviceId);
-    }
-    const sql = `SELECT ${DEVICE_COLUMNS} FROM agent_devices ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY device_id LIMIT ?`;
-    return this.sqlite.prepare(sql).all(...params, f.limit) as AgentDeviceRow[];
-  }
-
-  async labelsOf(deviceIds: readonly string[]): Promise<Map<string, string[]>> {
-    const out = new Map<string, string[]>();
-    if (deviceIds.length === 0) return out;
-    for (let i = 0; i < deviceIds.length; i += 500) {
-      const chunk = deviceIds.slice(i, i + 500);
-      const rows = this.sqlite
-        .prepare(`SELECT device_id AS deviceId, label FROM agent_device_labels WHERE device_id IN (${chunk.map(() => "?").join(",")}) ORDER BY device_id, label`)
-        .all(...chunk) as Array<{ deviceId: string; label: string }>;
-      for (const r of rows) {
-        const list = out.get(r.deviceId) ?? [];
-        list.push(r.label);
-        out.set(r.deviceId, list);
-      }
-    }
-    return out;
-  }
-
-  async listCommands(f: AgentCommandFilter): Promise<AgentCommandRow[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (f.state !== undefined) {
-      where.push("state = ?");
-      params.push(f.state);
-    }
-    if (f.deviceId !== undefined) {
-      where.push("device_id = ?");
-      params.push(f.deviceId);
-    }
-    if (f.campaignId !== undefined) {
-      where.push("campaign_id = ?");
-      params.push(f.campaignId);
-    }
-    if (f.beforeId !== undefined) {
-      where.push("id < ?");
-      params.push(f.beforeId);
-    }
-    const sql = `SELECT ${COMMAND_COLUMNS} FROM agent_commands ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT ?`;
-    return this.sqlite.prepare(sql).all(...params, f.limit) as AgentCommandRow[];
-  }
-
-  async getCommands(ids: readonly number[]): Promise<AgentCommandRow[]> {
-    const rows: AgentCommandRow[] = [];
-    for (const id of ids) {
-      const row = this.s.command!.get(id) as AgentCommandRow | undefined;
-      if (row) rows.push(row);
-    }
-    return rows;
-  }
-
-  async countDevices(): Promise<number> {
-    return Number(this.s.countDevices!.pluck().get());
-  }
-
-  async getCampaign(id: number): Promise<AgentCampaignRow | undefined> {
-    return campaignRow(this.s.campaign!.get(id) as RawCampaign | undefined);
-  }
-
-  async listCampaigns(f: AgentCampaignFilter): Promise<AgentCampaignRow[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (f.state !== undefined) {
-      where.push("state = ?");
-      params.push(f.state);
-    }
-    if (f.beforeId !== undefined) {
-      where.push("id < ?");
-      params.push(f.beforeId);
-    }
-    const sql = `SELECT ${CAMPAIGN_COLUMNS} FROM agent_campaigns ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT ?`;
-    return (this.sqlite.prepare(sql).all(...params, f.limit) as RawCampaign[]).map((r) => campaignRow(r)!);
-  }
-
-  async activeCampaignIds(): Promise<number[]> {
-    return this.s.activeCampaigns!.all() as number[];
   }
 }

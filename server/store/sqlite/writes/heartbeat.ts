@@ -1,21 +1,14 @@
-// Update-heartbeat slice on SQLite. recordHeartbeats is the hot write: the service
-// hands over every heartbeat that arrived together, merged here per installation
-// and day, and written with prepared multi-row statements (cached per row count).
-// Writes run synchronously inside the batch transaction; reads are prepared too.
+// Update-heartbeat writes on SQLite, synchronous, inside the batch transaction
+// (the writer thread's). recordHeartbeats is the hot write: the service hands
+// over every heartbeat that arrived together, merged here per installation and
+// day, and written with prepared multi-row statements (cached per row count).
 import type { Database, Statement } from "better-sqlite3";
 import {
   mergeHeartbeats,
-  type CensusCount,
-  type CensusCounts,
-  type CensusSeriesRow,
-  type DailyRow,
   type DeleteReleaseOp,
   type DeleteReleaseResult,
   type EraseMachineOp,
   type EraseMachineResult,
-  type HeartbeatRepository,
-  type InstallationRow,
-  type MachineData,
   type PruneHeartbeatDataOp,
   type PruneHeartbeatDataResult,
   type RecordHeartbeatsOp,
@@ -23,8 +16,7 @@ import {
   type ReleaseRow,
   type SetReleaseOp,
   type SetReleaseResult,
-  type StoredHeartbeatRow,
-} from "../heartbeat.js";
+} from "../../heartbeat.js";
 
 /** Rows per statement: 64 × 12 parameters stays far below SQLite's variable limit. */
 const MAX_ROWS = 64;
@@ -64,17 +56,6 @@ interface ReleaseDbRow {
   updated_at: number;
 }
 
-function releaseOf(row: ReleaseDbRow): ReleaseRow {
-  return {
-    product: row.product,
-    channel: row.channel,
-    version: row.version,
-    previousVersion: row.previous_version ?? "",
-    rolloutPercent: row.rollout_percent,
-    updatedAt: row.updated_at,
-  };
-}
-
 /** Runs `write(rows, params)` in chunks of MAX_ROWS with statements cached per chunk size. */
 class ChunkedStatement {
   private readonly byRows: Array<Statement | undefined> = [];
@@ -98,21 +79,18 @@ class ChunkedStatement {
   }
 }
 
-export class SqliteHeartbeatRepository implements HeartbeatRepository {
+export class SqliteHeartbeatWrites {
   private readonly installations: ChunkedStatement;
   private readonly daily: ChunkedStatement;
   private readonly raw: ChunkedStatement;
   private readonly statements;
 
-  constructor(private readonly sqlite: Database) {
+  constructor(sqlite: Database) {
     this.installations = new ChunkedStatement(sqlite, installationUpsert);
     this.daily = new ChunkedStatement(sqlite, dailyUpsert);
     this.raw = new ChunkedStatement(sqlite, rawInsert);
-    const product = (clause: string) => [sqlite.prepare(clause.replace("%P", "")), sqlite.prepare(clause.replace("%P", "AND product = @product"))] as const;
     this.statements = {
       getRelease: sqlite.prepare(`SELECT * FROM hb_releases WHERE product = ? AND channel = ?`),
-      listReleases: sqlite.prepare(`SELECT * FROM hb_releases ORDER BY product, channel`),
-      listReleasesOf: sqlite.prepare(`SELECT * FROM hb_releases WHERE product = ? ORDER BY product, channel`),
       upsertRelease: sqlite.prepare(
         `INSERT INTO hb_releases (product, channel, version, previous_version, rollout_percent, updated_at)
          VALUES (@product, @channel, @version, @previousVersion, @rolloutPercent, @updatedAt)
@@ -126,32 +104,8 @@ export class SqliteHeartbeatRepository implements HeartbeatRepository {
       pruneHeartbeats: sqlite.prepare(`DELETE FROM hb_heartbeats WHERE id IN (SELECT id FROM hb_heartbeats WHERE received_at < ? LIMIT ?)`),
       pruneDaily: sqlite.prepare(`DELETE FROM hb_daily WHERE rowid IN (SELECT rowid FROM hb_daily WHERE day < ? LIMIT ?)`),
       pruneInstallations: sqlite.prepare(`DELETE FROM hb_installations WHERE rowid IN (SELECT rowid FROM hb_installations WHERE last_seen < ? LIMIT ?)`),
-      censusTotals: product(`SELECT count(*) AS installations, count(DISTINCT machine_id) AS machines FROM hb_installations WHERE last_seen >= @since %P`),
-      censusByVersion: product(`SELECT version AS key, count(*) AS installations FROM hb_installations WHERE last_seen >= @since %P GROUP BY version`),
-      censusByOs: product(
-        `SELECT os_type || ' ' || os_version AS key, count(*) AS installations FROM hb_installations WHERE last_seen >= @since %P GROUP BY os_type, os_version`,
-      ),
-      censusByOsType: product(`SELECT os_type AS key, count(*) AS installations FROM hb_installations WHERE last_seen >= @since %P GROUP BY os_type`),
-      series: product(
-        `SELECT day, version, count(*) AS installations FROM hb_daily WHERE day >= @from AND day <= @to %P GROUP BY day, version ORDER BY day, version`,
-      ),
-      machineInstallations: sqlite.prepare(
-        `SELECT machine_id AS machineId, hb_id AS hbId, product, channel, version, os_type AS osType, os_version AS osVersion, country, region,
-                first_seen AS firstSeen, last_seen AS lastSeen, heartbeats
-         FROM hb_installations WHERE machine_id = ? ORDER BY first_seen, hb_id`,
-      ),
-      machineHeartbeats: sqlite.prepare(
-        `SELECT machine_id AS machineId, hb_id AS hbId, received_at AS receivedAt, version, os_type AS osType, os_version AS osVersion, country, region
-         FROM hb_heartbeats WHERE machine_id = ? ORDER BY received_at, id`,
-      ),
-      machineDaily: sqlite.prepare(
-        `SELECT day, machine_id AS machineId, hb_id AS hbId, product, version, os_type AS osType, os_version AS osVersion, heartbeats
-         FROM hb_daily WHERE machine_id = ? ORDER BY day, hb_id`,
-      ),
     };
   }
-
-  // ---- writes (inside the batch transaction) ----
 
   recordHeartbeats(op: RecordHeartbeatsOp): RecordHeartbeatsResult {
     const merged = mergeHeartbeats(op.heartbeats);
@@ -205,47 +159,6 @@ export class SqliteHeartbeatRepository implements HeartbeatRepository {
       heartbeats: op.heartbeatsBefore === undefined ? 0 : s.pruneHeartbeats.run(op.heartbeatsBefore, op.limit).changes,
       daily: op.dailyBefore === undefined ? 0 : s.pruneDaily.run(op.dailyBefore, op.limit).changes,
       installations: op.installationsBefore === undefined ? 0 : s.pruneInstallations.run(op.installationsBefore, op.limit).changes,
-    };
-  }
-
-  // ---- reads ----
-
-  async getRelease(product: string, channel: string): Promise<ReleaseRow | undefined> {
-    const row = this.statements.getRelease.get(product, channel) as ReleaseDbRow | undefined;
-    return row ? releaseOf(row) : undefined;
-  }
-
-  async listReleases(product?: string): Promise<ReleaseRow[]> {
-    const rows = (product === undefined ? this.statements.listReleases.all() : this.statements.listReleasesOf.all(product)) as ReleaseDbRow[];
-    return rows.map(releaseOf);
-  }
-
-  async census(since: number, product?: string): Promise<CensusCounts> {
-    const s = this.statements;
-    const which = product === undefined ? 0 : 1;
-    const params = product === undefined ? { since } : { since, product };
-    const totals = s.censusTotals[which].get(params) as { installations: number; machines: number };
-    const counts = (statement: readonly [Statement, Statement]) => statement[which].all(params) as CensusCount[];
-    return {
-      installations: totals.installations,
-      machines: totals.machines,
-      byVersion: counts(s.censusByVersion),
-      byOs: counts(s.censusByOs),
-      byOsType: counts(s.censusByOsType),
-    };
-  }
-
-  async censusSeries(fromDay: string, toDay: string, product?: string): Promise<CensusSeriesRow[]> {
-    const params = product === undefined ? { from: fromDay, to: toDay } : { from: fromDay, to: toDay, product };
-    return this.statements.series[product === undefined ? 0 : 1].all(params) as CensusSeriesRow[];
-  }
-
-  async machineData(machineId: string): Promise<MachineData> {
-    const s = this.statements;
-    return {
-      installations: s.machineInstallations.all(machineId) as InstallationRow[],
-      heartbeats: s.machineHeartbeats.all(machineId) as StoredHeartbeatRow[],
-      daily: s.machineDaily.all(machineId) as DailyRow[],
     };
   }
 }

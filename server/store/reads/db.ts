@@ -1,0 +1,73 @@
+// What the shared reads (reads/<part>.ts) need of a dialect: running one SELECT,
+// and the few fragments SQLite and Postgres write differently. Reads are `sql`
+// templates over the tables of ./tables.ts; each dialect renders them with its own
+// placeholders (sqlite/read-db.ts, postgres/db.ts) and answers plain rows, which
+// a Shape turns back into the store's row types.
+import { type Column, getTableColumns, type SQL, sql, type Table } from "drizzle-orm";
+
+export type Row = Record<string, unknown>;
+
+export interface ReadDb {
+  /** The rows of one SELECT, each value under the name the query gives its column. */
+  rows(query: SQL): Promise<Row[]>;
+  /**
+   * `expr` compared and ordered byte by byte: SQLite's default (BINARY); on
+   * Postgres the default collation is the locale's, so it takes COLLATE "C".
+   */
+  bytewise(expr: SQL | Column): SQL;
+  /**
+   * `expr` equals one of `values`, passed as one parameter either way: a typed
+   * array on Postgres (= ANY), a JSON array on SQLite (IN json_each), so neither
+   * meets a variable limit nor prepares a statement per list length.
+   */
+  anyOf(expr: SQL | Column, values: readonly string[] | readonly number[], type: "text" | "bigint"): SQL;
+}
+
+/** ` WHERE a AND b …`, or nothing when there is no condition. */
+export function whereAll(conditions: readonly SQL[]): SQL {
+  return conditions.length === 0 ? sql`` : sql` WHERE ${sql.join([...conditions], sql` AND `)}`;
+}
+
+/**
+ * Selected columns of one table and how their values come back as the store's
+ * types: numbers (SQLite integers; Postgres bigint arrives as text), booleans
+ * (SQLite stores 0/1) and text, nulls kept.
+ */
+export interface Shape<T> {
+  /** `"table"."column" AS "field", …` */
+  readonly select: SQL;
+  decode(row: Row): T;
+}
+
+type Decoder = (value: unknown) => unknown;
+const decoders: Record<string, Decoder> = {
+  number: (v) => (v === null ? null : Number(v)),
+  boolean: (v) => (v === null ? null : v === true || v === 1),
+  string: (v) => v,
+};
+
+export function shapeOf<T extends Table, K extends keyof T["$inferSelect"] & string>(table: T, fields: readonly K[]): Shape<Pick<T["$inferSelect"], K>> {
+  const columns = getTableColumns(table) as Record<string, Column>;
+  const read = fields.map((field): [K, Decoder] => {
+    const column = columns[field];
+    const decode = column && decoders[column.dataType];
+    if (!decode) throw new Error(`shapeOf: no decoder for ${field} (${column?.dataType ?? "no such column"})`);
+    return [field, decode];
+  });
+  return {
+    select: sql.join(
+      fields.map((field) => sql`${columns[field]} AS ${sql.identifier(field)}`),
+      sql`, `,
+    ),
+    decode(row) {
+      const out: Record<string, unknown> = {};
+      for (const [field, decode] of read) out[field] = decode(row[field]);
+      return out as Pick<T["$inferSelect"], K>;
+    },
+  };
+}
+
+/** Every column of a table as a Shape. */
+export function wholeShapeOf<T extends Table>(table: T): Shape<T["$inferSelect"]> {
+  return shapeOf(table, Object.keys(getTableColumns(table)) as Array<keyof T["$inferSelect"] & string>);
+}

@@ -1,0 +1,67 @@
+// Update-heartbeat slice reads, for both dialects: releases, the census of
+// installations, its daily series, and everything stored about one machine.
+import { type Column, type SQL, sql, type Table } from "drizzle-orm";
+import type { CensusCount, CensusCounts, CensusSeriesRow, HeartbeatRepository, MachineData, ReleaseRow } from "../heartbeat.js";
+import { type ReadDb, type Row, type Shape, shapeOf, whereAll, wholeShapeOf } from "./db.js";
+import { hbDaily as daily, hbHeartbeats as raw, hbInstallations as installation, hbReleases as r } from "./tables.js";
+
+const release = wholeShapeOf(r);
+const installationRow = wholeShapeOf(installation);
+const heartbeatRow = shapeOf(raw, ["machineId", "hbId", "receivedAt", "version", "osType", "osVersion", "country", "region"]);
+const dailyRow = wholeShapeOf(daily);
+
+const releaseOf = (row: Row): ReleaseRow => {
+  const { previousVersion, ...rest } = release.decode(row);
+  return { ...rest, previousVersion: previousVersion ?? "" };
+};
+const productIs = (column: Column, product: string | undefined): SQL =>
+  product === undefined ? sql`` : sql` AND ${column} = ${product}`;
+
+export class HeartbeatReads implements HeartbeatRepository {
+  constructor(private readonly db: ReadDb) {}
+
+  async getRelease(product: string, channel: string): Promise<ReleaseRow | undefined> {
+    const [row] = await this.db.rows(sql`SELECT ${release.select} FROM ${r} WHERE ${r.product} = ${product} AND ${r.channel} = ${channel}`);
+    return row && releaseOf(row);
+  }
+
+  async listReleases(product?: string): Promise<ReleaseRow[]> {
+    const where = whereAll(product === undefined ? [] : [sql`${r.product} = ${product}`]);
+    return (await this.db.rows(sql`SELECT ${release.select} FROM ${r}${where} ORDER BY ${r.product}, ${r.channel}`)).map(releaseOf);
+  }
+
+  async census(since: number, product?: string): Promise<CensusCounts> {
+    const i = installation;
+    const filter = sql`${i.lastSeen} >= ${since}${productIs(i.product, product)}`;
+    const counts = async (key: SQL, groupBy: SQL): Promise<CensusCount[]> =>
+      (await this.db.rows(sql`SELECT ${key} AS "key", count(*) AS "installations" FROM ${i} WHERE ${filter} GROUP BY ${groupBy}`)).map((row) => ({
+        key: String(row.key),
+        installations: Number(row.installations),
+      }));
+    const [totals] = await this.db.rows(sql`SELECT count(*) AS "installations", count(DISTINCT ${i.machineId}) AS "machines" FROM ${i} WHERE ${filter}`);
+    return {
+      installations: Number(totals?.installations ?? 0),
+      machines: Number(totals?.machines ?? 0),
+      byVersion: await counts(sql`${i.version}`, sql`${i.version}`),
+      byOs: await counts(sql`${i.osType} || ' ' || ${i.osVersion}`, sql`${i.osType}, ${i.osVersion}`),
+      byOsType: await counts(sql`${i.osType}`, sql`${i.osType}`),
+    };
+  }
+
+  async censusSeries(fromDay: string, toDay: string, product?: string): Promise<CensusSeriesRow[]> {
+    const rows = await this.db.rows(sql`SELECT ${daily.day} AS "day", ${daily.version} AS "version", count(*) AS "installations" FROM ${daily}
+      WHERE ${daily.day} >= ${fromDay} AND ${daily.day} <= ${toDay}${productIs(daily.product, product)}
+      GROUP BY ${daily.day}, ${daily.version} ORDER BY ${daily.day}, ${daily.version}`);
+    return rows.map((row) => ({ day: String(row.day), version: String(row.version), installations: Number(row.installations) }));
+  }
+
+  async machineData(machineId: string): Promise<MachineData> {
+    const of = async <T>(shape: Shape<T>, table: Table, machine: Column, orderBy: SQL): Promise<T[]> =>
+      (await this.db.rows(sql`SELECT ${shape.select} FROM ${table} WHERE ${machine} = ${machineId} ORDER BY ${orderBy}`)).map(shape.decode);
+    return {
+      installations: await of(installationRow, installation, installation.machineId, sql`${installation.firstSeen}, ${installation.hbId}`),
+      heartbeats: await of(heartbeatRow, raw, raw.machineId, sql`${raw.receivedAt}, ${raw.id}`),
+      daily: await of(dailyRow, daily, daily.machineId, sql`${daily.day}, ${daily.hbId}`),
+    };
+  }
+}

@@ -1,0 +1,48 @@
+// Server-wide counts (StatsService.GetStats), for both dialects. One statement
+// counts devices, online devices, pending commands, installations and recent raw
+// heartbeats (state and hb_heartbeats.received_at are indexed; devices are
+// scanned: online is a moving threshold over last_seen, which is deliberately
+// unindexed). Recent events are counted over a primary-key range found by
+// firstIdReceivedSince (track_events has no received_at index).
+import { type SQL, sql } from "drizzle-orm";
+import { type ArrivalProbe, type FleetCounts, firstIdReceivedSince, type StatsQueries } from "../stats.js";
+import { type ReadDb, type Row, shapeOf } from "./db.js";
+import { agentCommands as c, agentDevices as d, hbHeartbeats as h, hbInstallations as i, trackEvents as e } from "./tables.js";
+
+const n = (value: unknown): number => Number(value ?? 0);
+const arrival = shapeOf(e, ["id", "receivedAt"]);
+
+export class StatsReads implements StatsQueries {
+  constructor(private readonly db: ReadDb) {}
+
+  private async one(query: SQL): Promise<Row | undefined> {
+    return (await this.db.rows(query))[0];
+  }
+
+  private async arrival(rest: SQL): Promise<ArrivalProbe | undefined> {
+    const row = await this.one(sql`SELECT ${arrival.select} FROM ${e} ${rest}`);
+    return row && arrival.decode(row);
+  }
+
+  async fleetCounts(onlineAfter: number, since: number): Promise<FleetCounts> {
+    const row = await this.one(sql`SELECT
+        (SELECT count(*) FROM ${d}) AS "devices",
+        (SELECT count(*) FROM ${d} WHERE ${d.lastSeen} > ${onlineAfter}) AS "devicesOnline",
+        (SELECT count(*) FROM ${c} WHERE ${c.state} IN ('queued', 'delivered')) AS "commandsPending",
+        (SELECT count(*) FROM ${i}) AS "installations",
+        (SELECT count(*) FROM ${h} WHERE ${h.receivedAt} >= ${since}) AS "heartbeatsSince"`);
+    if (!row) throw new Error("the counts query returned no row");
+    const newest = await this.arrival(sql`ORDER BY ${e.id} DESC LIMIT 1`);
+    const oldest = await this.one(sql`SELECT min(${e.id}) AS "id" FROM ${e}`);
+    const first = await firstIdReceivedSince(newest, n(oldest?.id), since, (id) => this.arrival(sql`WHERE ${e.id} >= ${id} ORDER BY ${e.id} LIMIT 1`));
+    const events = first === undefined ? undefined : await this.one(sql`SELECT count(*) AS "n" FROM ${e} WHERE ${e.id} >= ${first}`);
+    return {
+      devices: n(row.devices),
+      devicesOnline: n(row.devicesOnline),
+      commandsPending: n(row.commandsPending),
+      installations: n(row.installations),
+      eventsSince: n(events?.n),
+      heartbeatsSince: n(row.heartbeatsSince),
+    };
+  }
+}
