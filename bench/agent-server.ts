@@ -16,7 +16,7 @@ import { runInNewContext } from "node:vm";
 import { startServer } from "../server/app.js";
 import { configWith, defaultConfig } from "../server/core/config.js";
 import { createOperatorKey } from "../server/operator/keys.js";
-import { numberFlag } from "./lib/flags.js";
+import { numberFlag, stringFlag } from "./lib/flags.js";
 
 v8.setFlagsFromString("--expose-gc");
 const collectGarbage = runInNewContext("gc") as () => void;
@@ -37,7 +37,8 @@ const server = await startServer(
     databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
     logLevel: "silent",
     agent: { ...defaultConfig.agent, tokenLifetimeMs: 365 * 86_400_000 },
-    batchMaxDelayMs: numberFlag("batch-delay", defaultConfig.batchMaxDelayMs),
+    // Unset: the dialect's default (batchMaxDelayDefaults).
+    batchMaxDelayMs: stringFlag("batch-delay") === undefined ? undefined : numberFlag("batch-delay", 0),
     batchMaxOps: numberFlag("batch-ops", defaultConfig.batchMaxOps),
     postgresPoolSize: numberFlag("pg-pool-size", defaultConfig.postgresPoolSize),
   }),

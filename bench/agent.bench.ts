@@ -7,7 +7,7 @@
 // BENCH_DATABASE_URL=postgres://… runs the server on that Postgres database instead
 // (seeded there; use a database of its own, e.g. --devices=10000). --rate=0 skips the open loop.
 import { fileURLToPath } from "node:url";
-import { defaultConfig } from "../server/core/config.js";
+import { batchMaxDelayDefaults, defaultConfig } from "../server/core/config.js";
 import { heartbeatBody } from "./agent-factory.js";
 import { numberFlag } from "./lib/flags.js";
 import { formatLatency, formatStatuses, measureBaseline, printTable, runLoad, startChildServer } from "./lib/harness.js";
@@ -30,7 +30,7 @@ printTable(`node:http baseline, POST ${heartbeatBody.byteLength} B, ${connection
 ]);
 
 const seedStart = performance.now();
-const batchDelay = numberFlag("batch-delay", defaultConfig.batchMaxDelayMs);
+const batchDelay = numberFlag("batch-delay", batchMaxDelayDefaults[dialect === "Postgres" ? "postgres" : "sqlite"]);
 const batchOps = numberFlag("batch-ops", defaultConfig.batchMaxOps);
 const server = await startChildServer(here("./agent-server.ts"), [`--devices=${devices}`, `--batch-delay=${batchDelay}`, `--batch-ops=${batchOps}`]);
 const seedSeconds = (performance.now() - seedStart) / 1000;

@@ -31,7 +31,7 @@ const server = await startServer(
     // Group commit sized for ingest: a commit costs an fsync (synchronous=FULL), so
     // the rows per transaction decide the ceiling. BENCH_BATCH_MAX_OPS overrides.
     batchMaxOps: Number(process.env.BENCH_BATCH_MAX_OPS ?? defaultConfig.batchMaxOps),
-    batchMaxDelayMs: Number(process.env.BENCH_BATCH_MAX_DELAY_MS ?? defaultConfig.batchMaxDelayMs),
+    batchMaxDelayMs: process.env.BENCH_BATCH_MAX_DELAY_MS ? Number(process.env.BENCH_BATCH_MAX_DELAY_MS) : undefined,
     track: { ...defaultConfig.track, secrets: { secret } },
   }),
 );

@@ -7,7 +7,7 @@
 // storage rows only.
 import { Option, type Command } from "commander";
 import { pino, type Logger } from "pino";
-import { defaultConfig, type ServerConfig } from "../server/core/config.js";
+import { batchMaxDelayDefaults, defaultConfig, type ServerConfig } from "../server/core/config.js";
 import type { Store } from "../server/store/store.js";
 import {
   corsOrigins,
@@ -179,6 +179,7 @@ export const serveSettings: readonly Setting[] = [
     env: "FLEETBEAT_BATCH_MAX_DELAY_MS",
     description: "group commit: longest wait for more writes before committing",
     parse: durationIn("ms", 0, 10_000),
+    defaultText: `${batchMaxDelayDefaults.sqlite} on SQLite, ${batchMaxDelayDefaults.postgres} on Postgres`,
   }),
   top(STORAGE, "batchMaxQueuedOps", {
     flags: "--batch-max-queued <n>",

@@ -13,7 +13,7 @@ import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { createAgentSlice } from "./agent/slice.js";
-import type { ServerConfig } from "./core/config.js";
+import { batchMaxDelayDefaults, type ServerConfig } from "./core/config.js";
 import type { ServiceDeps } from "./core/deps.js";
 import { FoldingErrorLog } from "./core/error-log.js";
 import { FleetbeatError } from "./core/errors.js";
@@ -90,7 +90,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const errorLog = new FoldingErrorLog(logger);
   const batcher = new ServerBatcher(store, {
     maxOps: config.batchMaxOps,
-    maxDelayMs: config.batchMaxDelayMs,
+    maxDelayMs: config.batchMaxDelayMs ?? batchMaxDelayDefaults[store.dialect],
     maxQueuedOps: config.batchMaxQueuedOps,
     maxQueueWaitMs: config.batchMaxQueueWaitMs,
     // SQLite commits in one writer thread; a Postgres pool the server opened commits several batches at once.

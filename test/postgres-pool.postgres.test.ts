@@ -154,6 +154,19 @@ describe.skipIf(!adminUrl)("Postgres pool, timeouts and retries", () => {
     }
   });
 
+  it("the group commit waits 5 ms for more writes on Postgres and 2 ms on SQLite, unless --batch-max-delay says otherwise", async () => {
+    expect((retrying as TestServer).server.batcher.maxDelayMs).toBe(5);
+    const sqlite = await startTestServer();
+    const chosen = await startTestServer({ databaseUrl: (database as FreshPostgresDatabase).url, batchMaxDelayMs: 1 });
+    try {
+      expect(sqlite.server.batcher.maxDelayMs).toBe(2);
+      expect(chosen.server.batcher.maxDelayMs).toBe(1);
+    } finally {
+      await sqlite.dispose();
+      await chosen.dispose();
+    }
+  });
+
   it("several write batches are in flight at once: a second write reaches the database while the first waits there", async () => {
     expect(postgresWriteSlots(10)).toBe(8);
     const server = retrying as TestServer;

@@ -111,7 +111,8 @@ export class Batcher {
   readonly stats = { batches: 0, ops: 0 };
 
   private readonly maxOps: number;
-  private readonly maxDelayMs: number;
+  /** Longest a batch waits for more operations after its first one (ms). */
+  readonly maxDelayMs: number;
   private readonly maxInFlight: number;
   private readonly maxQueuedOps: number;
   private readonly maxQueueWaitMs: number;
