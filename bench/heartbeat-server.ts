@@ -10,7 +10,14 @@ import { startServer } from "../server/app.js";
 import { configWith } from "../server/core/config.js";
 
 const dataDir = mkdtempSync(join(tmpdir(), "fleetbeat-bench-hb-"));
-const server = await startServer(configWith({ port: 0, host: "127.0.0.1", dataDir, databaseUrl: process.env.BENCH_DATABASE_URL || undefined, logLevel: "silent" }));
+const server = await startServer(configWith({
+    port: 0,
+    host: "127.0.0.1",
+    dataDir,
+    databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
+    logLevel: "silent",
+    batchMaxDelayMs: process.env.BENCH_BATCH_MAX_DELAY_MS ? Number(process.env.BENCH_BATCH_MAX_DELAY_MS) : undefined,
+  }),);
 const cpuAtStart = process.cpuUsage();
 process.send?.({ ready: true, port: server.port });
 
