@@ -41,27 +41,26 @@ export async function recordHeartbeatsAll(tx: PgDb, ops: readonly RecordHeartbea
     }
     if (op.keepRaw) for (const h of op.heartbeats) raw.push(h);
   }
-  const i = [...installations.values()]
-    .map(({ latest, firstSeen, count }) => ({ ...latest, firstSeen, count }))
-    .sort((a, b) => compareKeys(a.machineId, b.machineId) || compareKeys(a.hbId, b.hbId));
-  const d = [...daily.values()]
-    .map(({ day, latest, count }) => ({ ...latest, day, count }))
-    .sort((a, b) => compareKeys(a.day, b.day) || compareKeys(a.machineId, b.machineId) || compareKeys(a.hbId, b.hbId));
+  // Sorted as they are: copying each row with its count into a new object (spread) cost more than the rest of this function.
+  const i = [...installations.values()].sort((a, b) => compareKeys(a.latest.machineId, b.latest.machineId) || compareKeys(a.latest.hbId, b.latest.hbId));
+  const d = [...daily.values()].sort(
+    (a, b) => compareKeys(a.day, b.day) || compareKeys(a.latest.machineId, b.latest.machineId) || compareKeys(a.latest.hbId, b.latest.hbId),
+  );
   const h = raw;
   const col = <T, V>(rows: readonly T[], pick: (row: T) => V) => sql.param(rows.map(pick));
   await tx.execute(sql`
     WITH installations AS (
       INSERT INTO hb_installations (machine_id, hb_id, product, channel, version, os_type, os_version, country, region, first_seen, last_seen, heartbeats)
       SELECT * FROM unnest(
-        ${col(i, (r) => r.machineId)}::text[], ${col(i, (r) => r.hbId)}::text[], ${col(i, (r) => r.product)}::text[], ${col(i, (r) => r.channel)}::text[],
-        ${col(i, (r) => r.version)}::text[], ${col(i, (r) => r.osType)}::text[], ${col(i, (r) => r.osVersion)}::text[], ${col(i, (r) => r.country)}::text[],
-        ${col(i, (r) => r.region)}::text[], ${col(i, (r) => r.firstSeen)}::bigint[], ${col(i, (r) => r.receivedAt)}::bigint[], ${col(i, (r) => r.count)}::bigint[])
+        ${col(i, (r) => r.latest.machineId)}::text[], ${col(i, (r) => r.latest.hbId)}::text[], ${col(i, (r) => r.latest.product)}::text[], ${col(i, (r) => r.latest.channel)}::text[],
+        ${col(i, (r) => r.latest.version)}::text[], ${col(i, (r) => r.latest.osType)}::text[], ${col(i, (r) => r.latest.osVersion)}::text[], ${col(i, (r) => r.latest.country)}::text[],
+        ${col(i, (r) => r.latest.region)}::text[], ${col(i, (r) => r.firstSeen)}::bigint[], ${col(i, (r) => r.latest.receivedAt)}::bigint[], ${col(i, (r) => r.count)}::bigint[])
       ${installationMerge}
     ), daily AS (
       INSERT INTO hb_daily (day, machine_id, hb_id, product, version, os_type, os_version, heartbeats)
       SELECT * FROM unnest(
-        ${col(d, (r) => r.day)}::text[], ${col(d, (r) => r.machineId)}::text[], ${col(d, (r) => r.hbId)}::text[], ${col(d, (r) => r.product)}::text[],
-        ${col(d, (r) => r.version)}::text[], ${col(d, (r) => r.osType)}::text[], ${col(d, (r) => r.osVersion)}::text[], ${col(d, (r) => r.count)}::int[])
+        ${col(d, (r) => r.day)}::text[], ${col(d, (r) => r.latest.machineId)}::text[], ${col(d, (r) => r.latest.hbId)}::text[], ${col(d, (r) => r.latest.product)}::text[],
+        ${col(d, (r) => r.latest.version)}::text[], ${col(d, (r) => r.latest.osType)}::text[], ${col(d, (r) => r.latest.osVersion)}::text[], ${col(d, (r) => r.count)}::int[])
       ON CONFLICT (day, machine_id, hb_id) DO UPDATE SET
         product = excluded.product, version = excluded.version, os_type = excluded.os_type, os_version = excluded.os_version,
         heartbeats = hb_daily.heartbeats + excluded.heartbeats
