@@ -3,7 +3,7 @@
 // same server build, bodies and load generator for each. Per path and dialect one
 // server process (bench/<part>-server.ts) on a fresh database — a new temporary
 // folder, or a new Postgres database on BENCH_POSTGRES_URL (default: this
-// machine's server) — loaded at each connection count in turn. Prints requests/s,
+// machine's server). Prints requests/s,
 // the Postgres ÷ SQLite and SQLite ÷ node:http ratios, latency, and CPU per
 // request: the server process (all threads), Postgres (the backends of the bench
 // database plus the shared WAL writer, checkpointer and background writer) and the
@@ -11,10 +11,13 @@
 //
 //   npm run bench -- dialects [--duration=10000] [--connections=64,256] [--paths=track,agent,heartbeat]
 //     [--dialects=sqlite,postgres] [--devices=10000] [--installations=100000]
-//     [--replicas=3] [--batch-delay=<ms>] [--batch-ops=<n>] [--pg-pool-size=<n>] (DI server only)
+//     [--replicas=3] [--rounds=1] [--batch-delay=<ms>] [--batch-ops=<n>] [--pg-pool-size=<n>] (DI server only)
 //
 // --replicas=N (default 3; 1 skips it) adds a run with N server processes on one
 // Postgres database, the connections spread over them round-robin (as a balancer would).
+// Every target of a path runs at once and their loads take turns (SQLite, Postgres,
+// replicas, for each connection count); --rounds=N repeats the turns and prints the
+// median run of each.
 //
 // Targets (issue 11): Postgres ≥ 0.8 × SQLite on every path at every connection
 // count; DI heartbeats on Postgres ≥ 10,000/s. Without a reachable Postgres the
@@ -39,6 +42,7 @@ const seed = `d${Date.now().toString(36)}`;
 const dialects = (stringFlag("dialects") ?? "sqlite,postgres").split(",");
 // Passed on to the agent server (bench/agent-server.ts): --batch-delay, --batch-ops, --pg-pool-size.
 const replicas = numberFlag("replicas", 3);
+const rounds = Math.max(1, numberFlag("rounds", 1));
 const serverFlags = process.argv.slice(2).filter((arg) => /^--(batch-delay|batch-ops|pg-pool-size)=/.test(arg));
 
 interface Path {
@@ -50,7 +54,8 @@ interface Path {
   server: string;
   serverArgs: string[];
   factoryModule: string;
-  factoryArgs: (dialect: Dialect) => unknown;
+  /** `run` names one load: each gets bodies of its own (new events, new installations). */
+  factoryArgs: (run: string) => unknown;
   bodyBytes: number;
   /** A floor for Postgres alone, in units/s. */
   postgresFloor?: number;
@@ -58,7 +63,7 @@ interface Path {
 
 type Dialect = "SQLite" | "Postgres";
 
-const trackArgs = (dialect: Dialect): TrackFactoryArgs => ({ devices: 2_000, eventsPerCollection: EVENTS_PER_COLLECTION, secret: "bench-secret", seed: `${seed}${dialect}` });
+const trackArgs = (run: string): TrackFactoryArgs => ({ devices: 2_000, eventsPerCollection: EVENTS_PER_COLLECTION, secret: "bench-secret", seed: run });
 const paths: Path[] = [
   {
     name: "track",
@@ -69,7 +74,7 @@ const paths: Path[] = [
     serverArgs: [],
     factoryModule: here("./track-factory.ts"),
     factoryArgs: trackArgs,
-    bodyBytes: collectionBytes(deviceHeader(seed, 0), 0, trackArgs("SQLite"), Math.floor(Date.now() / 1000)).length,
+    bodyBytes: collectionBytes(deviceHeader(seed, 0), 0, trackArgs(seed), Math.floor(Date.now() / 1000)).length,
   },
   {
     name: "agent",
@@ -91,7 +96,7 @@ const paths: Path[] = [
     server: here("./heartbeat-server.ts"),
     serverArgs: [],
     factoryModule: here("./heartbeat-factory.ts"),
-    factoryArgs: (dialect) => ({ installations, seed: `${seed}${dialect}` }),
+    factoryArgs: (run) => ({ installations, seed: run }),
     bodyBytes: updateBody(0, seed).byteLength,
   },
 ];
@@ -115,33 +120,52 @@ function serverCpu(server: ChildServer): Promise<number> {
   });
 }
 
-/** One run of `path` on `dialect`: `replicas` server processes on one fresh database, the load's connections spread over them. */
-async function measure(path: Path, dialect: Dialect, replicas = 1): Promise<Map<number, Figures>> {
-  let database: BenchDatabase | undefined;
-  if (dialect === "Postgres") database = await freshDatabase(`fleetbeat_bench_${path.name}`);
+/** `replicas` server processes of one path on one fresh database (a temporary folder for SQLite). */
+interface Target {
+  dialect: Dialect;
+  replicas: number;
+  servers: ChildServer[];
+  database: BenchDatabase | undefined;
+}
+
+async function open(path: Path, dialect: Dialect, replicas: number): Promise<Target> {
+  const database = dialect === "Postgres" ? await freshDatabase(`fleetbeat_bench_${path.name}_${replicas}`) : undefined;
   const env = { ...process.env, BENCH_DATABASE_URL: database?.url ?? "" };
-  const figures = new Map<number, Figures>();
-  const servers: ChildServer[] = [];
+  const target: Target = { dialect, replicas, servers: [], database };
   try {
     // One after the other: each runs the migrations check and (agent) the seed on start.
-    for (let i = 0; i < replicas; i++) servers.push(await startChildServer(path.server, path.serverArgs, env));
-    const ports = servers.map((server) => server.port);
-    const cpu = async () => (await Promise.all(servers.map(serverCpu))).reduce((a, b) => a + b, 0);
-    for (const connections of connectionCounts) {
-      const cpuBefore = await cpu();
-      const pgBefore = database ? postgresCpuMicros(database.name) : undefined;
-      const load = await runLoad({ port: ports[0]!, ports, connections, durationMs, warmupRequests, factoryModule: path.factoryModule, factoryArgs: path.factoryArgs(dialect) });
-      const counted = load.requests + warmupRequests;
-      const serverMicros = ((await cpu()) - cpuBefore) / counted;
-      const pgAfter = database ? postgresCpuMicros(database.name) : undefined;
-      const postgresMicros = pgBefore !== undefined && pgAfter !== undefined ? (pgAfter - pgBefore) / counted : undefined;
-      figures.set(connections, { load, serverMicros, postgresMicros });
-    }
-  } finally {
-    for (const server of servers) await server.stop();
-    await database?.drop();
+    for (let i = 0; i < replicas; i++) target.servers.push(await startChildServer(path.server, path.serverArgs, env));
+  } catch (error) {
+    await close(target);
+    throw error;
   }
-  return figures;
+  return target;
+}
+
+async function close(target: Target): Promise<void> {
+  for (const server of target.servers) await server.stop();
+  await target.database?.drop();
+}
+
+/** One load of `connections` spread over the target's servers, with the CPU its servers and Postgres spent on it. */
+async function loadOnce(path: Path, target: Target, connections: number, run: string): Promise<Figures> {
+  const ports = target.servers.map((server) => server.port);
+  const cpu = async () => (await Promise.all(target.servers.map(serverCpu))).reduce((a, b) => a + b, 0);
+  const database = target.database?.name;
+  const cpuBefore = await cpu();
+  const pgBefore = database ? postgresCpuMicros(database) : undefined;
+  const load = await runLoad({ port: ports[0]!, ports, connections, durationMs, warmupRequests, factoryModule: path.factoryModule, factoryArgs: path.factoryArgs(run) });
+  const counted = load.requests + warmupRequests;
+  const serverMicros = ((await cpu()) - cpuBefore) / counted;
+  const pgAfter = database ? postgresCpuMicros(database) : undefined;
+  const postgresMicros = pgBefore !== undefined && pgAfter !== undefined ? (pgAfter - pgBefore) / counted : undefined;
+  return { load, serverMicros, postgresMicros };
+}
+
+/** The figures of the median run by requests/s. */
+function median(runs: Figures[]): Figures | undefined {
+  const sorted = [...runs].sort((a, b) => a.load.requestsPerSecond - b.load.requestsPerSecond);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
 const ms = (micros: number) => (micros / 1000).toFixed(1);
@@ -151,23 +175,48 @@ let failed = false;
 const summary: string[] = [];
 
 for (const path of paths.filter((p) => selected.includes(p.name))) {
-  const sqlite = dialects.includes("sqlite") ? await measure(path, "SQLite") : new Map<number, Figures>();
-  const postgres = withPostgres && dialects.includes("postgres") ? await measure(path, "Postgres") : undefined;
-  const spread = withPostgres && dialects.includes("postgres") && replicas > 1 ? await measure(path, "Postgres", replicas) : undefined;
+  // Every target runs at once (idle but for its own turn), and their loads alternate, so
+  // a drift of the machine's speed during the run colours them all alike.
+  const targets: Target[] = [];
+  let sqliteTarget: Target | undefined;
+  let postgresTarget: Target | undefined;
+  let spreadTarget: Target | undefined;
+  const figures = new Map<Target, Map<number, Figures[]>>();
+  try {
+    if (dialects.includes("sqlite")) targets.push((sqliteTarget = await open(path, "SQLite", 1)));
+    if (withPostgres && dialects.includes("postgres")) targets.push((postgresTarget = await open(path, "Postgres", 1)));
+    if (withPostgres && dialects.includes("postgres") && replicas > 1) targets.push((spreadTarget = await open(path, "Postgres", replicas)));
+    for (const connections of connectionCounts) {
+      for (let round = 0; round < rounds; round++) {
+        for (const target of targets) {
+          const byConnections = figures.get(target) ?? new Map<number, Figures[]>();
+          figures.set(target, byConnections);
+          const list = byConnections.get(connections) ?? [];
+          byConnections.set(connections, list);
+          list.push(await loadOnce(path, target, connections, `${seed}${target.dialect}${target.replicas}c${connections}r${round}`));
+        }
+      }
+    }
+  } finally {
+    for (const target of targets) await close(target);
+  }
+  const medianOf = (target: Target | undefined, connections: number) => (target ? median(figures.get(target)?.get(connections) ?? []) : undefined);
   console.log(`\n== ${path.title}, ${(durationMs / 1000).toFixed(0)} s per row, ${path.bodyBytes} B bodies`);
   console.log(
     "  conns | SQLite " + path.unit.padEnd(14) + "| Postgres " + path.unit.padEnd(12) + "| PG/SQLite | node:http req/s | SQLite/http | p50/p99 ms SQLite · Postgres | server µs/req SQLite · PG | Postgres µs/req | load µs/req | CPU ceiling req/s SQLite · PG" +
       (replicas > 1 ? ` | ${replicas} replicas on Postgres` : ""),
   );
   for (const connections of connectionCounts) {
-    const s = sqlite.get(connections);
-    const p = postgres?.get(connections);
-    const r = spread?.get(connections);
+    const s = medianOf(sqliteTarget, connections);
+    const p = medianOf(postgresTarget, connections);
+    const r = medianOf(spreadTarget, connections);
     const baseline = await measureBaseline({ connections, durationMs, warmupRequests, bodyBytes: path.bodyBytes });
-    for (const f of [s, p, r]) {
-      if (f && (f.load.statuses["200"] ?? 0) !== f.load.requests) {
-        failed = true;
-        console.log(`  !! not every answer was 200: ${JSON.stringify(f.load.statuses)}`);
+    for (const target of targets) {
+      for (const f of figures.get(target)?.get(connections) ?? []) {
+        if ((f.load.statuses["200"] ?? 0) !== f.load.requests) {
+          failed = true;
+          console.log(`  !! ${target.dialect} × ${target.replicas}: not every answer was 200: ${JSON.stringify(f.load.statuses)}`);
+        }
       }
     }
     const rate = (f: Figures | undefined) => (f ? f.load.requestsPerSecond * path.perRequest : undefined);
