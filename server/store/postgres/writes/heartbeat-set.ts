@@ -12,7 +12,19 @@
 import { sql } from "drizzle-orm";
 import { type HeartbeatRow, mergeHeartbeats, type RecordHeartbeatsOp, type RecordHeartbeatsResult } from "../../heartbeat.js";
 import type { PgDb } from "../db.js";
-import { installationMerge } from "./heartbeat.js";
+
+/** How an installation row takes a newer heartbeat: the fields of the latest, the first and last seen, the count added. */
+const installationMerge = sql.raw(`ON CONFLICT (machine_id, hb_id) DO UPDATE SET
+        product    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.product    ELSE hb_installations.product    END,
+        channel    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.channel    ELSE hb_installations.channel    END,
+        version    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.version    ELSE hb_installations.version    END,
+        os_type    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.os_type    ELSE hb_installations.os_type    END,
+        os_version = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.os_version ELSE hb_installations.os_version END,
+        country    = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.country    ELSE hb_installations.country    END,
+        region     = CASE WHEN excluded.last_seen >= hb_installations.last_seen THEN excluded.region     ELSE hb_installations.region     END,
+        first_seen = LEAST(hb_installations.first_seen, excluded.first_seen),
+        last_seen  = GREATEST(hb_installations.last_seen, excluded.last_seen),
+        heartbeats = hb_installations.heartbeats + excluded.heartbeats`);
 
 const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
