@@ -28,7 +28,8 @@ import { heartbeatBody as agentBody } from "./agent-factory.js";
 import { heartbeatBody as updateBody } from "./heartbeat-factory.js";
 import { numberFlag, stringFlag } from "./lib/flags.js";
 import { measureBaseline, runLoad, startChildServer, type ChildServer, type LoadResult } from "./lib/harness.js";
-import { freshDatabase, postgresCpuMicros, postgresReachable, type BenchDatabase } from "./lib/postgres.js";
+import type { FreshPostgresDatabase } from "../test/support/postgres.js";
+import { freshDatabase, postgresCpuMicros, postgresReachable } from "./lib/postgres.js";
 import { collectionBytes, deviceHeader, type TrackFactoryArgs } from "./track-factory.js";
 
 const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
@@ -125,11 +126,11 @@ interface Target {
   dialect: Dialect;
   replicas: number;
   servers: ChildServer[];
-  database: BenchDatabase | undefined;
+  database: FreshPostgresDatabase | undefined;
 }
 
 async function open(path: Path, dialect: Dialect, replicas: number): Promise<Target> {
-  const database = dialect === "Postgres" ? await freshDatabase(`fleetbeat_bench_${path.name}_${replicas}`) : undefined;
+  const database = dialect === "Postgres" ? await freshDatabase() : undefined;
   const env = { ...process.env, BENCH_DATABASE_URL: database?.url ?? "" };
   const target: Target = { dialect, replicas, servers: [], database };
   try {

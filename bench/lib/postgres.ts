@@ -1,51 +1,30 @@
 // Postgres for the benches: a fresh database per run on the server of
-// BENCH_POSTGRES_URL (default: this machine's shared test server), and the CPU
-// time that server's processes spend on it, read from /proc (Linux, same machine).
+// BENCH_POSTGRES_URL (default: this machine's shared test server; created and
+// dropped by the tests' helper), and the CPU time that server's processes spend on
+// it, read from /proc (Linux, same machine).
 import { readdirSync, readFileSync } from "node:fs";
 import pg from "pg";
+import { createFreshPostgresDatabase, type FreshPostgresDatabase } from "../../test/support/postgres.js";
 
 export const benchPostgresUrl = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
-export interface BenchDatabase {
-  name: string;
-  url: string;
-  drop(): Promise<void>;
-}
-
-async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: benchPostgresUrl, connectionTimeoutMillis: 3_000 });
-  await client.connect();
-  try {
-    return await run(client);
-  } finally {
-    await client.end();
-  }
-}
-
 /** True when the bench's Postgres server answers. */
 export async function postgresReachable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: benchPostgresUrl, connectionTimeoutMillis: 3_000 });
   try {
-    await admin((client) => client.query("SELECT 1"));
+    await client.connect();
+    await client.query("SELECT 1");
     return true;
   } catch {
     return false;
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 
-/** Creates an empty database of its own (any left from an interrupted run is dropped first). */
-export async function freshDatabase(name: string): Promise<BenchDatabase> {
-  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`unsafe database name ${name}`);
-  await admin(async (client) => {
-    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await client.query(`CREATE DATABASE ${name}`);
-  });
-  const url = new URL(benchPostgresUrl);
-  url.pathname = `/${name}`;
-  return {
-    name,
-    url: url.toString(),
-    drop: () => admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
-  };
+/** An empty database of its own on the bench's Postgres server (the tests' helper, with the bench's URL). */
+export function freshDatabase(): Promise<FreshPostgresDatabase> {
+  return createFreshPostgresDatabase(benchPostgresUrl);
 }
 
 // Background processes shared by every database; their work (WAL writes, checkpoints) is part of each commit's cost.
