@@ -215,7 +215,7 @@ interface Ledger {
 
 async function checkStorage(read: (sql: string) => Promise<Row[]>, ledger: Ledger, stage: string): Promise<Record<string, number>> {
   // Tracking: every acknowledged event, as sent; no (session, nr) twice; nothing never sent.
-  const rows = await read("select session, nr, event, at from track_events");
+  const rows = await read("select s.session, e.nr, e.event, e.at from track_events e join track_sessions s on s.id = e.session_id");
   const seen = new Map<string, Row>();
   let duplicateEvents = 0;
   let unknownEvents = 0;

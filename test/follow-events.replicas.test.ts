@@ -163,8 +163,8 @@ describe.skipIf(!adminUrl)("FollowEvents with two server processes on one Postgr
       await untilFollowing(follower, b!, tag);
       const insert = (client: pg.Client, name: string) =>
         client.query<{ id: string; xid: string }>(
-          `INSERT INTO track_events (session, nr, at, event, is_testing, received_at)
-           VALUES ($1, $2, $3, $4, false, $5) RETURNING id::text, pg_current_xact_id()::text AS xid`,
+          `INSERT INTO track_events (session_id, nr, at, event, is_testing, received_at)
+           VALUES ((SELECT id FROM track_sessions WHERE session = $1), $2, $3, $4, false, $5) RETURNING id::text, pg_current_xact_id()::text AS xid`,
           [session, nextNr++, Math.floor(Date.now() / 1000), name, Date.now()],
         );
       await other.query("BEGIN");

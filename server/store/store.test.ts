@@ -6,6 +6,7 @@ import { describe } from "vitest";
 import { storeDialects } from "../../test/support/store-dialects.js";
 import { describeAgentStoreSuite } from "./agent.suite.js";
 import { describeHeartbeatStoreSuite } from "./heartbeat.suite.js";
+import { describeMigrationSuite } from "./migrations.suite.js";
 import { describeStatsStoreSuite } from "./stats.suite.js";
 import { describeStoreSuite } from "./store.suite.js";
 import { describeTrackStoreSuite } from "./track.suite.js";
@@ -16,4 +17,5 @@ describe.each(storeDialects.map((dialect) => [dialect.name, dialect] as const))(
   describeHeartbeatStoreSuite(dialect.name, dialect.fresh);
   describeAgentStoreSuite(dialect.name, dialect.fresh);
   describeStatsStoreSuite(dialect.name, dialect.fresh);
+  describeMigrationSuite(dialect.name, dialect.fresh);
 });

@@ -43,7 +43,7 @@ export const groups = [
     // (the SQLite twins run in the writer thread; the shared store suites hold
     // both to the same behaviour)
     name: "store",
-    mutate: ["server/store/postgres/writes/track-set.ts", "server/store/postgres/writes/track.ts:18-60", "server/store/postgres/writes/heartbeat.ts:51-60"],
+    mutate: ["server/store/postgres/writes/track-set.ts", "server/store/postgres/writes/track.ts:19-63", "server/store/postgres/writes/heartbeat.ts:51-60"],
     tests: ["server/store/store.test.ts", "server/store/postgres/postgres.test.ts"],
   },
   {

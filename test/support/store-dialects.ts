@@ -3,17 +3,19 @@
 // FLEETBEAT_TEST_POSTGRES_URL, or on PGlite when the variable is not set outside
 // CI (under CI=true a missing variable fails the importing file: testPostgresUrl
 // throws, and an unreachable server fails it in createFreshPostgresDatabase).
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import { openNodePostgresStore } from "../../server/store/postgres/node-postgres.js";
 import { openPgliteStore } from "../../server/store/postgres/pglite.js";
 import * as postgresSchema from "../../server/store/postgres/schema/index.js";
-import { migratePostgres, type PostgresStore } from "../../server/store/postgres/store.js";
-import { migrateSqlite, openSqliteStore, sqliteFileName } from "../../server/store/sqlite/store.js";
+import { rowsOf } from "../../server/store/postgres/db.js";
+import { migratePostgres, postgresMigrationsFolder, type PostgresStore } from "../../server/store/postgres/store.js";
+import { migrateSqlite, openSqliteStore, sqliteFileName, sqliteMigrationsFolder } from "../../server/store/sqlite/store.js";
 import type { Store } from "../../server/store/store.js";
 import { createFreshPostgresDatabase, testPostgresUrl } from "./postgres.js";
 
@@ -21,8 +23,13 @@ import { createFreshPostgresDatabase, testPostgresUrl } from "./postgres.js";
 export interface StoreTestDatabase {
   /** Opens a store on the database, migrations applied; a call while another store is open is a second connection. */
   open(): Promise<Store>;
-  /** Runs the migrator on the database once more and answers how many migrations it applied. */
-  migrate(): Promise<number>;
+  /**
+   * Runs the migrator on the database once more and answers how many migrations it
+   * applied; with `until` (a migration's tag), only the migrations up to that one.
+   */
+  migrate(until?: string): Promise<number>;
+  /** Runs one SQL statement on a connection of its own (no store open) and answers its rows. */
+  query(text: string): Promise<Array<Record<string, unknown>>>;
   /** Releases the database (drop it, delete its files). */
   dispose(): Promise<void>;
 }
@@ -32,26 +39,67 @@ export interface StoreDialect {
   fresh(): Promise<StoreTestDatabase>;
 }
 
+/**
+ * A copy of a migrations folder whose journal ends at the migration tagged
+ * `until`: the migrator applies what a release of that time knew. Answers the
+ * folder and a function that deletes it.
+ */
+export function migrationsUntil(folder: string, until: string): { folder: string; remove: () => void } {
+  const copy = mkdtempSync(path.join(tmpdir(), "fleetbeat-migrations-"));
+  cpSync(folder, copy, { recursive: true });
+  const journalFile = path.join(copy, "meta", "_journal.json");
+  const journal = JSON.parse(readFileSync(journalFile, "utf8")) as { entries: Array<{ tag: string }> };
+  const end = journal.entries.findIndex((entry) => entry.tag === until);
+  if (end < 0) throw new Error(`no migration tagged ${until} in ${folder}`);
+  journal.entries = journal.entries.slice(0, end + 1);
+  writeFileSync(journalFile, JSON.stringify(journal));
+  return { folder: copy, remove: () => rmSync(copy, { recursive: true, force: true }) };
+}
+
+async function withFolder<T>(folder: string, until: string | undefined, run: (folder: string) => Promise<T>): Promise<T> {
+  if (until === undefined) return run(folder);
+  const copy = migrationsUntil(folder, until);
+  try {
+    return await run(copy.folder);
+  } finally {
+    copy.remove();
+  }
+}
+
 /** Runs the Postgres migrator over a short-lived pool and answers how many migrations it applied. */
-export async function migratePostgresUrl(url: string): Promise<number> {
+export async function migratePostgresUrl(url: string, folder = postgresMigrationsFolder): Promise<number> {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   try {
-    return await migratePostgres(drizzle({ client: pool, schema: postgresSchema }));
+    return await migratePostgres(drizzle({ client: pool, schema: postgresSchema }), undefined, folder);
   } finally {
     await pool.end();
   }
 }
 
-const sqlite: StoreDialect = {
+export const sqliteStoreDialect: StoreDialect = {
   name: "sqlite",
   fresh: async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), "fleetbeat-store-sqlite-"));
     return {
       open: async () => openSqliteStore({ dataDir }),
-      migrate: async () => {
+      migrate: (until) =>
+        withFolder(sqliteMigrationsFolder, until, async (folder) => {
+          const connection = new Database(path.join(dataDir, sqliteFileName));
+          try {
+            return migrateSqlite(connection, undefined, folder);
+          } finally {
+            connection.close();
+          }
+        }),
+      query: async (text) => {
         const connection = new Database(path.join(dataDir, sqliteFileName));
         try {
-          return migrateSqlite(connection);
+          const statement = connection.prepare(text);
+          if (!statement.reader) {
+            statement.run();
+            return [];
+          }
+          return statement.all() as Array<Record<string, unknown>>;
         } finally {
           connection.close();
         }
@@ -61,13 +109,23 @@ const sqlite: StoreDialect = {
   },
 };
 
-const postgres = (adminUrl: string): StoreDialect => ({
+/** Fresh databases on the Postgres server of `adminUrl` (created and dropped through it). */
+export const postgresStoreDialect = (adminUrl: string): StoreDialect => ({
   name: "postgres",
   fresh: async () => {
     const database = await createFreshPostgresDatabase(adminUrl);
     return {
       open: () => openNodePostgresStore({ url: database.url }),
-      migrate: () => migratePostgresUrl(database.url),
+      migrate: (until) => withFolder(postgresMigrationsFolder, until, (folder) => migratePostgresUrl(database.url, folder)),
+      query: async (text) => {
+        const client = new pg.Client({ connectionString: database.url });
+        await client.connect();
+        try {
+          return (await client.query<Record<string, unknown>>(text)).rows;
+        } finally {
+          await client.end();
+        }
+      },
       dispose: () => database.drop(),
     };
   },
@@ -84,8 +142,10 @@ const pglite: StoreDialect = {
     const dataDir = mkdtempSync(path.join(tmpdir(), "fleetbeat-store-pglite-"));
     let opened: Promise<PostgresStore> | undefined;
     let users = 0;
+    // Opening migrates: after migrate(until), opens stop at that migration too, until a migrate() without it.
+    let pinned: { folder: string; remove: () => void } | undefined;
     const acquire = async (): Promise<PostgresStore> => {
-      opened ??= openPgliteStore({ dataDir });
+      opened ??= openPgliteStore({ dataDir, ...(pinned ? { migrationsFolder: pinned.folder } : {}) });
       try {
         const store = await opened;
         users++;
@@ -117,19 +177,39 @@ const pglite: StoreDialect = {
           },
         });
       },
-      migrate: async () => {
+      migrate: async (until) => {
+        if (until !== undefined) {
+          pinned?.remove();
+          pinned = migrationsUntil(postgresMigrationsFolder, until);
+        }
+        // An open goes no further than what was pinned, so what the migrator applies here is counted.
         const store = await acquire();
+        if (until === undefined) {
+          pinned?.remove();
+          pinned = undefined;
+        }
         try {
-          return await migratePostgres(store.db);
+          return await migratePostgres(store.db, undefined, pinned?.folder);
         } finally {
           await release(store);
         }
       },
-      dispose: async () => rmSync(dataDir, { recursive: true, force: true }),
+      query: async (text) => {
+        const store = await acquire();
+        try {
+          return rowsOf(await store.db.execute(sql.raw(text)));
+        } finally {
+          await release(store);
+        }
+      },
+      dispose: async () => {
+        pinned?.remove();
+        rmSync(dataDir, { recursive: true, force: true });
+      },
     };
   },
 };
 
 const adminUrl = testPostgresUrl();
 
-export const storeDialects: readonly StoreDialect[] = [sqlite, adminUrl ? postgres(adminUrl) : pglite];
+export const storeDialects: readonly StoreDialect[] = [sqliteStoreDialect, adminUrl ? postgresStoreDialect(adminUrl) : pglite];

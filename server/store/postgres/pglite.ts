@@ -9,6 +9,8 @@ export interface PgliteStoreOptions {
   /** Folder for PGlite's files; in memory when omitted. */
   dataDir?: string;
   logger?: Logger;
+  /** The migrations to apply (tests of a database as an earlier release left it); the shipped ones when omitted. */
+  migrationsFolder?: string;
 }
 
 export async function openPgliteStore(options: PgliteStoreOptions = {}): Promise<PostgresStore> {
@@ -17,7 +19,7 @@ export async function openPgliteStore(options: PgliteStoreOptions = {}): Promise
   const client = options.dataDir === undefined ? new PGlite() : new PGlite(options.dataDir);
   const db = drizzle({ client, schema });
   try {
-    await migratePostgres(db, options.logger);
+    await migratePostgres(db, options.logger, options.migrationsFolder);
   } catch (error) {
     await client.close().catch(() => undefined);
     throw error;

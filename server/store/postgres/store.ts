@@ -263,10 +263,11 @@ export class PostgresStore implements Store {
  * bookkeeping of drizzle's own migrator (drizzle.__drizzle_migrations), all in one
  * transaction that first takes a transaction-level advisory lock: several server
  * processes starting against one database at once apply each migration once, and
- * the ones that wait find nothing left to do.
+ * the ones that wait find nothing left to do. `folder` is for tests that build a
+ * database as an earlier release left it.
  */
-export async function migratePostgres(db: PgDb, logger?: Logger): Promise<number> {
-  const migrations = readMigrationFiles({ migrationsFolder: postgresMigrationsFolder });
+export async function migratePostgres(db: PgDb, logger?: Logger, folder = postgresMigrationsFolder): Promise<number> {
+  const migrations = readMigrationFiles({ migrationsFolder: folder });
   const applied = await db.transaction(async (tx) => {
     await tx.execute(sql`SELECT pg_advisory_xact_lock(${sql.raw(migrationLockKey.toString())})`);
     await tx.execute(sql`CREATE SCHEMA IF NOT EXISTS drizzle`);

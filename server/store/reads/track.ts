@@ -4,17 +4,17 @@
 // over the same stored-event columns.
 import { type SQL, sql } from "drizzle-orm";
 import type { FeedPage, FeedPosition, StoredTrackEvent, TrackEventFilter, TrackEventRow, TrackQueries, TrackRepository, TrackSessionRow } from "../track.js";
-import { type ReadDb, type Row, shapeOf, whereAll, wholeShapeOf } from "./db.js";
+import { type ReadDb, type Row, shapeOf, whereAll } from "./db.js";
 import { trackEvents as e, trackSessions as s } from "./tables.js";
 
-const sessionColumns = shapeOf(s, ["deviceId", "clientId", "systemVersion", "productVersion", "system", "productGitHash"]);
-const eventColumns = shapeOf(e, ["id", "session", "at", "event", "nr", "userId", "ip", "parameters", "isTesting", "receivedAt"]);
+const sessionColumns = shapeOf(s, ["session", "deviceId", "clientId", "systemVersion", "productVersion", "system", "productGitHash"]);
+const eventColumns = shapeOf(e, ["id", "at", "event", "nr", "userId", "ip", "parameters", "isTesting", "receivedAt"]);
 const sessionEvent = shapeOf(e, ["at", "event", "nr", "userId", "ip", "parameters", "isTesting", "receivedAt"]);
-const session = wholeShapeOf(s);
+const session = shapeOf(s, ["session", "deviceId", "clientId", "systemVersion", "productVersion", "system", "productGitHash", "firstSeen"]);
 
 /** Events with their session's fields: SELECT (`extra` columns first) … FROM, and the decoding of a StoredTrackEvent. */
 export const storedEvents = {
-  select: (extra?: SQL) => sql`SELECT ${extra ? sql`${extra}, ` : sql``}${eventColumns.select}, ${sessionColumns.select} FROM ${e} JOIN ${s} ON ${s.session} = ${e.session}`,
+  select: (extra?: SQL) => sql`SELECT ${extra ? sql`${extra}, ` : sql``}${eventColumns.select}, ${sessionColumns.select} FROM ${e} JOIN ${s} ON ${s.id} = ${e.sessionId}`,
   decode: (row: Row): StoredTrackEvent => ({ ...eventColumns.decode(row), ...sessionColumns.decode(row) }),
 };
 
@@ -33,7 +33,7 @@ export class TrackReads implements TrackRepository {
 
   async listEvents(filter: TrackEventFilter, afterId: number, limit: number): Promise<StoredTrackEvent[]> {
     const where: SQL[] = [sql`${e.id} > ${afterId}`];
-    if (filter.session !== undefined) where.push(sql`${e.session} = ${filter.session}`);
+    if (filter.session !== undefined) where.push(sql`${s.session} = ${filter.session}`);
     if (filter.event !== undefined) where.push(sql`${e.event} = ${filter.event}`);
     if (filter.deviceId !== undefined) where.push(sql`${s.deviceId} = ${filter.deviceId}`);
     if (filter.clientId !== undefined) where.push(sql`${s.clientId} = ${filter.clientId}`);
@@ -65,7 +65,9 @@ export class TrackReads implements TrackRepository {
   }
 
   async eventsOfSession(id: string): Promise<Array<TrackEventRow & { receivedAt: number }>> {
-    const rows = await this.db.rows(sql`SELECT ${sessionEvent.select} FROM ${e} WHERE ${e.session} = ${id} ORDER BY ${e.nr}`);
+    const rows = await this.db.rows(
+      sql`SELECT ${sessionEvent.select} FROM ${e} WHERE ${e.sessionId} = (SELECT ${s.id} FROM ${s} WHERE ${s.session} = ${id}) ORDER BY ${e.nr}`,
+    );
     return rows.map(sessionEvent.decode);
   }
 

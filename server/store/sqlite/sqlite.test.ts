@@ -37,7 +37,7 @@ describe("sqlite specifics", () => {
     }
   });
 
-  it("creates every table of the schema with the unique (session, nr) index", async () => {
+  it("creates every table of the schema with the unique (session_id, nr) index", async () => {
     const store = (await openStore({ dataDir: tempDir() })) as SqliteStore;
     try {
       const tables = store.sqlite
@@ -46,7 +46,7 @@ describe("sqlite specifics", () => {
         .all();
       expect(tables).toEqual(everyTable);
       const unique = store.sqlite.prepare("SELECT sql FROM sqlite_master WHERE name = 'track_events_session_nr_uq'").pluck().get();
-      expect(unique).toMatch(/CREATE UNIQUE INDEX .*\(`session`,`nr`\)/);
+      expect(unique).toMatch(/CREATE UNIQUE INDEX .*\(`session_id`,`nr`\)/);
     } finally {
       await store.close();
     }

@@ -218,9 +218,10 @@ export class SqliteStore implements Store {
  * bookkeeping table drizzle's own migrator uses (`__drizzle_migrations`). Unlike
  * that migrator it reads and applies inside one IMMEDIATE transaction, so two
  * processes opening the same file at once apply each migration exactly once.
+ * `folder` is for tests that build a database as an earlier release left it.
  */
-export function migrateSqlite(sqlite: Database.Database, logger?: Logger): number {
-  const migrations = readMigrationFiles({ migrationsFolder: sqliteMigrationsFolder });
+export function migrateSqlite(sqlite: Database.Database, logger?: Logger, folder = sqliteMigrationsFolder): number {
+  const migrations = readMigrationFiles({ migrationsFolder: folder });
   sqlite.exec(`CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`);
   const run = sqlite.transaction((): number => {
     const last = sqlite.prepare(`SELECT created_at FROM "__drizzle_migrations" ORDER BY created_at DESC LIMIT 1`).pluck().get();

@@ -7,7 +7,9 @@
 // sorted by key, so concurrent transactions take the unique index's entries in one
 // order and never deadlock on them; their ids are drawn first, in arrival order
 // (operation order, then event order), since the id order is the arrival order
-// that listings and retention walk.
+// that listings and retention walk. Sessions go in first, in a statement of their
+// own: the events' statement then sees, by its snapshot, the session rows a
+// concurrent transaction committed while this one waited on them.
 import { sql } from "drizzle-orm";
 import type { InsertEventsOp, InsertEventsResult, TrackSessionRow } from "../../track.js";
 import { rowsOf, type PgDb } from "../db.js";
@@ -46,25 +48,28 @@ export async function insertEventsAll(tx: PgDb, ops: readonly InsertEventsOp[]):
     }
   }
   const s = [...sessions.values()];
+  const names = s.map((x) => x.row.session);
+  await tx.execute(sql`
+    INSERT INTO track_sessions (session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
+    SELECT * FROM unnest(${sql.param(names)}::text[], ${sql.param(s.map((x) => x.row.deviceId))}::text[],
+                         ${sql.param(s.map((x) => x.row.clientId))}::text[], ${sql.param(s.map((x) => x.row.systemVersion))}::text[],
+                         ${sql.param(s.map((x) => x.row.productVersion))}::text[], ${sql.param(s.map((x) => x.row.system))}::text[],
+                         ${sql.param(s.map((x) => x.row.productGitHash))}::text[], ${sql.param(s.map((x) => x.firstSeen))}::bigint[])
+      AS u(session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
+    ORDER BY session
+    ON CONFLICT (session) DO NOTHING`);
   const result = await tx.execute(sql`
-    WITH new_sessions AS (
-      INSERT INTO track_sessions (session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
-      SELECT * FROM unnest(${sql.param(s.map((x) => x.row.session))}::text[], ${sql.param(s.map((x) => x.row.deviceId))}::text[],
-                           ${sql.param(s.map((x) => x.row.clientId))}::text[], ${sql.param(s.map((x) => x.row.systemVersion))}::text[],
-                           ${sql.param(s.map((x) => x.row.productVersion))}::text[], ${sql.param(s.map((x) => x.row.system))}::text[],
-                           ${sql.param(s.map((x) => x.row.productGitHash))}::text[], ${sql.param(s.map((x) => x.firstSeen))}::bigint[])
-        AS u(session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
-      ORDER BY session
-      ON CONFLICT (session) DO NOTHING
-    ), candidates AS MATERIALIZED (
+    WITH candidates AS MATERIALIZED (
       SELECT nextval('track_events_id_seq'::regclass) AS id, u.* FROM unnest(${sql.param(op)}::int[], ${sql.param(session)}::text[], ${sql.param(nr)}::bigint[], ${sql.param(at)}::bigint[],
                            ${sql.param(event)}::text[], ${sql.param(userId)}::bigint[], ${sql.param(ip)}::text[], ${sql.param(parameters)}::text[],
                            ${sql.param(isTesting)}::boolean[], ${sql.param(receivedAt)}::bigint[])
         AS u(op, session, nr, at, event, user_id, ip, parameters, is_testing, received_at)
     ), inserted AS (
-      INSERT INTO track_events (id, session, nr, at, event, user_id, ip, parameters, is_testing, received_at)
-      SELECT id, session, nr, at, event, user_id, ip, parameters, is_testing, received_at FROM candidates ORDER BY session, nr
-      ON CONFLICT (session, nr) DO NOTHING
+      INSERT INTO track_events (id, session_id, nr, at, event, user_id, ip, parameters, is_testing, received_at)
+      SELECT c.id, t.id, c.nr, c.at, c.event, c.user_id, c.ip, c.parameters, c.is_testing, c.received_at
+      FROM candidates c JOIN track_sessions t ON t.session = c.session
+      ORDER BY t.id, c.nr
+      ON CONFLICT (session_id, nr) DO NOTHING
       RETURNING id
     )
     SELECT c.op, count(*)::int AS inserted FROM inserted JOIN candidates c USING (id) GROUP BY c.op`);

@@ -1,16 +1,17 @@
 // Per-operation tracking writes on Postgres, on the caller's transaction: the
 // path of an insertEvents outside a run of them (or in the batch's second pass,
-// one savepoint per operation), and retention steps. insertEvents is one statement
-// whatever its size: the session row and every event go in through one CTE, the
-// events as parallel arrays (unnest), so there is one round trip and no per-row
-// query building. Runs of insertEvents take track-set.ts.
+// one savepoint per operation), and retention steps. insertEvents is two statements
+// whatever its size: the session row, then every event as parallel arrays
+// (unnest) with the session's id looked up in the same statement, so there is no
+// per-row query building. Runs of insertEvents take track-set.ts.
 import { sql } from "drizzle-orm";
 import type { InsertEventsOp, InsertEventsResult, PruneEventsOp, PruneEventsResult, TrackEventRow } from "../../track.js";
 import { rowsOf, type PgDb } from "../db.js";
 
 export class PostgresTrackWrites {
   /**
-   * Stores the session row once and every event whose (session, nr) is new, on
+   * Stores the session row once (interned: its id is what the events carry) and
+   * every event whose (session, nr) is new, on
    * `tx` (the caller's transaction). Rows that conflict, with stored rows or with
    * rows inserted earlier in the same transaction or statement, are duplicates:
    * ON CONFLICT DO NOTHING leaves them out of RETURNING.
@@ -37,19 +38,21 @@ export class PostgresTrackWrites {
       parameters[i] = e.parameters;
       isTesting[i] = e.isTesting;
     }
+    // Two statements: the second one's snapshot sees a session row that a concurrent
+    // transaction committed while the first waited on it (READ COMMITTED).
+    await tx.execute(sql`
+      INSERT INTO track_sessions (session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
+      VALUES (${s.session}::text, ${s.deviceId}::text, ${s.clientId}::text, ${s.systemVersion}::text, ${s.productVersion}::text,
+              ${s.system}::text, ${s.productGitHash}::text, ${op.receivedAt}::bigint)
+      ON CONFLICT (session) DO NOTHING`);
     const result = await tx.execute(sql`
-      WITH new_session AS (
-        INSERT INTO track_sessions (session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
-        VALUES (${s.session}::text, ${s.deviceId}::text, ${s.clientId}::text, ${s.systemVersion}::text, ${s.productVersion}::text,
-                ${s.system}::text, ${s.productGitHash}::text, ${op.receivedAt}::bigint)
-        ON CONFLICT (session) DO NOTHING
-      ), inserted AS (
-        INSERT INTO track_events (session, nr, at, event, user_id, ip, parameters, is_testing, received_at)
-        SELECT ${s.session}::text, u.nr, u.at, u.event, u.user_id, u.ip, u.parameters, u.is_testing, ${op.receivedAt}::bigint
+      WITH inserted AS (
+        INSERT INTO track_events (session_id, nr, at, event, user_id, ip, parameters, is_testing, received_at)
+        SELECT (SELECT id FROM track_sessions WHERE session = ${s.session}::text), u.nr, u.at, u.event, u.user_id, u.ip, u.parameters, u.is_testing, ${op.receivedAt}::bigint
         FROM unnest(${sql.param(nr)}::bigint[], ${sql.param(at)}::bigint[], ${sql.param(event)}::text[], ${sql.param(userId)}::bigint[],
                     ${sql.param(ip)}::text[], ${sql.param(parameters)}::text[], ${sql.param(isTesting)}::boolean[])
              AS u(nr, at, event, user_id, ip, parameters, is_testing)
-        ON CONFLICT (session, nr) DO NOTHING
+        ON CONFLICT (session_id, nr) DO NOTHING
         RETURNING 1
       )
       SELECT count(*)::int AS inserted FROM inserted`);

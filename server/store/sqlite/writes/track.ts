@@ -11,6 +11,7 @@ const MAX_ROWS_PER_STATEMENT = 64;
 const EVENT_PARAMS = 9;
 export class SqliteTrackWrites {
   private readonly insertSession: Statement;
+  private readonly sessionId: Statement;
   private readonly pruneStatement: Statement;
   /** insertEventRows[n] inserts n rows; prepared on first use. */
   private readonly insertEventRows: Array<Statement | undefined> = [];
@@ -20,6 +21,7 @@ export class SqliteTrackWrites {
       `INSERT INTO track_sessions (session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session) DO NOTHING`,
     );
+    this.sessionId = sqlite.prepare(`SELECT id FROM track_sessions WHERE session = ?`).pluck();
     // Retention walks the oldest `limit` rows in id (= arrival) order and deletes
     // those received before the cutoff: no received_at index to maintain on ingest,
     // and each step touches at most `limit` rows.
@@ -35,7 +37,8 @@ export class SqliteTrackWrites {
   }
 
   /**
-   * Stores the session row once and every event whose (session, nr) is new. Runs
+   * Stores the session row once (interned: its id is what the events carry) and
+   * every event whose (session, nr) is new. Runs
    * inside the caller's transaction. Rows that conflict, with stored rows or with
    * earlier rows of the same transaction (even of the same op), are counted as
    * duplicates: each statement's `changes` is the number of rows it really inserted.
@@ -43,6 +46,7 @@ export class SqliteTrackWrites {
   insertEvents(op: InsertEventsOp): InsertEventsResult {
     const s = op.session;
     this.insertSession.run(s.session, s.deviceId, s.clientId, s.systemVersion, s.productVersion, s.system, s.productGitHash, op.receivedAt);
+    const sessionId = this.sessionId.get(s.session) as number;
     const events = op.events;
     let inserted = 0;
     for (let start = 0; start < events.length; start += MAX_ROWS_PER_STATEMENT) {
@@ -51,7 +55,7 @@ export class SqliteTrackWrites {
       let p = 0;
       for (let i = start; i < end; i++) {
         const e = events[i] as TrackEventRow;
-        params[p++] = s.session;
+        params[p++] = sessionId;
         params[p++] = e.nr;
         params[p++] = e.at;
         params[p++] = e.event;
@@ -71,8 +75,8 @@ export class SqliteTrackWrites {
     if (!statement) {
       const values = new Array<string>(rows).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ");
       statement = this.sqlite.prepare(
-        `INSERT INTO track_events (session, nr, at, event, user_id, ip, parameters, is_testing, received_at)
-         VALUES ${values} ON CONFLICT (session, nr) DO NOTHING`,
+        `INSERT INTO track_events (session_id, nr, at, event, user_id, ip, parameters, is_testing, received_at)
+         VALUES ${values} ON CONFLICT (session_id, nr) DO NOTHING`,
       );
       this.insertEventRows[rows] = statement;
     }
