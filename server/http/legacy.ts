@@ -10,8 +10,9 @@
 //
 // This is the hottest code of the server, so per request it allocates only what a
 // call uses: a light HandlerContext (no deadline or linked abort signals, response
-// headers made on first use, the request's Headers shared instead of copied), the
-// abort signal only when somebody reads it, and the body in one buffer.
+// headers made on first use), the request's headers read from Node's object
+// (request-headers.ts) instead of copied, the abort signal and its listeners only
+// when somebody reads it, and the body in one buffer.
 import { setMaxListeners } from "node:events";
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
@@ -24,6 +25,7 @@ import { FleetbeatError, httpStatusOf, writeError } from "../core/errors.js";
 import type { GuardedService, GuardedUnary } from "../core/guard.js";
 import type { LegacyRequest, LegacyResponse, LegacyRoute } from "../core/legacy-route.js";
 import { BodyBuffer } from "./body.js";
+import { RequestHeaders } from "./request-headers.js";
 import { isHttp1, peerAddressOf, type NodeRequest, type NodeResponse } from "./peer.js";
 
 /**
@@ -206,13 +208,11 @@ class LegacyHandlerContext implements HandlerContext {
 /** The request being answered, as its route sees it. */
 class IncomingLegacyRequest implements LegacyRequest {
   body: Uint8Array = EMPTY;
-  headers: Headers = EMPTY_HEADERS;
+  headers: Headers = NO_HEADERS;
   contentType = "";
   readonly peerAddress: string;
   private fullUrl: string | undefined;
   private controller: AbortController | undefined;
-  /** The response closed before it finished: the client went away. */
-  private gone = false;
 
   constructor(
     readonly method: "GET" | "POST",
@@ -222,14 +222,12 @@ class IncomingLegacyRequest implements LegacyRequest {
     private readonly cutSignal: AbortSignal | undefined,
   ) {
     this.peerAddress = peerAddressOf(node);
-    (response as ResponseWithRequest)[incomingKey] = this;
-    response.once("close", onResponseClose);
   }
 
   /** The body has been read: the request is complete. */
   received(body: Uint8Array): void {
     this.body = body;
-    this.headers = headersOf(this.node);
+    this.headers = new RequestHeaders(this.node.headers);
     this.contentType = mediaType(this.headers.get("content-type"));
   }
 
@@ -239,45 +237,37 @@ class IncomingLegacyRequest implements LegacyRequest {
 
   /**
    * Aborted when the client goes away or the server cuts in-flight requests.
-   * Made on first use: most calls never look, and every signal watching the
-   * server-long cut signal costs a listener until its response closes.
+   * Made on first use, with its listeners: most calls never look (the guard reads
+   * it only when a call failed), and a listener per request on the response and
+   * on the server-long cut signal costs every call.
    */
   get signal(): AbortSignal {
     if (this.controller) return this.controller.signal;
     const controller = new AbortController();
     this.controller = controller;
+    const response = this.response;
     const cutSignal = this.cutSignal;
-    if (this.gone) controller.abort(clientGone());
+    if (response.destroyed && !response.writableFinished) controller.abort(clientGone());
     else if (cutSignal?.aborted) controller.abort(cutSignal.reason);
-    else if (cutSignal) {
+    else {
       // Not AbortSignal.any([client, cutSignal]): Node keeps a composite signal
       // that has abort listeners alive for as long as its sources live, and
       // cutSignal lives as long as the server (about 1 KB leaked per request).
-      // A listener removed when the response closes instead.
-      const onCut = (): void => controller.abort(cutSignal.reason);
-      cutSignal.addEventListener("abort", onCut, { once: true });
-      this.response.once("close", () => cutSignal.removeEventListener("abort", onCut));
+      // Listeners removed when the response closes instead.
+      const onCut = (): void => controller.abort(cutSignal?.reason);
+      cutSignal?.addEventListener("abort", onCut, { once: true });
+      response.once("close", () => {
+        cutSignal?.removeEventListener("abort", onCut);
+        // Closed before the answer was finished: the client went away.
+        if (!response.writableFinished) controller.abort(clientGone());
+      });
     }
     return controller.signal;
-  }
-
-  /** The response closed (finished or not). */
-  closed(): void {
-    if (this.response.writableFinished) return;
-    this.gone = true;
-    this.controller?.abort(clientGone());
   }
 }
 
 const EMPTY = new Uint8Array(0);
-const EMPTY_HEADERS = new Headers();
-const incomingKey = Symbol("fleetbeat legacy request");
-type ResponseWithRequest = NodeResponse & { [incomingKey]?: IncomingLegacyRequest };
-
-/** One listener function for every response (no closure per request); `this` is the response. */
-function onResponseClose(this: NodeResponse): void {
-  (this as ResponseWithRequest)[incomingKey]?.closed();
-}
+const NO_HEADERS = new RequestHeaders({});
 
 function clientGone(): FleetbeatError {
   return new FleetbeatError("BAD_REQUEST", "the client went away");
@@ -396,17 +386,6 @@ function onBodyError(this: NodeRequest, error: Error): void {
 
 function onBodyAborted(this: NodeRequest): void {
   onBodyError.call(this, new Error("request aborted"));
-}
-
-function headersOf(request: IncomingMessage | Http2ServerRequest): Headers {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(request.headers)) {
-    // HTTP/2 pseudo-headers (":path", …) are not request headers.
-    if (name.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) for (const item of value) headers.append(name, item);
-    else headers.append(name, value);
-  }
-  return headers;
 }
 
 function mediaType(value: string | null): string {
