@@ -14,7 +14,7 @@
 // (request-headers.ts) instead of copied, the abort signal and its listeners only
 // when somebody reads it, and the body in one buffer.
 import { setMaxListeners } from "node:events";
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import type { Socket } from "node:net";
 import { create, type DescMethod, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
@@ -117,7 +117,7 @@ export function createLegacyHandler(options: LegacyHandlerOptions): LegacyHandle
         return;
       }
       try {
-        send(response, answer);
+        send(request, response, answer);
       } catch (error) {
         // A route's answer Node refuses (an invalid header, say): our fault, a 500 instead.
         errorLog.error(error, { path }, "legacy answer could not be sent");
@@ -273,12 +273,24 @@ function clientGone(): FleetbeatError {
   return new FleetbeatError("BAD_REQUEST", "the client went away");
 }
 
-function send(response: NodeResponse, answer: LegacyResponse): void {
+/**
+ * On HTTP/1.1 the head goes out as one flat list given to writeHead (no header
+ * map filled by setHeader first), and a text body is handed to end() as text:
+ * Node then sends head and body in one write instead of two (writev).
+ */
+function send(request: NodeRequest, response: NodeResponse, answer: LegacyResponse): void {
   if (response.headersSent || response.destroyed) return;
-  const body = answer.body === undefined ? undefined : typeof answer.body === "string" ? Buffer.from(answer.body, "utf8") : answer.body;
-  for (const [name, value] of Object.entries(answer.headers ?? {})) response.setHeader(name, value);
-  response.setHeader("content-length", String(body?.byteLength ?? 0));
-  response.writeHead(answer.status);
+  const body = answer.body;
+  const length = String(body === undefined ? 0 : typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.byteLength);
+  if (isHttp1(request)) {
+    const head: string[] = [];
+    const headers = answer.headers;
+    if (headers !== undefined) for (const name in headers) head.push(name, headers[name]!);
+    head.push("content-length", length);
+    (response as ServerResponse).writeHead(answer.status, head);
+  } else {
+    response.writeHead(answer.status, { ...answer.headers, "content-length": length });
+  }
   if (body === undefined) response.end();
   else response.end(body);
 }
