@@ -62,18 +62,25 @@ export interface RequestRouterOptions {
 export function createRequestRouter(options: RequestRouterOptions): RequestHandler {
   const { connect, legacy, procedures, metrics, logger, errorLog, isStopping, cors } = options;
 
+  const debug = logger.isLevelEnabled("debug");
+  const observe = (request: NodeRequest, response: NodeResponse, path: string, route: string, protocol: HttpProtocol, started: number): void => {
+    const seconds = (performance.now() - started) / 1000;
+    metrics.observeHttp(route, protocol, response.statusCode, seconds);
+    if (debug) logger.debug({ method: request.method, path, protocol, status: response.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request");
+  };
+
   return (request, response) => {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const path = pathOf(request.url);
     const isLegacy = legacy.has(path);
     const isProcedure = procedures.has(path);
     const route = isLegacy || isProcedure || path === metricsPath ? path : "other";
     const protocol = protocolOf(request, isLegacy, isProcedure);
-    response.once("close", () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      metrics.observeHttp(route, protocol, response.statusCode, seconds);
-      logger.debug({ method: request.method, path, protocol, status: response.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request");
-    });
+    // A legacy answer is observed when the runner is done with it (it has ended
+    // the response, or the client left), with no listener per request; the rest
+    // when the response closes.
+    const observedByRunner = isLegacy && cors === undefined && !isStopping();
+    if (!observedByRunner) response.once("close", () => observe(request, response, path, route, protocol, started));
 
     // Before the stopping check, so that a browser may read the 503 too.
     if (cors !== undefined && (isProcedure || (isLegacy && legacy.forBrowsers(path))) && cors(request, response)) return;
@@ -86,10 +93,16 @@ export function createRequestRouter(options: RequestRouterOptions): RequestHandl
       return;
     }
     if (isLegacy) {
-      legacy.handle(request, response).catch((error: unknown) => {
-        errorLog.error(error, { path }, "legacy request failed");
-        response.destroy();
-      });
+      legacy.handle(request, response).then(
+        () => {
+          if (observedByRunner) observe(request, response, path, route, protocol, started);
+        },
+        (error: unknown) => {
+          errorLog.error(error, { path }, "legacy request failed");
+          response.destroy();
+          if (observedByRunner) observe(request, response, path, route, protocol, started);
+        },
+      );
       return;
     }
     connect(request, response);
