@@ -33,7 +33,7 @@ try {
     presentedTokenHash: hashToken(fleetToken(i)),
     info: null,
     results: [],
-    token: { hash: "unused", expiresAt: at + 1e9, previousGraceMs: 0 },
+    token: { token: "unused", expiresAt: at + 1e9, previousGraceMs: 0 },
     delivery: { now: at, redeliverAfterMs: 180_000, maxCommands: 16 },
   });
   /** CPU µs and wall µs per unit of `run`. */

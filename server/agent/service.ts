@@ -120,7 +120,7 @@ export function createAgentService(deps: ServiceDeps): ServiceImpl<typeof AgentS
 
   function mint(now: number): { token: string; mint: AgentTokenMint } {
     const token = newToken();
-    return { token, mint: { hash: hashToken(token), expiresAt: now + config.tokenLifetimeMs, previousGraceMs: config.previousTokenGraceMs } };
+    return { token, mint: { token, expiresAt: now + config.tokenLifetimeMs, previousGraceMs: config.previousTokenGraceMs } };
   }
 
   const timing = { intervalSeconds: config.intervalSeconds, jitterSeconds: config.jitterSeconds };

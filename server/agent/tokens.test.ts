@@ -43,11 +43,11 @@ describe("tokens", () => {
   });
   it("slots after each verdict", () => {
     const state = { tokenHash: "c", tokenExpiresAt: 1000, previousTokenHash: "p", previousTokenExpiresAt: 900 };
-    const mint = { hash: "n", expiresAt: 5000, previousGraceMs: 100 };
+    const mint = { token: "n", expiresAt: 5000, previousGraceMs: 100 };
     expect(tokenSlotsAfter(state, "keep", mint, 10)).toEqual({ tokenHash: "c", tokenExpiresAt: 1000, previousTokenHash: null, previousTokenExpiresAt: null });
     expect(tokenSlotsAfter({ ...state, previousTokenHash: null, previousTokenExpiresAt: null }, "keep", mint, 10)).toBeNull();
-    expect(tokenSlotsAfter(state, "rotate-expired", mint, 1000)).toEqual({ tokenHash: "n", tokenExpiresAt: 5000, previousTokenHash: "c", previousTokenExpiresAt: 1100 });
-    expect(tokenSlotsAfter(state, "rotate-previous", mint, 10)).toEqual({ tokenHash: "n", tokenExpiresAt: 5000, previousTokenHash: "p", previousTokenExpiresAt: 900 });
+    expect(tokenSlotsAfter(state, "rotate-expired", mint, 1000)).toEqual({ tokenHash: hashToken("n"), tokenExpiresAt: 5000, previousTokenHash: "c", previousTokenExpiresAt: 1100 });
+    expect(tokenSlotsAfter(state, "rotate-previous", mint, 10)).toEqual({ tokenHash: hashToken("n"), tokenExpiresAt: 5000, previousTokenHash: "p", previousTokenExpiresAt: 900 });
   });
 });
 
@@ -74,9 +74,9 @@ describe("limits count characters (code points), not bytes", () => {
 
 describe("register decisions", () => {
   const device = { tokenHash: hashToken("current"), tokenExpiresAt: 10_000, previousTokenHash: hashToken("previous"), previousTokenExpiresAt: 5_000 };
-  const mint = { hash: "minted", expiresAt: 20_000, previousGraceMs: 1_000 };
+  const mint = { token: "minted", expiresAt: 20_000, previousGraceMs: 1_000 };
   const closed = { enrolmentSecretValid: false, openEnrolment: false, token: mint };
-  const fresh = { tokenHash: "minted", tokenExpiresAt: 20_000, previousTokenHash: null, previousTokenExpiresAt: null };
+  const fresh = { tokenHash: hashToken("minted"), tokenExpiresAt: 20_000, previousTokenHash: null, previousTokenExpiresAt: null };
   it("unknown ids: open enrolment or the secret", () => {
     expect(judgeRegister(undefined, { ...closed, presentedTokenHash: null }, 0).outcome).toBe("rejected");
     expect(judgeRegister(undefined, { ...closed, openEnrolment: true, presentedTokenHash: null }, 0)).toEqual({ outcome: "created", slots: fresh });

@@ -2,9 +2,9 @@
 // rest, the current and the previous one kept per device. The decisions on a
 // presented token live in server/store/agent.ts (judgeToken, judgeRegister) because
 // they run inside the write transaction.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 
-export { judgeToken, sameHash } from "../store/agent.js";
+export { hashToken, judgeToken, sameHash } from "../store/agent.js";
 
 export const TOKEN_LENGTH = 64;
 
@@ -27,9 +27,4 @@ export function newToken(): string {
   const token = pool.toString("base64url", poolOffset, poolOffset + TOKEN_BYTES);
   poolOffset += TOKEN_BYTES;
   return token;
-}
-
-/** sha256 hex of the token: what the store keeps. */
-export function hashToken(token: string): string {
-  return createHash("sha256").update(token, "utf8").digest("hex");
 }

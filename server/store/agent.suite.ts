@@ -51,7 +51,7 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         presentedTokenHash: null,
         enrolmentSecretValid: false,
         openEnrolment: true,
-        token: { hash: hash(token), expiresAt: T0 + 60_000, previousGraceMs: GRACE },
+        token: { token, expiresAt: T0 + 60_000, previousGraceMs: GRACE },
         delivery: delivery(T0),
         ...extra,
       };
@@ -63,7 +63,7 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         presentedTokenHash: hash(presented),
         info: null,
         results: [],
-        token: { hash: hash(mint), expiresAt: now + 60_000, previousGraceMs: GRACE },
+        token: { token: mint, expiresAt: now + 60_000, previousGraceMs: GRACE },
         delivery: delivery(now),
         ...extra,
       };

@@ -3,7 +3,7 @@
 // delivery state. Token decisions that must be atomic with the write (rotate,
 // keep, reject; register or refuse) are taken inside the write operation, by the
 // shared pure functions below, so both dialects decide the same way.
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { CampaignStateText, CampaignTargetText, CommandStateText } from "./enums.js";
 
 export interface AgentDeviceInfo {
@@ -92,9 +92,14 @@ export interface AgentDelivery {
   maxCommands: number;
 }
 
-/** A new token, minted by the caller; stored only if the decision needs it. */
+/**
+ * A new token, minted by the caller; stored (as its hash, hashToken) only if the
+ * decision needs it. Most check-ins keep their token, so the hash is computed
+ * where a decision takes the new token, never for every request.
+ */
 export interface AgentTokenMint {
-  hash: string;
+  /** The token as the device will get it. */
+  token: string;
   expiresAt: number;
   /**
    * How long a token this mint replaces stays usable as the previous one (for a
@@ -374,6 +379,11 @@ export interface AgentRepository {
 
 // ---- decisions shared by both dialects -------------------------------------------
 
+/** sha256 hex of a token: what the store keeps of it. */
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token, "utf8").digest("hex");
+}
+
 /** Constant-time comparison of two hex hashes (null never matches). */
 export function sameHash(a: string | null | undefined, b: string | null | undefined): boolean {
   if (!a || !b || a.length !== b.length) return false;
@@ -427,13 +437,13 @@ export function tokenSlotsAfter(device: TokenSlots, verdict: Exclude<TokenVerdic
       return device.previousTokenHash === null ? null : { ...device, previousTokenHash: null, previousTokenExpiresAt: null };
     case "rotate-expired":
       return {
-        tokenHash: mint.hash,
+        tokenHash: hashToken(mint.token),
         tokenExpiresAt: mint.expiresAt,
         previousTokenHash: device.tokenHash,
         previousTokenExpiresAt: retiredTokenExpiry(device.tokenExpiresAt, now, mint.previousGraceMs),
       };
     case "rotate-previous":
-      return { ...device, tokenHash: mint.hash, tokenExpiresAt: mint.expiresAt };
+      return { ...device, tokenHash: hashToken(mint.token), tokenExpiresAt: mint.expiresAt };
   }
 }
 
@@ -449,7 +459,7 @@ export function judgeRegister(
   op: Pick<AgentRegisterOp, "presentedTokenHash" | "enrolmentSecretValid" | "openEnrolment" | "token">,
   now: number,
 ): { outcome: AgentRegisterResult["outcome"]; slots: TokenSlots | null } {
-  const fresh = { tokenHash: op.token.hash, tokenExpiresAt: op.token.expiresAt, previousTokenHash: null, previousTokenExpiresAt: null };
+  const fresh = { tokenHash: hashToken(op.token.token), tokenExpiresAt: op.token.expiresAt, previousTokenHash: null, previousTokenExpiresAt: null };
   if (!device) {
     return op.openEnrolment || op.enrolmentSecretValid ? { outcome: "created", slots: fresh } : { outcome: "rejected", slots: null };
   }

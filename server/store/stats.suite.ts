@@ -28,7 +28,7 @@ function register(deviceId: string, now: number): WriteOp {
     presentedTokenHash: null,
     enrolmentSecretValid: false,
     openEnrolment: true,
-    token: { hash: `hash-${deviceId}`, expiresAt: now + 3_600_000, previousGraceMs: 600_000 },
+    token: { token: `token-${deviceId}`, expiresAt: now + 3_600_000, previousGraceMs: 600_000 },
     delivery: { now, redeliverAfterMs: 180_000, maxCommands: 10 },
   };
 }

@@ -15,6 +15,7 @@ import { everyTable } from "../store.suite.js";
 import { openNodePostgresStore } from "./node-postgres.js";
 import * as schema from "./schema/index.js";
 import { migratePostgres, PostgresStore } from "./store.js";
+import { hashToken } from "../agent.js";
 
 const adminUrl = testPostgresUrl();
 
@@ -72,10 +73,10 @@ describe.skipIf(adminUrl === undefined)("postgres specifics (a real server)", ()
       for (const size of [2, 20]) {
         const ids = Array.from({ length: size }, (_, i) => `cost-${size}-${i}`);
         const info = { devicename: "d", ip: "127.0.0.1", macaddress: "00:00:00:00:00:00", os: "Linux" };
-        const token = { hash: "unused", expiresAt: T0 + 60_000, previousGraceMs: 0 };
+        const token = { token: "unused", expiresAt: T0 + 60_000, previousGraceMs: 0 };
         const register = await cost(ids.map((deviceId) => ({
           kind: "agentRegister", deviceId, info, presentedTokenHash: null, enrolmentSecretValid: false, openEnrolment: true,
-          token: { ...token, hash: hash(deviceId) }, delivery,
+          token: { ...token, token: deviceId }, delivery,
         })));
         await cost([{ kind: "agentQueueCommands", target: { kind: "devices", deviceIds: ids }, type: 1, content: "", createdAt: T0, deadline: T0 + 60_000 }]);
         const checkIn = await cost(ids.map((deviceId) => ({ kind: "agentCheckIn", deviceId, presentedTokenHash: hash(deviceId), info, results: [], token, delivery })));
@@ -115,7 +116,7 @@ describe.skipIf(adminUrl === undefined)("postgres specifics (a real server)", ()
         ids.map((deviceId) => ({
           kind: "agentRegister", deviceId, info: { devicename: deviceId, ip: "127.0.0.1", macaddress: "00:00:00:00:00:00", os: "Linux" },
           presentedTokenHash: null, enrolmentSecretValid: false, openEnrolment: true,
-          token: { hash: hash(deviceId), expiresAt: T0 + 3_600_000, previousGraceMs: 0 }, delivery: { now: T0, redeliverAfterMs: 60_000, maxCommands: 16 },
+          token: { token: deviceId, expiresAt: T0 + 3_600_000, previousGraceMs: 0 }, delivery: { now: T0, redeliverAfterMs: 60_000, maxCommands: 16 },
         })),
       );
       expect(registered.every((o) => o.ok)).toBe(true);
@@ -127,7 +128,7 @@ describe.skipIf(adminUrl === undefined)("postgres specifics (a real server)", ()
         const ops: WriteOp[] = [
           ...ids.map((deviceId): WriteOp => ({
             kind: "agentCheckIn", deviceId, presentedTokenHash: hash(deviceId), info: null, results: [],
-            token: { hash: "unused", expiresAt: now + 60_000, previousGraceMs: 0 }, delivery: { now, redeliverAfterMs: 60_000, maxCommands: 16 },
+            token: { token: "unused", expiresAt: now + 60_000, previousGraceMs: 0 }, delivery: { now, redeliverAfterMs: 60_000, maxCommands: 16 },
           })),
           ...sessions.map((session): WriteOp => ({
             kind: "insertEvents", session, receivedAt: now,
@@ -148,10 +149,10 @@ describe.skipIf(adminUrl === undefined)("postgres specifics (a real server)", ()
     const [one, two] = await Promise.all([openNodePostgresStore({ url: database.url }), openNodePostgresStore({ url: database.url })]);
     try {
       const T0 = 1_700_000_000_000;
-      const register = (deviceId: string, tokenHash: string): WriteOp => ({
+      const register = (deviceId: string, token: string): WriteOp => ({
         kind: "agentRegister", deviceId, info: { devicename: deviceId, ip: "127.0.0.1", macaddress: "00:00:00:00:00:00", os: "Linux" },
         presentedTokenHash: null, enrolmentSecretValid: false, openEnrolment: true,
-        token: { hash: tokenHash, expiresAt: T0 + 3_600_000, previousGraceMs: 0 }, delivery: { now: T0, redeliverAfterMs: 60_000, maxCommands: 16 },
+        token: { token, expiresAt: T0 + 3_600_000, previousGraceMs: 0 }, delivery: { now: T0, redeliverAfterMs: 60_000, maxCommands: 16 },
       });
       for (let round = 0; round < 5; round++) {
         const ids = Array.from({ length: 20 }, (_, i) => `race-${round}-${String(i).padStart(2, "0")}`);
@@ -170,7 +171,7 @@ describe.skipIf(adminUrl === undefined)("postgres specifics (a real server)", ()
           expect(pair, id).toEqual(["created", "rejected"]);
           const device = await one.agent.getDevice(id);
           const winner = outcomeOf(a, id, ids) === "created" ? "a" : "b";
-          expect(device?.tokenHash, id).toBe(`${winner}-${id}`);
+          expect(device?.tokenHash, id).toBe(hashToken(`${winner}-${id}`));
         }
       }
     } finally {
