@@ -3,12 +3,13 @@
 // separate load process. Reports the highest rate reached (closed loop), latency
 // at a fixed rate (open loop: 16,700/s is 1M devices at one a minute), errors and
 // the server's RSS, with the bare node:http baseline measured in the same run.
-// Flags: --duration=<ms> --connections=<n> --devices=<n> --active=<n> --rate=<n> --batch-delay=<ms> --batch-ops=<n>
+// Flags: --duration=<ms> --connections=<n> --devices=<n> --active=<n> --rate=<n> --batch-delay=<ms> --batch-ops=<n> --profile
 // BENCH_DATABASE_URL=postgres://… runs the server on that Postgres database instead
 // (seeded there; use a database of its own, e.g. --devices=10000). --rate=0 skips the open loop.
 import { fileURLToPath } from "node:url";
 import { batchMaxDelayDefaults, defaultConfig } from "../server/core/config.js";
 import { heartbeatBody } from "./agent-factory.js";
+import { mkdirSync } from "node:fs";
 import { numberFlag } from "./lib/flags.js";
 import { formatLatency, formatStatuses, measureBaseline, printTable, runLoad, startChildServer } from "./lib/harness.js";
 
@@ -32,7 +33,14 @@ printTable(`node:http baseline, POST ${heartbeatBody.byteLength} B, ${connection
 const seedStart = performance.now();
 const batchDelay = numberFlag("batch-delay", batchMaxDelayDefaults[dialect === "Postgres" ? "postgres" : "sqlite"]);
 const batchOps = numberFlag("batch-ops", defaultConfig.batchMaxOps);
-const server = await startChildServer(here("./agent-server.ts"), [`--devices=${devices}`, `--batch-delay=${batchDelay}`, `--batch-ops=${batchOps}`]);
+// --profile: V8 CPU profiles of the server (one per thread) in bench/results/.
+const execArgv: string[] = [];
+if (process.argv.includes("--profile")) {
+  const dir = here("./results/");
+  mkdirSync(dir, { recursive: true });
+  execArgv.push("--cpu-prof", `--cpu-prof-dir=${dir}`);
+}
+const server = await startChildServer(here("./agent-server.ts"), [`--devices=${devices}`, `--batch-delay=${batchDelay}`, `--batch-ops=${batchOps}`], undefined, execArgv);
 const seedSeconds = (performance.now() - seedStart) / 1000;
 let lastHeap = 0;
 let lastCpu = 0;

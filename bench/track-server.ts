@@ -1,6 +1,6 @@
 // The fleetbeat server for the tracking benchmark, in its own process: SQLite in a
 // fresh temporary folder (or BENCH_DATABASE_URL when the bench is given one), logs off,
-// one global tracking secret. Reports its port over IPC; answers "cpu" with the CPU
+// one global tracking secret, optionally BENCH_TRACK_STORED events stored before it starts. Reports its port over IPC; answers "cpu" with the CPU
 // time it has used; on "stop" it stops
 // gracefully, reports what the store holds and how the batcher grouped the writes
 // ({ stats }), removes its folder and exits. Profile it with
@@ -10,9 +10,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServer } from "../server/app.js";
 import { configWith, defaultConfig } from "../server/core/config.js";
+import { prefillTrackEvents } from "./lib/track-prefill.js";
 
 export interface TrackServerStats {
+  /** Events stored at the end, the prefilled ones included. */
   events: number;
+  /** Events stored before the server started (BENCH_TRACK_STORED), and how long that took. */
+  prefilled: number;
+  prefillMs: number;
   transactions: number;
   operations: number;
   /** CPU time (user + system) the server process spent between ready and stop, µs. */
@@ -21,6 +26,9 @@ export interface TrackServerStats {
 
 const secret = process.env.BENCH_TRACK_SECRET ?? "bench-secret";
 const dataDir = mkdtempSync(join(tmpdir(), "fleetbeat-bench-track-"));
+// BENCH_TRACK_STORED: events already stored when the server starts (SQLite only).
+const prefilled = Number(process.env.BENCH_TRACK_STORED ?? 0);
+const prefill = prefilled > 0 && !process.env.BENCH_DATABASE_URL ? prefillTrackEvents(dataDir, prefilled) : undefined;
 const server = await startServer(
   configWith({
     port: 0,
@@ -47,7 +55,7 @@ async function stop(): Promise<void> {
   const events = await server.store.track.countEvents();
   const { batches, ops } = server.batcher.stats;
   await server.stop();
-  const stats: TrackServerStats = { events, transactions: batches, operations: ops, cpuMicros: cpu.user + cpu.system };
+  const stats: TrackServerStats = { events, prefilled: prefill ? prefilled : 0, prefillMs: prefill?.ms ?? 0, transactions: batches, operations: ops, cpuMicros: cpu.user + cpu.system };
   rmSync(dataDir, { recursive: true, force: true });
   process.send?.({ stats }, () => process.exit(0));
 }
