@@ -11,8 +11,10 @@ import { fileURLToPath } from "node:url";
 import { numberFlag, stringFlag } from "./lib/flags.js";
 import { printTable } from "./lib/harness.js";
 
-const stored = (stringFlag("stored") ?? "10000,1000000,50000000").split(",").map(Number);
-const devices = (stringFlag("devices") ?? "10000,1000000").split(",").map(Number);
+/** A comma-separated list of counts; empty: none. */
+const counts = (text: string) => text.split(",").filter((part) => part.trim() !== "").map(Number);
+const stored = counts(stringFlag("stored") ?? "10000,1000000,50000000");
+const devices = counts(stringFlag("devices") ?? "10000,1000000");
 const durationMs = numberFlag("duration", 10_000);
 const connections = numberFlag("connections", 64);
 const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
@@ -22,13 +24,18 @@ function run(file: string, args: string[]): string {
   const child = spawnSync(process.execPath, ["--import", "tsx", here(file), ...args], { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 });
   process.stdout.write(child.stdout);
   process.stderr.write(child.stderr);
-  if (child.status !== 0) process.exitCode = 1;
+  if (child.status !== 0) {
+    console.error(`${file} ${args.join(" ")}: ${child.error ? String(child.error) : `exit code ${child.status}, signal ${child.signal}`}`);
+    process.exitCode = 1;
+  }
   return child.stdout;
 }
 
-/** The value after `label` on its line of a bench table. */
-function figure(output: string, label: string): string {
-  const line = output.split("\n").find((l) => l.trimStart().startsWith(label));
+/** The value after `label` on its line of a bench table (the first such line after a line starting with `after`, when given). */
+function figure(output: string, label: string, after?: string): string {
+  const lines = output.split("\n");
+  const from = after === undefined ? 0 : Math.max(0, lines.findIndex((l) => l.trimStart().startsWith(after)));
+  const line = lines.slice(from).find((l) => l.trimStart().startsWith(label));
   return line === undefined ? "?" : line.trimStart().slice(label.length).trim();
 }
 
@@ -45,7 +52,7 @@ for (const n of devices) {
   const out = run("./agent.bench.ts", [`--devices=${n}`, `--active=${Math.min(n, 200_000)}`, "--rate=0", `--duration=${durationMs}`, `--connections=${connections}`]);
   rows.push([
     `DI heartbeats, ${n.toLocaleString("en")} devices`,
-    `${figure(out, "heartbeats/s").split(" (")[0]}/s, p99 ${p99(figure(out, "latency"))}, ${figure(out, "server CPU").split(" (")[0]}; baseline ${figure(out, "requests/s")} requests/s`,
+    `${figure(out, "heartbeats/s").split(" (")[0]}/s, p99 ${p99(figure(out, "latency", "heartbeats/s"))}, ${figure(out, "server CPU").split(" (")[0]}; baseline ${figure(out, "requests/s")} requests/s`,
   ]);
 }
 printTable(`scale of cost, ${connections} connections, ${(durationMs / 1000).toFixed(0)} s per run`, rows);
