@@ -19,7 +19,7 @@ export class SqliteTrackWrites {
   constructor(private readonly sqlite: Database) {
     this.insertSession = sqlite.prepare(
       `INSERT INTO track_sessions (session, device_id, client_id, system_version, product_version, system, product_git_hash, first_seen)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session) DO NOTHING`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.sessionId = sqlite.prepare(`SELECT id FROM track_sessions WHERE session = ?`).pluck();
     // Retention walks the oldest `limit` rows in id (= arrival) order and deletes
@@ -45,8 +45,12 @@ export class SqliteTrackWrites {
    */
   insertEvents(op: InsertEventsOp): InsertEventsResult {
     const s = op.session;
-    this.insertSession.run(s.session, s.deviceId, s.clientId, s.systemVersion, s.productVersion, s.system, s.productGitHash, op.receivedAt);
-    const sessionId = this.sessionId.get(s.session) as number;
+    // Most collections belong to a known session: one index probe. The write
+    // transaction holds SQLite's write lock, so nobody inserts it in between.
+    const known = this.sessionId.get(s.session) as number | undefined;
+    const sessionId =
+      known ??
+      Number(this.insertSession.run(s.session, s.deviceId, s.clientId, s.systemVersion, s.productVersion, s.system, s.productGitHash, op.receivedAt).lastInsertRowid);
     const events = op.events;
     let inserted = 0;
     for (let start = 0; start < events.length; start += MAX_ROWS_PER_STATEMENT) {
