@@ -62,11 +62,12 @@ export interface RequestRouterOptions {
 export function createRequestRouter(options: RequestRouterOptions): RequestHandler {
   const { connect, legacy, procedures, metrics, logger, errorLog, isStopping, cors } = options;
 
-  const debug = logger.isLevelEnabled("debug");
   const observe = (request: NodeRequest, response: NodeResponse, path: string, route: string, protocol: HttpProtocol, started: number): void => {
     const seconds = (performance.now() - started) / 1000;
     metrics.observeHttp(route, protocol, response.statusCode, seconds);
-    if (debug) logger.debug({ method: request.method, path, protocol, status: response.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request");
+    if (logger.isLevelEnabled("debug")) {
+      logger.debug({ method: request.method, path, protocol, status: response.statusCode, ms: Math.round(seconds * 1e4) / 10 }, "request");
+    }
   };
 
   return (request, response) => {
@@ -76,16 +77,20 @@ export function createRequestRouter(options: RequestRouterOptions): RequestHandl
     const isProcedure = procedures.has(path);
     const route = isLegacy || isProcedure || path === metricsPath ? path : "other";
     const protocol = protocolOf(request, isLegacy, isProcedure);
-    // A legacy answer is observed when the runner is done with it (it has ended
-    // the response, or the client left), with no listener per request; the rest
-    // when the response closes.
-    const observedByRunner = isLegacy && cors === undefined && !isStopping();
-    if (!observedByRunner) response.once("close", () => observe(request, response, path, route, protocol, started));
+    const observed = (): void => observe(request, response, path, route, protocol, started);
+    // A legacy request is observed where the router is done with it (each branch
+    // below has answered it, or the runner's promise settled once it had), with no
+    // listener per request; the rest when the response closes.
+    if (!isLegacy) response.once("close", observed);
 
     // Before the stopping check, so that a browser may read the 503 too.
-    if (cors !== undefined && (isProcedure || (isLegacy && legacy.forBrowsers(path))) && cors(request, response)) return;
+    if (cors !== undefined && (isProcedure || (isLegacy && legacy.forBrowsers(path))) && cors(request, response)) {
+      if (isLegacy) observed();
+      return;
+    }
     if (isStopping() && !isProcedure) {
       writeError(response, new FleetbeatError("SHUTTING_DOWN"), isHttp1(request) ? { connection: "close" } : {});
+      if (isLegacy) observed();
       return;
     }
     if (path === metricsPath) {
@@ -93,16 +98,11 @@ export function createRequestRouter(options: RequestRouterOptions): RequestHandl
       return;
     }
     if (isLegacy) {
-      legacy.handle(request, response).then(
-        () => {
-          if (observedByRunner) observe(request, response, path, route, protocol, started);
-        },
-        (error: unknown) => {
-          errorLog.error(error, { path }, "legacy request failed");
-          response.destroy();
-          if (observedByRunner) observe(request, response, path, route, protocol, started);
-        },
-      );
+      legacy.handle(request, response).then(observed, (error: unknown) => {
+        errorLog.error(error, { path }, "legacy request failed");
+        response.destroy();
+        observed();
+      });
       return;
     }
     connect(request, response);
