@@ -1,7 +1,7 @@
 // The fleetbeat server for the tracking benchmark, in its own process: SQLite in a
 // fresh temporary folder (or BENCH_DATABASE_URL when the bench is given one), logs off,
-// one global tracking secret, optionally BENCH_TRACK_STORED events stored before it starts. Reports its port over IPC; answers "cpu" with the CPU
-// time it has used; on "stop" it stops
+// one global tracking secret, optionally BENCH_TRACK_STORED events stored before it
+// starts. Reports its port over IPC; answers "cpu" with the CPU time it has used; on "stop" it stops
 // gracefully, reports what the store holds and how the batcher grouped the writes
 // ({ stats }), removes its folder and exits. Profile it with
 // npm run bench -- track --profile (a V8 CPU profile in bench/results/).
