@@ -1,9 +1,9 @@
 // `fleetbeat keys …`: operator API keys. `keys create` works on the database
 // directly (the first key, before any key exists); list, revoke and issue go
-// through the operator API with an admin key.
+// through the operator API with an admin key, whoami with any key.
 import { Option, type Command } from "commander";
 import { type ApiKey, ApiKeySchema, CreateKeyResponseSchema, KeyScope } from "../gen/fleetbeat/operator/v1/keys_pb.js";
-import { type Column, formatTime, renderTable } from "../clients/operator/format.js";
+import { type Column, formatTime, renderFields, renderTable } from "../clients/operator/format.js";
 import { maxKeyNameLength } from "../server/operator/keys.js";
 import type { OperatorKeyScope } from "../server/store/store.js";
 import { destructive, requireYes, type OperatorKit, jsonOf } from "./operator.js";
@@ -84,6 +84,25 @@ export function registerKeysCommands(kit: CliKit, op: OperatorKit): void {
         const response = await ctx.client.keys.revokeKey({ id }, ctx.client.call());
         if (ctx.json) ctx.out(`${JSON.stringify(response.key ? jsonOf(ApiKeySchema, response.key) : null)}\n`);
         else ctx.out(`revoked key ${id} (${response.key?.name ?? ""}) at ${formatTime(response.key?.revokedAt)}\n`);
+      }),
+    );
+  leaf(keys, "whoami", "show the key this command uses: id, name, scope, when it was made and last used (any key)")
+    .action(
+      act(async (ctx) => {
+        const key = (await ctx.client.keys.getCurrentKey({}, ctx.client.call())).key;
+        if (ctx.json) {
+          ctx.out(`${JSON.stringify(key ? jsonOf(ApiKeySchema, key) : null, null, 2)}\n`);
+          return;
+        }
+        ctx.out(
+          renderFields([
+            ["id", key?.id ?? "-"],
+            ["name", key?.name ?? "-"],
+            ["scope", scopeName(key?.scope ?? KeyScope.UNSPECIFIED)],
+            ["created", formatTime(key?.createdAt)],
+            ["last used", formatTime(key?.lastUsedAt)],
+          ]),
+        );
       }),
     );
   leaf(keys, "issue", "create an operator key through the API (needs an admin key) and print it once")

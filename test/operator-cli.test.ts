@@ -210,6 +210,20 @@ describe("keys", () => {
     expect(all.find((key) => key.name === "ci robot")?.revokedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
   });
 
+  it("whoami shows the key in use, for a read key too; --json gives the ApiKey", async () => {
+    const table = await cli(["keys", "whoami"], { key: reader });
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/^name:\s+test read$/m);
+    expect(table.stdout).toMatch(/^scope:\s+read$/m);
+    expect(table.stdout).toMatch(/^created:\s+\d{4}-\d\d-\d\dT\S+Z$/m);
+    const asAdmin = json<{ id: string; name: string; scope: string; createdAt: string }>(await cli(["keys", "whoami", "--json"]));
+    expect(asAdmin).toMatchObject({ name: "test admin", scope: "KEY_SCOPE_ADMIN" });
+    const listed = json<Array<{ id: string; name: string }>>(await cli(["keys", "list", "--json"]));
+    expect(listed.find((key) => key.name === "test admin")?.id).toBe(asAdmin.id);
+    expect(table.stdout).toMatch(new RegExp(`^id:\\s+${listed.find((key) => key.name === "test read")?.id}$`, "m"));
+    expect((await cli(["keys", "whoami"], { key: "fbk_not-a-real-key" })).code).toBe(3);
+  });
+
   it("revoking an unknown key is exit 4; a bad scope is exit 2", async () => {
     expect((await cli(["keys", "revoke", "no-such-id", "--yes"])).code).toBe(4);
     expect((await cli(["keys", "issue", "--name", "x", "--scope", "owner"])).code).toBe(2);

@@ -96,9 +96,37 @@ test("revoking an unknown key is NotFound; creating needs a name and a scope", a
   expect((await failure(keys.createKey({ name: "no scope" }, { headers: bearer(admin) }))).code).toBe(Code.InvalidArgument);
 });
 
+test.each(wireProtocols)("%s: GetCurrentKey answers the calling key, whatever its scope", async (protocol) => {
+  const keys = clientFor(KeyService, protocol, t.server.url);
+  const readerRow = await t.server.store.operatorKeys.findByHash(hashOperatorSecret(reader));
+  const asReader = await keys.getCurrentKey({}, { headers: bearer(reader) });
+  expect(asReader.key).toMatchObject({ id: readerRow?.id, name: "test read", scope: KeyScope.READ });
+  expect(asReader.key?.createdAt).toBeDefined();
+  expect(asReader.key?.revokedAt).toBeUndefined();
+
+  const adminRow = await t.server.store.operatorKeys.findByHash(hashOperatorSecret(admin));
+  expect((await keys.getCurrentKey({}, { headers: bearer(admin) })).key).toMatchObject({ id: adminRow?.id, name: "test admin", scope: KeyScope.ADMIN });
+
+  expect((await failure(keys.getCurrentKey({}))).code).toBe(Code.Unauthenticated);
+  expect((await failure(keys.getCurrentKey({}, { headers: bearer(`${reader}x`) }))).code).toBe(Code.Unauthenticated);
+});
+
+test("GetCurrentKey: a key's last use as stored before the call; a revoked key is refused", async () => {
+  const keys = clientFor(KeyService, "connect-binary", t.server.url);
+  const made = await keys.createKey({ name: "whoami", scope: KeyScope.READ }, { headers: bearer(admin) });
+  // The first call finds the key unused; its use is recorded after it was authorised.
+  expect((await keys.getCurrentKey({}, { headers: bearer(made.secret) })).key?.lastUsedAt).toBeUndefined();
+  await vi.waitFor(async () => {
+    expect((await keys.getCurrentKey({}, { headers: bearer(made.secret) })).key?.lastUsedAt).toBeDefined();
+  });
+  await keys.revokeKey({ id: made.key?.id ?? "" }, { headers: bearer(admin) });
+  expect((await failure(keys.getCurrentKey({}, { headers: bearer(made.secret) }))).code).toBe(Code.Unauthenticated);
+});
+
 // The scope of every operator method, written out here rather than read from the
 // server: a method opened to read keys by mistake fails this list.
 const READ_METHODS = new Set([
+  "fleetbeat.operator.v1.KeyService/GetCurrentKey",
   "fleetbeat.operator.v1.StatsService/GetStats",
   "fleetbeat.operator.v1.DeviceService/ListDevices",
   "fleetbeat.operator.v1.DeviceService/GetDevice",

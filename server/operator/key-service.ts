@@ -1,9 +1,11 @@
-// KeyService: operator API keys over the API (every method needs an admin key;
-// the first key comes from the CLI's `fleetbeat keys create`).
+// KeyService: operator API keys over the API (every method needs an admin key
+// but GetCurrentKey, which any key may call about itself; the first key comes
+// from the CLI's `fleetbeat keys create`).
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { type ApiKeySchema, KeyScope, type KeyService } from "../../gen/fleetbeat/operator/v1/keys_pb.js";
+import { operatorKeyKey } from "../core/context.js";
 import type { ServiceDeps } from "../core/deps.js";
 import { FleetbeatError } from "../core/errors.js";
 import type { OperatorKeyRow, OperatorKeyScope } from "../store/store.js";
@@ -24,6 +26,12 @@ export function createKeyService(deps: Pick<ServiceDeps, "store" | "now">): Serv
       if (request.id === "") throw new FleetbeatError("MISSING_FIELD", "id");
       const row = await store.operatorKeys.revoke(request.id, now());
       if (row === undefined) throw new FleetbeatError("NOT_FOUND", `no key with id ${request.id}`);
+      return { key: apiKeyOf(row) };
+    },
+    getCurrentKey(_request, context) {
+      // The guard authorised the call with this key and recorded its row (auth.ts, authorizeWith).
+      const row = context.values.get(operatorKeyKey);
+      if (row === undefined) throw new FleetbeatError("OPERATOR_KEY_REQUIRED");
       return { key: apiKeyOf(row) };
     },
   };

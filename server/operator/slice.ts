@@ -29,7 +29,11 @@ export function createOperatorSlice(deps: ServiceDeps): Slice {
   return {
     stop: () => eventFeed.close(),
     services: [
-      registerService({ service: KeyService, implementation: createKeyService(deps), access: { kind: "operator" } }),
+      registerService({
+        service: KeyService,
+        implementation: createKeyService(deps),
+        access: { kind: "operator", scopes: { getCurrentKey: "read" } },
+      }),
       registerService({
         service: StatsService,
         implementation: createStatsService(deps, { startedAt }),

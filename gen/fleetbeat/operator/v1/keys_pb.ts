@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetbeat/operator/v1/keys.proto.
  */
 export const file_fleetbeat_operator_v1_keys: GenFile = /*@__PURE__*/
-  fileDesc("CiBmbGVldGJlYXQvb3BlcmF0b3IvdjEva2V5cy5wcm90bxIVZmxlZXRiZWF0Lm9wZXJhdG9yLnYxIuQBCgZBcGlLZXkSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIuCgVzY29wZRgDIAEoDjIfLmZsZWV0YmVhdC5vcGVyYXRvci52MS5LZXlTY29wZRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlAKEENyZWF0ZUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIuCgVzY29wZRgCIAEoDjIfLmZsZWV0YmVhdC5vcGVyYXRvci52MS5LZXlTY29wZSJPChFDcmVhdGVLZXlSZXNwb25zZRIqCgNrZXkYASABKAsyHS5mbGVldGJlYXQub3BlcmF0b3IudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSIqCg9MaXN0S2V5c1JlcXVlc3QSFwoPaW5jbHVkZV9yZXZva2VkGAEgASgIIj8KEExpc3RLZXlzUmVzcG9uc2USKwoEa2V5cxgBIAMoCzIdLmZsZWV0YmVhdC5vcGVyYXRvci52MS5BcGlLZXkiHgoQUmV2b2tlS2V5UmVxdWVzdBIKCgJpZBgBIAEoCSI/ChFSZXZva2VLZXlSZXNwb25zZRIqCgNrZXkYASABKAsyHS5mbGVldGJlYXQub3BlcmF0b3IudjEuQXBpS2V5Kk4KCEtleVNjb3BlEhkKFUtFWV9TQ09QRV9VTlNQRUNJRklFRBAAEhIKDktFWV9TQ09QRV9SRUFEEAESEwoPS0VZX1NDT1BFX0FETUlOEAIyqQIKCktleVNlcnZpY2USXgoJQ3JlYXRlS2V5EicuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNyZWF0ZUtleVJlcXVlc3QaKC5mbGVldGJlYXQub3BlcmF0b3IudjEuQ3JlYXRlS2V5UmVzcG9uc2USWwoITGlzdEtleXMSJi5mbGVldGJlYXQub3BlcmF0b3IudjEuTGlzdEtleXNSZXF1ZXN0GicuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkxpc3RLZXlzUmVzcG9uc2USXgoJUmV2b2tlS2V5EicuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLlJldm9rZUtleVJlcXVlc3QaKC5mbGVldGJlYXQub3BlcmF0b3IudjEuUmV2b2tlS2V5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CiBmbGVldGJlYXQvb3BlcmF0b3IvdjEva2V5cy5wcm90bxIVZmxlZXRiZWF0Lm9wZXJhdG9yLnYxIuQBCgZBcGlLZXkSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIuCgVzY29wZRgDIAEoDjIfLmZsZWV0YmVhdC5vcGVyYXRvci52MS5LZXlTY29wZRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlAKEENyZWF0ZUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIuCgVzY29wZRgCIAEoDjIfLmZsZWV0YmVhdC5vcGVyYXRvci52MS5LZXlTY29wZSJPChFDcmVhdGVLZXlSZXNwb25zZRIqCgNrZXkYASABKAsyHS5mbGVldGJlYXQub3BlcmF0b3IudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSIqCg9MaXN0S2V5c1JlcXVlc3QSFwoPaW5jbHVkZV9yZXZva2VkGAEgASgIIj8KEExpc3RLZXlzUmVzcG9uc2USKwoEa2V5cxgBIAMoCzIdLmZsZWV0YmVhdC5vcGVyYXRvci52MS5BcGlLZXkiHgoQUmV2b2tlS2V5UmVxdWVzdBIKCgJpZBgBIAEoCSI/ChFSZXZva2VLZXlSZXNwb25zZRIqCgNrZXkYASABKAsyHS5mbGVldGJlYXQub3BlcmF0b3IudjEuQXBpS2V5IhYKFEdldEN1cnJlbnRLZXlSZXF1ZXN0IkMKFUdldEN1cnJlbnRLZXlSZXNwb25zZRIqCgNrZXkYASABKAsyHS5mbGVldGJlYXQub3BlcmF0b3IudjEuQXBpS2V5Kk4KCEtleVNjb3BlEhkKFUtFWV9TQ09QRV9VTlNQRUNJRklFRBAAEhIKDktFWV9TQ09QRV9SRUFEEAESEwoPS0VZX1NDT1BFX0FETUlOEAIylQMKCktleVNlcnZpY2USXgoJQ3JlYXRlS2V5EicuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkNyZWF0ZUtleVJlcXVlc3QaKC5mbGVldGJlYXQub3BlcmF0b3IudjEuQ3JlYXRlS2V5UmVzcG9uc2USWwoITGlzdEtleXMSJi5mbGVldGJlYXQub3BlcmF0b3IudjEuTGlzdEtleXNSZXF1ZXN0GicuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkxpc3RLZXlzUmVzcG9uc2USXgoJUmV2b2tlS2V5EicuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLlJldm9rZUtleVJlcXVlc3QaKC5mbGVldGJlYXQub3BlcmF0b3IudjEuUmV2b2tlS2V5UmVzcG9uc2USagoNR2V0Q3VycmVudEtleRIrLmZsZWV0YmVhdC5vcGVyYXRvci52MS5HZXRDdXJyZW50S2V5UmVxdWVzdBosLmZsZWV0YmVhdC5vcGVyYXRvci52MS5HZXRDdXJyZW50S2V5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message fleetbeat.operator.v1.ApiKey
@@ -171,6 +171,39 @@ export const RevokeKeyResponseSchema: GenMessage<RevokeKeyResponse> = /*@__PURE_
   messageDesc(file_fleetbeat_operator_v1_keys, 6);
 
 /**
+ * @generated from message fleetbeat.operator.v1.GetCurrentKeyRequest
+ */
+export type GetCurrentKeyRequest = Message<"fleetbeat.operator.v1.GetCurrentKeyRequest"> & {
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.GetCurrentKeyRequest.
+ * Use `create(GetCurrentKeyRequestSchema)` to create a new message.
+ */
+export const GetCurrentKeyRequestSchema: GenMessage<GetCurrentKeyRequest> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_keys, 7);
+
+/**
+ * @generated from message fleetbeat.operator.v1.GetCurrentKeyResponse
+ */
+export type GetCurrentKeyResponse = Message<"fleetbeat.operator.v1.GetCurrentKeyResponse"> & {
+  /**
+   * Its last_used_at is the one stored before this call: a key's use is
+   * recorded at most once a minute.
+   *
+   * @generated from field: fleetbeat.operator.v1.ApiKey key = 1;
+   */
+  key?: ApiKey | undefined;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.GetCurrentKeyResponse.
+ * Use `create(GetCurrentKeyResponseSchema)` to create a new message.
+ */
+export const GetCurrentKeyResponseSchema: GenMessage<GetCurrentKeyResponse> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_keys, 8);
+
+/**
  * @generated from enum fleetbeat.operator.v1.KeyScope
  */
 export enum KeyScope {
@@ -230,6 +263,17 @@ export const KeyService: GenService<{
     methodKind: "unary";
     input: typeof RevokeKeyRequestSchema;
     output: typeof RevokeKeyResponseSchema;
+  },
+  /**
+   * The key that makes this call, as stored when the call was authorised; any
+   * valid key may ask (read scope is enough), so a caller learns its own scope.
+   *
+   * @generated from rpc fleetbeat.operator.v1.KeyService.GetCurrentKey
+   */
+  getCurrentKey: {
+    methodKind: "unary";
+    input: typeof GetCurrentKeyRequestSchema;
+    output: typeof GetCurrentKeyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetbeat_operator_v1_keys, 0);
