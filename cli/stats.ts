@@ -29,6 +29,7 @@ export function registerStatsCommands(kit: CliKit, op: OperatorKit): void {
             ["uptime", formatUptime(uptimeSeconds)],
             ["database", `${s.databaseDialect}, ${formatBytes(s.databaseBytes)}`],
             ["devices", `${formatCount(s.devices)} (${formatCount(s.devicesOnline)} online)`],
+            ["devices never seen", formatCount(s.devicesNeverSeen)],
             ["commands pending", formatCount(s.commandsPending)],
             ["events", formatCount(s.events)],
             ["installations", formatCount(s.installations)],

@@ -697,11 +697,13 @@ describe("connection settings", () => {
 });
 
 describe("stats once the fleet has data", () => {
-  it("counts devices, online devices, pending commands, installations, events and the ingest rate", async () => {
+  it("counts devices, online and never seen devices, pending commands, installations, events and the ingest rate", async () => {
     const figures = json<Record<string, string | number>>(await cli(["stats", "--json"]));
     // dev-alpha, dev-beta, dev-waiter, dev-quick (dev-gamma was deleted), all seen just now.
     expect(figures.devices).toBe("4");
     expect(figures.devicesOnline).toBe("4");
+    // dev-alpha and dev-beta registered and never checked in; dev-waiter and dev-quick did.
+    expect(figures.devicesNeverSeen).toBe("2");
     // dev-alpha's types 1, 2 and 7 and dev-beta's 7; the rest were cancelled, finished or deleted with dev-gamma.
     expect(figures.commandsPending).toBe("4");
     // machine-1 and machine-3 (machine-2 was erased).
@@ -712,6 +714,7 @@ describe("stats once the fleet has data", () => {
     expect(Number(figures.heartbeatsPerSecond)).toBeCloseTo(3 / 60 - 1 / 60, 5);
     const table = await cli(["stats"]);
     expect(table.stdout).toMatch(/^devices:\s+4 \(4 online\)$/m);
+    expect(table.stdout).toMatch(/^devices never seen:\s+2$/m);
     expect(table.stdout).toMatch(/^installations:\s+2$/m);
   });
 });

@@ -72,6 +72,7 @@ test("StatsService reports what the store can count", async () => {
   const answer = await stats.getStats({}, { headers: bearer(reader) });
   expect(answer.databaseDialect).toBe("sqlite");
   expect(answer.events).toBe(0n);
+  expect(answer.devicesNeverSeen).toBe(0n);
   expect(answer.databaseBytes).toBeGreaterThan(0n);
   expect(answer.version).toMatch(/^\d+\.\d+\.\d+/);
   // Uptime counts from the server's start: not before this file started it, not negative.

@@ -1,5 +1,6 @@
-// StatsService: server-wide figures — events, devices and how many are online,
-// pending commands, installations, ingest rates, database size, uptime, version.
+// StatsService: server-wide figures — events, devices and how many are online or
+// never seen since registering, pending commands, installations, ingest rates,
+// database size, uptime, version.
 //
 // Rates are what was stored over the last minute divided by 60, by receive time,
 // so they cover every server process sharing the database. Heartbeats per second
@@ -31,6 +32,7 @@ export function createStatsService(
         events: BigInt(events),
         devices: BigInt(counts.devices),
         devicesOnline: BigInt(counts.devicesOnline),
+        devicesNeverSeen: BigInt(counts.devicesNeverSeen),
         commandsPending: BigInt(counts.commandsPending),
         installations: BigInt(counts.installations),
         eventsPerSecond: counts.eventsSince / (RATE_WINDOW_MS / 1000),

@@ -1,5 +1,6 @@
 // The GetStats counts (store.stats), one suite for every dialect: store.test.ts
 // runs it on an empty database of each.
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { Store, TrackEventRow, WriteOp } from "./store.js";
 import { openSuiteStore, type SuiteDatabase } from "./store.suite.js";
@@ -33,6 +34,19 @@ function register(deviceId: string, now: number): WriteOp {
   };
 }
 
+/** A check-in presenting `token` (register's is `token-<deviceId>`). */
+function checkIn(deviceId: string, token: string, now: number): WriteOp {
+  return {
+    kind: "agentCheckIn",
+    deviceId,
+    presentedTokenHash: createHash("sha256").update(token).digest("hex"),
+    info: null,
+    results: [],
+    token: { token: `next-${deviceId}`, expiresAt: now + 3_600_000, previousGraceMs: 600_000 },
+    delivery: { now, redeliverAfterMs: 180_000, maxCommands: 10 },
+  };
+}
+
 function heartbeat(machineId: string, receivedAt: number): WriteOp {
   return {
     kind: "recordHeartbeats",
@@ -54,6 +68,7 @@ export function describeStatsStoreSuite(label: string, freshDatabase: () => Prom
       expect(await store.stats.fleetCounts(T - MINUTE, T - MINUTE)).toEqual({
         devices: 0,
         devicesOnline: 0,
+        devicesNeverSeen: 0,
         commandsPending: 0,
         installations: 0,
         eventsSince: 0,
@@ -61,8 +76,13 @@ export function describeStatsStoreSuite(label: string, freshDatabase: () => Prom
       });
     });
 
-    it("counts devices, online devices, pending commands, installations and what arrived since", async () => {
+    it("counts devices, online devices, devices never seen, pending commands, installations and what arrived since", async () => {
       await applyAll(store, [register("old-1", T - 10 * MINUTE), register("old-2", T - 10 * MINUTE), register("new-1", T - 1000)]);
+      expect((await store.stats.fleetCounts(T - 2 * MINUTE, T - MINUTE)).devicesNeverSeen).toBe(3);
+      // old-2 checks in (seen since it registered); new-1's check-in with a wrong token is refused (still never seen).
+      const [accepted, refused] = await store.apply([checkIn("old-2", "token-old-2", T - 5 * MINUTE), checkIn("new-1", "not-its-token", T - 500)]);
+      expect(accepted).toMatchObject({ ok: true, result: { verdict: "keep" } });
+      expect(refused).toMatchObject({ ok: true, result: { verdict: "reject" } });
       await applyAll(store, [{ kind: "agentQueueCommands", target: { kind: "devices", deviceIds: ["old-1", "old-2", "new-1"] }, type: 1, content: "", createdAt: T, deadline: T + MINUTE }]);
       await applyAll(store, [{ kind: "agentQueueCommands", target: { kind: "devices", deviceIds: ["new-1"] }, type: 2, content: "", createdAt: T, deadline: T + MINUTE }]);
       await applyAll(store, [heartbeat("m1", T - 10 * MINUTE), heartbeat("m2", T - 5000), heartbeat("m3", T - 1000)]);
@@ -74,6 +94,7 @@ export function describeStatsStoreSuite(label: string, freshDatabase: () => Prom
       expect(await store.stats.fleetCounts(T - 2 * MINUTE, T - MINUTE)).toEqual({
         devices: 3,
         devicesOnline: 1,
+        devicesNeverSeen: 2,
         commandsPending: 4,
         installations: 3,
         eventsSince: 250,

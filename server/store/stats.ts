@@ -7,6 +7,12 @@ export interface FleetCounts {
   devices: number;
   /** Devices with last_seen > onlineAfter. */
   devicesOnline: number;
+  /**
+   * Devices never heard from since they registered: registration sets last_seen
+   * to registered_at and only a later contact (an accepted check-in, a
+   * registration again) raises it, so last_seen ≤ registered_at (or NULL).
+   */
+  devicesNeverSeen: number;
   /** Commands queued or delivered (not yet final). */
   commandsPending: number;
   /** Update-heartbeat installations stored. */

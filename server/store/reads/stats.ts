@@ -1,9 +1,10 @@
 // Server-wide counts (StatsService.GetStats), for both dialects. One statement
-// counts devices, online devices, pending commands, installations and recent raw
-// heartbeats (state and hb_heartbeats.received_at are indexed; devices are
-// scanned: online is a moving threshold over last_seen, which is deliberately
-// unindexed). Recent events are counted over a primary-key range found by
-// firstIdReceivedSince (track_events has no received_at index).
+// counts devices (all, online, never seen since registering), pending commands,
+// installations and recent raw heartbeats (state and hb_heartbeats.received_at
+// are indexed; the device counts are one scan of agent_devices: online is a
+// moving threshold over last_seen, which is deliberately unindexed). Recent
+// events are counted over a primary-key range found by firstIdReceivedSince
+// (track_events has no received_at index).
 import { type SQL, sql } from "drizzle-orm";
 import { type ArrivalProbe, type FleetCounts, firstIdReceivedSince, type StatsQueries } from "../stats.js";
 import { type ReadDb, type Row, shapeOf } from "./db.js";
@@ -25,12 +26,14 @@ export class StatsReads implements StatsQueries {
   }
 
   async fleetCounts(onlineAfter: number, since: number): Promise<FleetCounts> {
-    const row = await this.one(sql`SELECT
-        (SELECT count(*) FROM ${d}) AS "devices",
-        (SELECT count(*) FROM ${d} WHERE ${d.lastSeen} > ${onlineAfter}) AS "devicesOnline",
+    const row = await this.one(sql`SELECT "fleet"."devices", "fleet"."devicesOnline", "fleet"."devicesNeverSeen",
         (SELECT count(*) FROM ${c} WHERE ${c.state} IN ('queued', 'delivered')) AS "commandsPending",
         (SELECT count(*) FROM ${i}) AS "installations",
-        (SELECT count(*) FROM ${h} WHERE ${h.receivedAt} >= ${since}) AS "heartbeatsSince"`);
+        (SELECT count(*) FROM ${h} WHERE ${h.receivedAt} >= ${since}) AS "heartbeatsSince"
+      FROM (SELECT count(*) AS "devices",
+          count(*) FILTER (WHERE ${d.lastSeen} > ${onlineAfter}) AS "devicesOnline",
+          count(*) FILTER (WHERE ${d.lastSeen} IS NULL OR ${d.lastSeen} <= ${d.registeredAt}) AS "devicesNeverSeen"
+        FROM ${d}) AS "fleet"`);
     if (!row) throw new Error("the counts query returned no row");
     const newest = await this.arrival(sql`ORDER BY ${e.id} DESC LIMIT 1`);
     const oldest = await this.one(sql`SELECT min(${e.id}) AS "id" FROM ${e}`);
@@ -39,6 +42,7 @@ export class StatsReads implements StatsQueries {
     return {
       devices: n(row.devices),
       devicesOnline: n(row.devicesOnline),
+      devicesNeverSeen: n(row.devicesNeverSeen),
       commandsPending: n(row.commandsPending),
       installations: n(row.installations),
       eventsSince: n(events?.n),

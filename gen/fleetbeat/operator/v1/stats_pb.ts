@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetbeat/operator/v1/stats.proto.
  */
 export const file_fleetbeat_operator_v1_stats: GenFile = /*@__PURE__*/
-  fileDesc("CiFmbGVldGJlYXQvb3BlcmF0b3IvdjEvc3RhdHMucHJvdG8SFWZsZWV0YmVhdC5vcGVyYXRvci52MSIRCg9HZXRTdGF0c1JlcXVlc3QipAIKEEdldFN0YXRzUmVzcG9uc2USDwoHZGV2aWNlcxgBIAEoBBIWCg5kZXZpY2VzX29ubGluZRgCIAEoBBIYChBjb21tYW5kc19wZW5kaW5nGAMgASgEEg4KBmV2ZW50cxgEIAEoBBIVCg1pbnN0YWxsYXRpb25zGAUgASgEEhkKEWV2ZW50c19wZXJfc2Vjb25kGAYgASgBEh0KFWhlYXJ0YmVhdHNfcGVyX3NlY29uZBgHIAEoARIWCg5kYXRhYmFzZV9ieXRlcxgIIAEoBBIYChBkYXRhYmFzZV9kaWFsZWN0GAkgASgJEikKBnVwdGltZRgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgd2ZXJzaW9uGAsgASgJMmsKDFN0YXRzU2VydmljZRJbCghHZXRTdGF0cxImLmZsZWV0YmVhdC5vcGVyYXRvci52MS5HZXRTdGF0c1JlcXVlc3QaJy5mbGVldGJlYXQub3BlcmF0b3IudjEuR2V0U3RhdHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration]);
+  fileDesc("CiFmbGVldGJlYXQvb3BlcmF0b3IvdjEvc3RhdHMucHJvdG8SFWZsZWV0YmVhdC5vcGVyYXRvci52MSIRCg9HZXRTdGF0c1JlcXVlc3QiwAIKEEdldFN0YXRzUmVzcG9uc2USDwoHZGV2aWNlcxgBIAEoBBIWCg5kZXZpY2VzX29ubGluZRgCIAEoBBIYChBjb21tYW5kc19wZW5kaW5nGAMgASgEEg4KBmV2ZW50cxgEIAEoBBIVCg1pbnN0YWxsYXRpb25zGAUgASgEEhkKEWV2ZW50c19wZXJfc2Vjb25kGAYgASgBEh0KFWhlYXJ0YmVhdHNfcGVyX3NlY29uZBgHIAEoARIWCg5kYXRhYmFzZV9ieXRlcxgIIAEoBBIYChBkYXRhYmFzZV9kaWFsZWN0GAkgASgJEikKBnVwdGltZRgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgd2ZXJzaW9uGAsgASgJEhoKEmRldmljZXNfbmV2ZXJfc2VlbhgMIAEoBDJrCgxTdGF0c1NlcnZpY2USWwoIR2V0U3RhdHMSJi5mbGVldGJlYXQub3BlcmF0b3IudjEuR2V0U3RhdHNSZXF1ZXN0GicuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkdldFN0YXRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration]);
 
 /**
  * @generated from message fleetbeat.operator.v1.GetStatsRequest
@@ -91,6 +91,17 @@ export type GetStatsResponse = Message<"fleetbeat.operator.v1.GetStatsResponse">
    * @generated from field: string version = 11;
    */
   version: string;
+
+  /**
+   * Registered DI devices never heard from since they registered. Registration
+   * sets a device's last_seen to its registration time, and every accepted
+   * check-in (or registration again) later than that raises it; a device whose
+   * last_seen is still its registration time counts here (so does one whose
+   * first check-in came within the same millisecond).
+   *
+   * @generated from field: uint64 devices_never_seen = 12;
+   */
+  devicesNeverSeen: bigint;
 };
 
 /**
