@@ -1,6 +1,7 @@
 // `fleetbeat serve`: every protocol on one port until SIGTERM/SIGINT (settings:
 // cli/settings.ts).
 import { accessSync, constants as fsConstants } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
 import type { RunningServer } from "../server/app.js";
@@ -32,6 +33,15 @@ function validateServeConfig(command: Command, config: ServerConfig): void {
   }
   if (config.tlsCert !== undefined) checkReadable(command, config.tlsCert, "--tls-cert");
   if (config.tlsKey !== undefined) checkReadable(command, config.tlsKey, "--tls-key");
+  // A folder named on purpose must hold a console; the default one may be missing (a server run from source, not built).
+  if (config.console && config.consoleDir !== undefined) {
+    try {
+      accessSync(join(config.consoleDir, "index.html"), fsConstants.R_OK);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      command.error(`error: --console-dir (FLEETBEAT_CONSOLE_DIR) ${JSON.stringify(config.consoleDir)} is not a built console: cannot read its index.html: ${reason}`, usageError);
+    }
+  }
 }
 
 // ---- serve

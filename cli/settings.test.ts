@@ -15,6 +15,18 @@ afterEach(() => {
   delete process.env.FLEETBEAT_CORS_ORIGINS;
   delete process.env.FLEETBEAT_PG_POOL_SIZE;
   delete process.env.FLEETBEAT_REPLICA_NAME;
+  delete process.env.FLEETBEAT_NO_CONSOLE;
+  delete process.env.FLEETBEAT_CONSOLE_DIR;
+});
+
+it("the console is on, from the folder beside the bundle, by default; --console-dir and --no-console (or their variables) change that", () => {
+  expect(parse([])).toMatchObject({ console: true, consoleDir: undefined });
+  expect(parse(["--console-dir", "/srv/console"])).toMatchObject({ console: true, consoleDir: "/srv/console" });
+  expect(parse(["--no-console"]).console).toBe(false);
+  expect(() => parse(["--console-dir", " "])).toThrow(/expected a folder/);
+  process.env.FLEETBEAT_CONSOLE_DIR = "/opt/console";
+  process.env.FLEETBEAT_NO_CONSOLE = "1";
+  expect(parse([])).toMatchObject({ console: false, consoleDir: "/opt/console" });
 });
 
 it("reflection is on by default; --no-reflection and FLEETBEAT_NO_REFLECTION turn it off", () => {

@@ -166,6 +166,20 @@ export const serveSettings: readonly Setting[] = [
     parse: () => false,
     defaultText: "reflection on",
   }),
+  top(SERVER, "consoleDir", {
+    flags: "--console-dir <dir>",
+    env: "FLEETBEAT_CONSOLE_DIR",
+    description:
+      "folder of the built web console served at /console/ (index.html and assets/, as `node build.mjs` writes it); default: console/ beside the server bundle (dist/console)",
+    parse: nonEmpty("a folder"),
+  }),
+  top(SERVER, "console", {
+    flags: "--no-console",
+    env: "FLEETBEAT_NO_CONSOLE",
+    description: "do not serve the web console: / and /console/ answer 404",
+    parse: () => false,
+    defaultText: "console on",
+  }),
   dataDirSetting,
   databaseUrlSetting,
   top(STORAGE, "batchMaxOps", {

@@ -8,6 +8,7 @@
 //   health: GET /api/health (liveness), GET /readyz and grpc.health.v1.Health
 //   (readiness: storage can commit, server/store/readiness.ts)
 //   gRPC server reflection v1 and v1alpha (server/core/reflection.ts), unless config.reflection is false
+//   the web console's static files at /console/ (server/http/console.ts), unless config.console is false
 //   listener (server/http/listener.ts): one port, h2c sniffing or TLS + ALPN
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
@@ -23,6 +24,7 @@ import { createMetrics } from "./core/metrics.js";
 import type { Slice } from "./core/slice.js";
 import { createHeartbeatSlice } from "./heartbeat/slice.js";
 import { createConnectHandler, proceduresOf } from "./http/connect.js";
+import { consoleBasePath, createConsoleHandler, defaultConsoleDir, loadConsole } from "./http/console.js";
 import { createCorsHandler } from "./http/cors.js";
 import { createLegacyHandler } from "./http/legacy.js";
 import { listen, type Listener } from "./http/listener.js";
@@ -69,6 +71,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const logger = options.logger ?? createLogger(config);
   const now = options.now ?? Date.now;
   const tls = await readTls(config);
+  const consoleBuild = config.console ? await loadConsole(config.consoleDir ?? defaultConsoleDir) : undefined;
   const metrics = createMetrics();
   const ownsStore = options.store === undefined;
   const store =
@@ -155,6 +158,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       errorLog,
       isStopping: () => stopping.signal.aborted,
       cors: createCorsHandler(config.corsOrigins),
+      console: consoleBuild && createConsoleHandler({ build: consoleBuild, tls: tls !== undefined }),
     });
     listener = await listen({
       host: config.host,
@@ -183,6 +187,14 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     throw error;
   }
   const running = listener;
+  if (consoleBuild?.built === true) {
+    logger.info({ consoleDir: consoleBuild.dir }, `console at ${running.url}${consoleBasePath}, served from ${consoleBuild.dir}`);
+    if (consoleBuild.ignored.length > 0) {
+      logger.warn({ ignored: consoleBuild.ignored }, "console: compressed copies that do not match their file (edited after the build?) are not served");
+    }
+  } else if (consoleBuild !== undefined) {
+    logger.warn({ consoleDir: consoleBuild.dir }, `console not built (${consoleBuild.reason}): ${consoleBasePath} answers 404; build it with \`node build.mjs console\` or give --console-dir`);
+  }
 
   let stopped: Promise<void> | undefined;
   async function stopNow(): Promise<void> {

@@ -30,6 +30,8 @@ const serveOptions = [
   ["--max-body-bytes", "FLEETBEAT_MAX_BODY_BYTES"],
   ["--log-level", "FLEETBEAT_LOG_LEVEL"],
   ["--shutdown-timeout", "FLEETBEAT_SHUTDOWN_TIMEOUT_MS"],
+  ["--console-dir", "FLEETBEAT_CONSOLE_DIR"],
+  ["--no-console", "FLEETBEAT_NO_CONSOLE"],
 ] as const;
 
 const temporaryDirs: string[] = [];
@@ -236,6 +238,17 @@ describe("usage errors exit 2 with a message", () => {
     const result = await fleetbeat(["serve", "--port", "0", "--tls-cert", join(root, "package.json")]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("--tls-key");
+  });
+
+  it("rejects a --console-dir without a built console in it (a missing default folder is not an error)", async () => {
+    const dir = temporaryDir();
+    const result = await fleetbeat(["serve", "--port", "0", "--console-dir", dir]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("--console-dir");
+    expect(result.stderr).toContain("index.html");
+    const fromEnv = await fleetbeat(["serve", "--port", "0"], { FLEETBEAT_CONSOLE_DIR: join(dir, "missing") });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toContain("FLEETBEAT_CONSOLE_DIR");
   });
 
   it("tracking secrets: a typo'd key is rejected by name, and no secret value is ever printed", async () => {

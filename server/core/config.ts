@@ -31,6 +31,10 @@ export interface ServerConfig {
    * port, so buf curl / grpcurl can list and call methods without the protos.
    */
   reflection: boolean;
+  /** Serve the web console at /console/ (server/http/console.ts); false: / and /console/ answer 404. */
+  console: boolean;
+  /** Folder of the built console (index.html, assets/); undefined: console/ beside the server bundle (dist/console). */
+  consoleDir: string | undefined;
   /** How long graceful shutdown waits for in-flight requests before cutting them. */
   shutdownTimeoutMs: number;
   /**
@@ -187,6 +191,8 @@ export const defaultConfig: ServerConfig = {
   maxConnectionsPerAddress: 1_000,
   corsOrigins: [],
   reflection: true,
+  console: true,
+  consoleDir: undefined,
   shutdownTimeoutMs: 10_000,
   batchMaxOps: 512,
   batchMaxDelayMs: undefined,

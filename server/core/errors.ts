@@ -34,6 +34,12 @@ export const errorDefinitions = {
   BODY_TOO_LARGE: define(Code.ResourceExhausted, 413, "the request body is larger than allowed"),
   METHOD_NOT_ALLOWED: define(Code.Unimplemented, 405, "method not allowed"),
   NOT_FOUND: define(Code.NotFound, 404, "not found"),
+  // The server found no built console (server/http/console.ts); the log at start names the folder it looked in.
+  CONSOLE_NOT_BUILT: define(
+    Code.NotFound,
+    404,
+    "the web console is not built: run `node build.mjs console` (or `npm run build`) and restart the server, or start it with --console-dir <folder of a built console>",
+  ),
 
   // Authentication and authorisation.
   UNAUTHENTICATED: define(Code.Unauthenticated, 401, "missing or invalid credentials"),

@@ -1,5 +1,6 @@
 // Which code answers a request: GET /metrics, the legacy paths (GET /api/health
-// among them), and everything else through the Connect router (whose fallback
+// among them), the web console (/ and /console/…, server/http/console.ts) when
+// it is on, and everything else through the Connect router (whose fallback
 // answers 404). CORS (server/http/cors.ts), when configured, runs first on the
 // paths browsers call. Every request is timed and counted here, labelled by a bounded
 // route name and its protocol.
@@ -11,6 +12,7 @@ import { answerRoute, jsonResponse, type LegacyRoute } from "../core/legacy-rout
 import type { HttpProtocol, ServerMetrics } from "../core/metrics.js";
 import { fleetbeatVersion } from "../core/version.js";
 import type { RequestHandler } from "./connect.js";
+import { isConsolePath } from "./console.js";
 import type { CorsHandler } from "./cors.js";
 import { pathOf, type LegacyHandler } from "./legacy.js";
 import { isHttp1, type NodeRequest, type NodeResponse } from "./peer.js";
@@ -55,12 +57,14 @@ export interface RequestRouterOptions {
   readonly errorLog: ErrorLog;
   /** CORS for the browser paths (legacy routes marked `browsers`) and every procedure; undefined: off. */
   readonly cors?: CorsHandler | undefined;
+  /** The web console (server/http/console.ts) at / and /console/…; undefined: off, those paths reach the Connect router (404). */
+  readonly console?: RequestHandler | undefined;
   /** True once stop() began: paths outside the Connect router answer 503 (the guard answers RPCs with Unavailable). */
   readonly isStopping: () => boolean;
 }
 
 export function createRequestRouter(options: RequestRouterOptions): RequestHandler {
-  const { connect, legacy, procedures, metrics, logger, errorLog, isStopping, cors } = options;
+  const { connect, legacy, procedures, metrics, logger, errorLog, isStopping, cors, console: consoleHandler } = options;
 
   const observe = (request: NodeRequest, response: NodeResponse, path: string, route: string, protocol: HttpProtocol, started: number): void => {
     const seconds = (performance.now() - started) / 1000;
@@ -75,7 +79,8 @@ export function createRequestRouter(options: RequestRouterOptions): RequestHandl
     const path = pathOf(request.url);
     const isLegacy = legacy.has(path);
     const isProcedure = procedures.has(path);
-    const route = isLegacy || isProcedure || path === metricsPath ? path : "other";
+    const isConsole = consoleHandler !== undefined && !isLegacy && !isProcedure && isConsolePath(path);
+    const route = isLegacy || isProcedure || path === metricsPath ? path : isConsole ? "console" : "other";
     const protocol = protocolOf(request, isLegacy, isProcedure);
     const observed = (): void => observe(request, response, path, route, protocol, started);
     // A legacy request is observed where the router is done with it (each branch
@@ -95,6 +100,10 @@ export function createRequestRouter(options: RequestRouterOptions): RequestHandl
     }
     if (path === metricsPath) {
       serveMetrics(request, response, metrics.registry, errorLog);
+      return;
+    }
+    if (isConsole) {
+      consoleHandler(request, response);
       return;
     }
     if (isLegacy) {
