@@ -15,6 +15,7 @@ import pg from "pg";
 import { afterEach, expect, test } from "vitest";
 import { CollectionSchema } from "../gen/fleetbeat/track/v1/collection_pb.js";
 import { createFreshPostgresDatabase } from "./support/postgres.js";
+import { prng } from "./support/prng.js";
 import { createAdminKey, startServerProcess, waitFor, type ServerProcess } from "./support/process-server.js";
 
 const SECRET = "crash-test-shared-secret";
@@ -34,17 +35,6 @@ afterEach(async () => {
 });
 
 // ---------------------------------------------------------------------------
-// A small deterministic PRNG (mulberry32): the load's choices are seeded.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const md5 = (data: Uint8Array | string): string => createHash("md5").update(data).digest("hex");
 
