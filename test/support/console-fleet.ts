@@ -19,18 +19,22 @@
 // - 300 update-heartbeat installations of two products (poolarino, lumen-desktop),
 //   five channels and seven versions, with 90 days of daily history, and the
 //   releases set through ReleaseService.SetRelease on the days they came out.
-// - About three thousand tracking events of three client ids over the last seven
-//   days, sent by the real ClientTracker.
+// - About three thousand tracking events (3,028) of three client ids over the
+//   last seven days, sent by the real ClientTracker (60 devices, one session each).
 // - Commands in each state (succeeded, failed, queued, delivered, expired,
 //   cancelled) and one campaign (label ring:canary).
 //
 // How the past is made: the server runs in this process with an injected clock
 // (StartServerOptions.now). Seeding walks a timeline of actions oldest first,
 // setting the clock to each action's time before it runs (registrations,
-// check-ins, releases, past commands, each day's tracking flush), then sets the
-// clock back to real time before the agents start. So registered_at, last_seen,
-// received_at, release times and command times are those of the story, and every
-// one of them went through the public paths. The one exception is the census
+// check-ins, releases, past commands, tracking flushes, today's heartbeats), then
+// sets the clock back to real time before the agents start. So registered_at,
+// last_seen, received_at, release times and command times are those of the
+// story, and every one of them went through the public paths. Actions of one
+// moment run side by side, the moments one after the other: a day's registrations
+// are one enrolment round (one moment), and so are the last check-ins of the
+// offline devices last heard of on the same day (those of the last 24 hours have
+// moments of their own); about 170 moments in all. The one exception is the census
 // history: its 89 past days (about 20,000 heartbeats) are written as the
 // heartbeat slice's own write operation (`recordHeartbeats`, what HeartbeatService
 // submits for each group of requests) straight to the running server's batcher,
@@ -68,7 +72,7 @@ const DAY = 24 * HOUR;
 export interface ConsoleFleetOptions {
   /** Folder of the built console for the server to serve (`--console-dir`); forwarded as config `consoleDir`. */
   consoleDir?: string;
-  /** More server settings, merged over the fixture's (e.g. corsOrigins for a console on another origin). */
+  /** More server settings over the fixture's (e.g. corsOrigins for a console on another origin); shallow: a nested object (agent, track) replaces the fixture's. */
   config?: Partial<ServerConfig>;
   /** Default 0: a free port. */
   port?: number;
@@ -173,6 +177,7 @@ export interface ConsoleFleet {
   };
   commands: FleetCommands;
   campaign: { id: bigint; label: string };
+  /** offline counts every device not online, the never-checked-in ones included (as ListDevices' offline filter does). */
   counts: { devices: number; online: number; offline: number; neverCheckedIn: number; installations: number; installationsToday: number; events: number };
   /** Milliseconds per seeding step, and `total`. */
   timings: Record<string, number>;
@@ -225,8 +230,10 @@ const recentOfflineAgoMs = [25 * MINUTE, 40 * MINUTE, 90 * MINUTE, 2 * HOUR, 3 *
 export interface DevicePlan extends Omit<FleetDevice, "registeredAt" | "lastSeenAt"> {
   /** The UTC day (days ago) of the first registration; every device of a day registered at the same moment (an enrolment round). */
   registeredDaysAgo: number;
-  /** Offline devices: how long before now they last checked in. */
+  /** Offline devices: how long before now they last checked in (the first ten), … */
   lastSeenAgoMs?: number;
+  /** … or the UTC day (days ago) of their last check-in, in that day's round of last check-ins (the rest). */
+  lastSeenDaysAgo?: number;
 }
 
 /** The 300 DI devices. Status by position: every 30th from the 8th never checked in, positions ending in 3, 6, 9 are offline. */
@@ -256,9 +263,12 @@ export function planDevices(): DevicePlan[] {
       };
       if (status === "offline") {
         const k = offlineSeen++;
-        const lastSeenAgo = k < recentOfflineAgoMs.length ? recentOfflineAgoMs[k]! : (1 + (h % 60)) * DAY + ((h >>> 10) % 720) * MINUTE;
-        plan.lastSeenAgoMs = lastSeenAgo;
-        plan.registeredDaysAgo = Math.ceil(lastSeenAgo / DAY) + 3 + ((h >>> 4) % 50);
+        let lastSeenDays: number;
+        if (k < recentOfflineAgoMs.length) {
+          plan.lastSeenAgoMs = recentOfflineAgoMs[k]!;
+          lastSeenDays = Math.ceil(plan.lastSeenAgoMs / DAY);
+        } else lastSeenDays = plan.lastSeenDaysAgo = 1 + (h % 60);
+        plan.registeredDaysAgo = lastSeenDays + 3 + ((h >>> 4) % 50);
       } else if (status === "never-checked-in") {
         plan.registeredDaysAgo = 2 + (h % 39);
       }
@@ -617,6 +627,9 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
   const dayStart = (daysAgo: number) => today0 - daysAgo * DAY;
   /** A device's first registration: its day's enrolment round, between 08:00 and 17:00 UTC. */
   const registeredAt = (d: DevicePlan) => dayStart(d.registeredDaysAgo) + 8 * HOUR + (hash(`enrolment:${d.registeredDaysAgo}`) % 540) * MINUTE;
+  /** An offline device's last check-in: minutes or hours ago, or its day's round between 17:00 and 22:00 UTC. */
+  const lastSeenAt = (d: DevicePlan) =>
+    d.lastSeenDaysAgo !== undefined ? dayStart(d.lastSeenDaysAgo) + 17 * HOUR + (hash(`last:${d.lastSeenDaysAgo}`) % 300) * MINUTE : realNow - d.lastSeenAgoMs!;
 
   let server: RunningServer;
   try {
@@ -638,7 +651,8 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
       await liveSend;
       await Promise.all(liveTrackers.map((tracker) => tracker.close().catch(() => {})));
       for (const { agent } of running) agent.stop();
-      await Promise.race([Promise.allSettled(running.map((r) => r.done)), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      // An agent ends once its request in flight is answered; 5 s at the most.
+      await Promise.race([Promise.allSettled(running.map((r) => r.done)), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
       operator?.close();
       try {
         await server.stop();
@@ -672,7 +686,7 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
         tokens.set(d.deviceId, check(await wire.online(d.deviceId, infoOf(d), ""), `registering ${d.devicename}`));
       });
       if (d.status === "offline") {
-        at(realNow - d.lastSeenAgoMs!, async () => {
+        at(lastSeenAt(d), async () => {
           const exchange = await wire.heartbeat(d.deviceId, tokens.get(d.deviceId)!, []);
           tokens.set(d.deviceId, check(exchange, `last check-in of ${d.devicename}`));
         });
@@ -691,21 +705,21 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
 
     // Past commands: one delivered at an offline device's last check-in and never answered, one that expired
     // unseen (finished less than 30 days ago, so command retention leaves it alone).
-    const offline = devicePlans.filter((d) => d.status === "offline" && d.lastSeenAgoMs! > 2 * DAY && d.lastSeenAgoMs! < 20 * DAY);
+    const offline = devicePlans.filter((d) => d.status === "offline" && d.lastSeenDaysAgo! > 2 && d.lastSeenDaysAgo! < 20);
     const commands: FleetCommands = { succeeded: [], failed: [], queued: [], delivered: [], expired: [], cancelled: [] };
     const deliveredTo = offline[0]!;
-    at(realNow - deliveredTo.lastSeenAgoMs! - HOUR, async () => {
+    at(lastSeenAt(deliveredTo) - HOUR, async () => {
       const [c] = await op.queueCommand({ target: { case: "deviceId", value: deliveredTo.deviceId }, type: 2, content: '{"reason":"maintenance window"}', ttlMs: 120 * DAY });
       commands.delivered.push(c!.id);
     });
     const expiredFor = offline[1]!;
-    at(realNow - expiredFor.lastSeenAgoMs! + HOUR, async () => {
+    at(lastSeenAt(expiredFor) + HOUR, async () => {
       const [c] = await op.queueCommand({ target: { case: "deviceId", value: expiredFor.deviceId }, type: 3, content: "collect-diagnostics", ttlMs: HOUR });
       commands.expired.push(c!.id);
     });
 
     // Tracking: one tracker per (client id, device), events spread over each day, sent at the day's end.
-    const trackers: Array<{ tracker: ClientTracker; client: TrackerClient; index: number; clientTime: { ms: number }; random: () => number }> = [];
+    const trackers: Array<{ tracker: ClientTracker; client: TrackerClient; index: number; clientTime: { ms: number } }> = [];
     for (const client of trackerClients) {
       for (let index = 0; index < TRACKED_DEVICES_PER_CLIENT; index++) {
         const clientTime = { ms: dayStart(TRACKING_DAYS - 1) };
@@ -724,15 +738,18 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
           ip: () => `203.0.113.${index + 1}`,
           now: () => clientTime.ms,
         });
-        trackers.push({ tracker, client, index, clientTime, random: prng(hash(`${client.clientId}:${index}`)) });
+        trackers.push({ tracker, client, index, clientTime });
       }
     }
     let eventsSent = 0;
     /** Each tracker records `perTracker()` events at times in [from, sendAt) and sends them at `sendAt`. */
-    const trackWindow = async (from: number, sendAt: number, perTracker: (random: () => number) => number, which = trackers) => {
+    // Each tracker's choices in a window come from a PRNG seeded by the tracker and the window's name, so the
+    // events are the same on every start whatever the time of day.
+    const trackWindow = async (window: string, from: number, sendAt: number, perTracker: (random: () => number) => number, which = trackers) => {
       const span = Math.max(1_000, sendAt - from - 1_000);
       await Promise.all(
-        which.map(async ({ tracker, client, index, clientTime, random }) => {
+        which.map(async ({ tracker, client, index, clientTime }) => {
+          const random = prng(hash(`${client.clientId}:${index}:${window}`));
           const n = perTracker(random);
           const times = Array.from({ length: n }, () => from + Math.floor(random() * span)).sort((a, b) => a - b);
           for (const time of times) {
@@ -755,14 +772,14 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
     // Six past days: events between 06:00 and 23:30, sent at 23:30. The last eight hours: sent hourly.
     for (let daysAgo = TRACKING_DAYS - 1; daysAgo >= 1; daysAgo--) {
       const sendAt = dayStart(daysAgo) + 23 * HOUR + 30 * MINUTE;
-      at(sendAt, () => trackWindow(dayStart(daysAgo) + 6 * HOUR, sendAt, (random) => 3 + Math.floor(random() * 9)));
+      at(sendAt, () => trackWindow(`day ${daysAgo}`, dayStart(daysAgo) + 6 * HOUR, sendAt, (random) => 3 + Math.floor(random() * 9)));
     }
     for (let hoursAgo = 8; hoursAgo >= 1; hoursAgo--) {
       const sendAt = realNow - (hoursAgo - 1) * HOUR - 2 * MINUTE;
-      at(sendAt, () => trackWindow(sendAt - HOUR, sendAt, (random) => Math.floor(random() * 3)));
+      at(sendAt, () => trackWindow(`hour ${hoursAgo}`, sendAt - HOUR, sendAt, (random) => Math.floor(random() * 3)));
     }
 
-    // Today's update heartbeats through the real client, in twelve rounds over the last hour (never before midnight UTC).
+    // Today's update heartbeats through the real client, in six rounds over the last hour (never before midnight UTC).
     const installations: FleetInstallation[] = installationPlans.map((p) => ({
       product: p.product,
       channel: p.channel,
@@ -775,7 +792,7 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
     installationPlans.forEach((p, k) => {
       const versionToday = installations[k]!.versionToday;
       if (versionToday === undefined) return;
-      at(Math.max(dayStart(0), realNow - (1 + (hash(p.hbId) % 12)) * 5 * MINUTE), async () => {
+      at(Math.max(dayStart(0), realNow - (1 + (hash(p.hbId) % 6)) * 10 * MINUTE), async () => {
         const stateFile = join(heartbeatDir, `${p.hbId}.json`);
         await writeFile(stateFile, JSON.stringify({ installationId: p.hbId, machineId: p.machineId }));
         const client = new HeartbeatClient({
@@ -885,10 +902,11 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
       liveTrackers = trackers.map((t) => t.tracker);
       let turn = 0;
       liveTimer = setInterval(() => {
-        const t = trackers[turn++ % trackers.length]!;
+        const round = turn++;
+        const t = trackers[round % trackers.length]!;
         liveSend = liveSend.then(async () => {
           const now = Date.now();
-          await trackWindow(now - everyMs, now, (random) => 1 + Math.floor(random() * 3), [t]);
+          await trackWindow(`live ${round}`, now - everyMs, now, (random) => 1 + Math.floor(random() * 3), [t]);
         }).catch((error: unknown) => options.progress?.(`console fleet: live events: ${String(error)}`));
       }, everyMs);
     } else await Promise.all(trackers.map(({ tracker }) => tracker.close()));
@@ -945,10 +963,10 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
       rolloutPercent: r.rolloutPercent,
     }));
     const devices: FleetDevice[] = devicePlans.map((plan) => {
-      const { registeredDaysAgo: _days, lastSeenAgoMs, ...d } = plan;
+      const { registeredDaysAgo: _days, lastSeenAgoMs: _ago, lastSeenDaysAgo: _lastDays, ...d } = plan;
       const registered = registeredAt(plan);
-      const lastSeenAt = d.status === "offline" ? realNow - lastSeenAgoMs! : d.status === "never-checked-in" ? registered : undefined;
-      return { ...d, labels: [...d.labels], registeredAt: registered, ...(lastSeenAt !== undefined ? { lastSeenAt } : {}) };
+      const lastSeen = d.status === "offline" ? lastSeenAt(plan) : d.status === "never-checked-in" ? registered : undefined;
+      return { ...d, labels: [...d.labels], registeredAt: registered, ...(lastSeen !== undefined ? { lastSeenAt: lastSeen } : {}) };
     });
     timings.total = Math.round(performance.now() - started);
     return {
