@@ -242,6 +242,29 @@ describe("stats", () => {
     expect(figures).toHaveProperty("events");
     expect(figures).toHaveProperty("eventsPerSecond");
   });
+
+  it("--series prints events and heartbeats per step (a read key will do); --window and --step need it; a bad step is exit 2", async () => {
+    const table = await cli(["stats", "--series"], { key: reader });
+    expect(table.code, table.stderr).toBe(0);
+    const lines = table.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^START\s+EVENTS\s+HEARTBEATS$/);
+    expect(lines).toHaveLength(61);
+    expect(lines[60]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:00Z\s+[\d,]+\s+[\d,]+$/);
+    const series = json<{ points: Array<{ start: string; events: string; heartbeats: string }> }>(
+      await cli(["stats", "--series", "--window", "10m", "--step", "5m", "--json"], { key: reader }),
+    );
+    expect(series.points).toHaveLength(2);
+    expect(Date.parse(series.points[1]!.start) - Date.parse(series.points[0]!.start)).toBe(300_000);
+    expect(Date.parse(series.points[1]!.start) % 300_000).toBe(0);
+    expect(series.points[0]).toEqual({ start: expect.any(String), events: expect.any(String), heartbeats: expect.any(String) });
+
+    const alone = await cli(["stats", "--window", "10m"]);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toMatch(/--window and --step go with --series/);
+    const badStep = await cli(["stats", "--series", "--step", "90s"]);
+    expect(badStep.code).toBe(2);
+    expect(badStep.stderr).toMatch(/step must be a whole number of minutes/);
+  });
 });
 
 describe("devices and commands", () => {

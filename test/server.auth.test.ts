@@ -128,6 +128,7 @@ test("GetCurrentKey: a key's last use as stored before the call; a revoked key i
 const READ_METHODS = new Set([
   "fleetbeat.operator.v1.KeyService/GetCurrentKey",
   "fleetbeat.operator.v1.StatsService/GetStats",
+  "fleetbeat.operator.v1.StatsService/GetStatsSeries",
   "fleetbeat.operator.v1.DeviceService/ListDevices",
   "fleetbeat.operator.v1.DeviceService/GetDevice",
   "fleetbeat.operator.v1.CommandService/ListCommands",

@@ -37,7 +37,7 @@ export function createOperatorSlice(deps: ServiceDeps): Slice {
       registerService({
         service: StatsService,
         implementation: createStatsService(deps, { startedAt }),
-        access: { kind: "operator", scopes: { getStats: "read" } },
+        access: { kind: "operator", scopes: { getStats: "read", getStatsSeries: "read" } },
       }),
       registerService({
         service: DeviceService,

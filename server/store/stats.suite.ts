@@ -105,4 +105,69 @@ export function describeStatsStoreSuite(label: string, freshDatabase: () => Prom
       expect((await store.stats.fleetCounts(T, T - 1)).eventsSince).toBe(100);
     });
   });
+
+  describe(`store.stats.stepCounts on ${label}`, () => {
+    let store: Store;
+    openSuiteStore(freshDatabase, (opened) => (store = opened));
+    /** [events, heartbeats] of each step. */
+    const counts = async (from: number, stepMs: number, steps: number) => {
+      const answered = await store.stats.stepCounts(from, stepMs, steps);
+      expect(answered.map((step) => step.start)).toEqual(Array.from({ length: steps }, (_, k) => from + k * stepMs));
+      return answered.map((step) => [step.events, step.heartbeats]);
+    };
+
+    it("counts nothing in an empty database, and no steps at all for none", async () => {
+      expect(await counts(T - 3 * MINUTE, MINUTE, 3)).toEqual([
+        [0, 0],
+        [0, 0],
+        [0, 0],
+      ]);
+      expect(await store.stats.stepCounts(T, MINUTE, 0)).toEqual([]);
+    });
+
+    it("counts the events and raw heartbeats of each step, at its boundaries too, for any run of steps", async () => {
+      // T is a whole minute. In arrival order, steps -3 … 2 around it:
+      await applyAll(store, [insertEvents("a", 5, 1, T - 3 * MINUTE + 10_000)]);
+      await applyAll(store, [insertEvents("b", 7, 1, T - MINUTE)]);
+      await applyAll(store, [insertEvents("c", 4, 1, T + MINUTE - 1)]);
+      // A resend stores nothing (on Postgres it still draws ids: a gap).
+      await applyAll(store, [insertEvents("a", 5, 1, T + MINUTE + 1000)]);
+      await applyAll(store, [insertEvents("d", 2, 1, T + 2 * MINUTE)]);
+      await applyAll(store, [heartbeat("h1", T - 3 * MINUTE), heartbeat("h2", T - 1), heartbeat("h3", T), heartbeat("h4", T + 2 * MINUTE + 5000)]);
+
+      const sixSteps = [
+        [5, 1],
+        [0, 0],
+        [7, 1],
+        [4, 1],
+        [0, 0],
+        [2, 1],
+      ];
+      expect(await counts(T - 3 * MINUTE, MINUTE, 6)).toEqual(sixSteps);
+      // A run in the middle ends where the next step's events begin.
+      expect(await counts(T - MINUTE, MINUTE, 2)).toEqual([
+        [7, 1],
+        [4, 1],
+      ]);
+      expect(await counts(T - 10 * MINUTE, MINUTE, 2)).toEqual([
+        [0, 0],
+        [0, 0],
+      ]);
+      expect(await counts(T + 3 * MINUTE, MINUTE, 2)).toEqual([
+        [0, 0],
+        [0, 0],
+      ]);
+      expect(await counts(T - 4 * MINUTE, 2 * MINUTE, 4)).toEqual([
+        [5, 1],
+        [7, 1],
+        [4, 1],
+        [2, 1],
+      ]);
+      // A day of one-minute steps: every list travels as one parameter.
+      const day = await counts(T + 3 * MINUTE - 1440 * MINUTE, MINUTE, 1440);
+      expect(day).toHaveLength(1440);
+      expect(day.slice(-6)).toEqual(sixSteps);
+      expect(day.reduce((sum, [events]) => sum + events!, 0)).toBe(18);
+    });
+  });
 }

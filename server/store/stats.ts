@@ -1,5 +1,5 @@
-// Storage contract of the operator's server-wide figures (StatsService.GetStats):
-// counts across the slices' tables, each one query. The slices' own contracts
+// Storage contract of the operator's server-wide figures (StatsService.GetStats,
+// GetStatsSeries): counts across the slices' tables. The slices' own contracts
 // stay about their protocol; this one only reads.
 
 export interface FleetCounts {
@@ -23,9 +23,29 @@ export interface FleetCounts {
   heartbeatsSince: number;
 }
 
+/** What arrived in one step of a series. */
+export interface StepCounts {
+  /** The step's start, epoch ms. */
+  start: number;
+  /**
+   * Tracking events with ids from the first received at or after `start` up to
+   * the next step's first (by arrival order; see firstIdsReceivedSince).
+   */
+  events: number;
+  /** Raw update heartbeats with start ≤ received_at < start + step. */
+  heartbeats: number;
+}
+
 export interface StatsQueries {
   /** The counts of GetStats; `onlineAfter` and `since` are epoch ms. */
   fleetCounts(onlineAfter: number, since: number): Promise<FleetCounts>;
+  /**
+   * What arrived in each of `steps` consecutive steps of `stepMs` from `from`
+   * (epoch ms), oldest first. A constant number of statements, whatever the
+   * number of steps: the event boundaries by one search for all of them, then
+   * one count of the id ranges, one of heartbeats (received_at is indexed).
+   */
+  stepCounts(from: number, stepMs: number, steps: number): Promise<StepCounts[]>;
 }
 
 /** An event row's id and receive time (epoch ms). */
@@ -34,33 +54,44 @@ export interface ArrivalProbe {
   receivedAt: number;
 }
 
+/** For each id asked, the first stored row with id ≥ it (absent when there is none). */
+export type ArrivalProbes = (ids: readonly number[]) => Promise<ReadonlyMap<number, ArrivalProbe>>;
+
 /**
- * The first event id received at or after `since`, or undefined when none was.
- * track_events has no index on received_at (ingest cost): ids are arrival
- * order, so receive times rise with the id and a binary search over primary-key
- * seeks finds the boundary; `probe(id)` is the first row with id ≥ `id`.
+ * For each of `sinces` (epoch ms), the first event id received at or after it,
+ * or undefined when none was. track_events has no index on received_at (ingest
+ * cost): ids are arrival order, so receive times rise with the id and a binary
+ * search over primary-key seeks finds each boundary. The searches run side by
+ * side: every round probes the midpoints of all unfinished ones at once
+ * (`probe`, one statement), so the boundaries of a 1,440-step series cost about
+ * as many rounds as one boundary (log2 of the id range), not 1,440 times that.
  * (Across several processes writing one database the order holds to within a
  * batch, so a count from here is exact to within that.)
  */
-export async function firstIdReceivedSince(
+export async function firstIdsReceivedSince(
   newest: ArrivalProbe | undefined,
   oldestId: number,
-  since: number,
-  probe: (id: number) => Promise<ArrivalProbe | undefined>,
-): Promise<number | undefined> {
-  if (newest === undefined || newest.receivedAt < since) return undefined;
-  // Invariant: `best` is a stored id received ≥ since, and any earlier such id lies in [lo, hi].
-  let best = newest.id;
-  let lo = oldestId;
-  let hi = newest.id - 1;
-  while (lo <= hi) {
-    const mid = lo + Math.floor((hi - lo) / 2);
-    const row = await probe(mid);
-    if (row === undefined || row.id >= best) hi = mid - 1;
-    else if (row.receivedAt >= since) {
-      best = row.id;
-      hi = mid - 1;
-    } else lo = row.id + 1;
+  sinces: readonly number[],
+  probe: ArrivalProbes,
+): Promise<Array<number | undefined>> {
+  // Invariant of each search: `best` is a stored id received ≥ since, and any earlier such id lies in [lo, hi].
+  const searches = sinces.map((since) =>
+    newest === undefined || newest.receivedAt < since ? undefined : { since, best: newest.id, lo: oldestId, hi: newest.id - 1 },
+  );
+  let open = searches.filter((search) => search !== undefined);
+  while (open.length > 0) {
+    const mids = open.map((search) => search.lo + Math.floor((search.hi - search.lo) / 2));
+    const rows = await probe([...new Set(mids)]);
+    open.forEach((search, k) => {
+      const mid = mids[k]!;
+      const row = rows.get(mid);
+      if (row === undefined || row.id >= search.best) search.hi = mid - 1;
+      else if (row.receivedAt >= search.since) {
+        search.best = row.id;
+        search.hi = mid - 1;
+      } else search.lo = row.id + 1;
+    });
+    open = open.filter((search) => search.lo <= search.hi);
   }
-  return best;
+  return searches.map((search) => search?.best);
 }

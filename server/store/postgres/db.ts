@@ -32,5 +32,6 @@ export function postgresReadDb(db: PgDb): ReadDb {
     rows: async (query) => rowsOf(await db.execute(query)),
     bytewise: (expr) => sql`${expr} COLLATE "C"`,
     anyOf: (expr, values, type) => sql`${expr} = ANY(${sql.param([...values])}::${sql.raw(type)}[])`,
+    listOf: (values, type, alias) => sql`unnest(${sql.param([...values])}::${sql.raw(type)}[]) AS ${sql.identifier(alias)}("value")`,
   };
 }

@@ -21,6 +21,12 @@ export interface ReadDb {
    * meets a variable limit nor prepares a statement per list length.
    */
   anyOf(expr: SQL | Column, values: readonly string[] | readonly number[], type: "text" | "bigint"): SQL;
+  /**
+   * `values` as a table named `alias` with one column, "value", a row per
+   * element, for a FROM clause; one parameter either way, like anyOf (json_each
+   * on SQLite, unnest on Postgres).
+   */
+  listOf(values: readonly string[] | readonly number[], type: "text" | "bigint", alias: string): SQL;
 }
 
 /** ` WHERE a AND b …`, or nothing when there is no condition. */

@@ -53,6 +53,10 @@ async function everyRead(): Promise<SQL[]> {
   await keys.list(true);
   await keys.list(false);
   await expect(new StatsReads(recording).fleetCounts(1, 2)).rejects.toThrow(/no row/);
+  // A series over stored events (newest id 9 received at 10, oldest id 1): probes, the range counts, the heartbeats.
+  let statsCalls = 0;
+  const stored: ReadDb = { ...recording, rows: async (query) => (seen.push(query), ++statsCalls === 1 ? [{ id: 9, receivedAt: 10 }] : statsCalls === 2 ? [{ id: 1 }] : []) };
+  await new StatsReads(stored).stepCounts(0, 6, 2);
   sqlite.close();
   return seen;
 }
@@ -62,6 +66,8 @@ describe("the SQLite read renderer", () => {
     const dialect = new SQLiteSyncDialect();
     const reads = await everyRead();
     expect(reads.length).toBeGreaterThan(30);
+    // The series' probe, range count and heartbeat reads are among them.
+    for (const alias of ['AS "p"', 'AS "b"', 'AS "s"']) expect(reads.some((query) => renderQuickly(query)?.text.includes(`json_each(?) ${alias}`))).toBe(true);
     for (const query of reads) {
       const drizzle = dialect.sqlToQuery(query);
       expect(renderQuickly(query)).toEqual({ text: drizzle.sql, params: drizzle.params });

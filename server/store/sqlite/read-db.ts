@@ -135,5 +135,6 @@ export function sqliteReadDb(sqlite: Database): ReadDb {
     // BINARY, SQLite's default collation, already compares bytes.
     bytewise: (expr) => sql`${expr}`,
     anyOf: (expr, values) => sql`${expr} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`,
+    listOf: (values, _type, alias) => sql`json_each(${JSON.stringify(values)}) AS ${sql.identifier(alias)}`,
   };
 }

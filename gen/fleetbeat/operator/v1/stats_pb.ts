@@ -4,15 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Duration } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file fleetbeat/operator/v1/stats.proto.
  */
 export const file_fleetbeat_operator_v1_stats: GenFile = /*@__PURE__*/
-  fileDesc("CiFmbGVldGJlYXQvb3BlcmF0b3IvdjEvc3RhdHMucHJvdG8SFWZsZWV0YmVhdC5vcGVyYXRvci52MSIRCg9HZXRTdGF0c1JlcXVlc3QiwAIKEEdldFN0YXRzUmVzcG9uc2USDwoHZGV2aWNlcxgBIAEoBBIWCg5kZXZpY2VzX29ubGluZRgCIAEoBBIYChBjb21tYW5kc19wZW5kaW5nGAMgASgEEg4KBmV2ZW50cxgEIAEoBBIVCg1pbnN0YWxsYXRpb25zGAUgASgEEhkKEWV2ZW50c19wZXJfc2Vjb25kGAYgASgBEh0KFWhlYXJ0YmVhdHNfcGVyX3NlY29uZBgHIAEoARIWCg5kYXRhYmFzZV9ieXRlcxgIIAEoBBIYChBkYXRhYmFzZV9kaWFsZWN0GAkgASgJEikKBnVwdGltZRgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgd2ZXJzaW9uGAsgASgJEhoKEmRldmljZXNfbmV2ZXJfc2VlbhgMIAEoBDJrCgxTdGF0c1NlcnZpY2USWwoIR2V0U3RhdHMSJi5mbGVldGJlYXQub3BlcmF0b3IudjEuR2V0U3RhdHNSZXF1ZXN0GicuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkdldFN0YXRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration]);
+  fileDesc("CiFmbGVldGJlYXQvb3BlcmF0b3IvdjEvc3RhdHMucHJvdG8SFWZsZWV0YmVhdC5vcGVyYXRvci52MSIRCg9HZXRTdGF0c1JlcXVlc3QiwAIKEEdldFN0YXRzUmVzcG9uc2USDwoHZGV2aWNlcxgBIAEoBBIWCg5kZXZpY2VzX29ubGluZRgCIAEoBBIYChBjb21tYW5kc19wZW5kaW5nGAMgASgEEg4KBmV2ZW50cxgEIAEoBBIVCg1pbnN0YWxsYXRpb25zGAUgASgEEhkKEWV2ZW50c19wZXJfc2Vjb25kGAYgASgBEh0KFWhlYXJ0YmVhdHNfcGVyX3NlY29uZBgHIAEoARIWCg5kYXRhYmFzZV9ieXRlcxgIIAEoBBIYChBkYXRhYmFzZV9kaWFsZWN0GAkgASgJEikKBnVwdGltZRgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgd2ZXJzaW9uGAsgASgJEhoKEmRldmljZXNfbmV2ZXJfc2VlbhgMIAEoBCJrChVHZXRTdGF0c1Nlcmllc1JlcXVlc3QSKQoGd2luZG93GAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBHN0ZXAYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iWwoKU3RhdHNQb2ludBIpCgVzdGFydBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGZXZlbnRzGAIgASgEEhIKCmhlYXJ0YmVhdHMYAyABKAQiSwoWR2V0U3RhdHNTZXJpZXNSZXNwb25zZRIxCgZwb2ludHMYASADKAsyIS5mbGVldGJlYXQub3BlcmF0b3IudjEuU3RhdHNQb2ludDLaAQoMU3RhdHNTZXJ2aWNlElsKCEdldFN0YXRzEiYuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkdldFN0YXRzUmVxdWVzdBonLmZsZWV0YmVhdC5vcGVyYXRvci52MS5HZXRTdGF0c1Jlc3BvbnNlEm0KDkdldFN0YXRzU2VyaWVzEiwuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkdldFN0YXRzU2VyaWVzUmVxdWVzdBotLmZsZWV0YmVhdC5vcGVyYXRvci52MS5HZXRTdGF0c1Nlcmllc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message fleetbeat.operator.v1.GetStatsRequest
@@ -112,6 +112,94 @@ export const GetStatsResponseSchema: GenMessage<GetStatsResponse> = /*@__PURE__*
   messageDesc(file_fleetbeat_operator_v1_stats, 1);
 
 /**
+ * @generated from message fleetbeat.operator.v1.GetStatsSeriesRequest
+ */
+export type GetStatsSeriesRequest = Message<"fleetbeat.operator.v1.GetStatsSeriesRequest"> & {
+  /**
+   * How far back the series reaches; unset means 1 hour, at most 24 hours, and
+   * at least one step.
+   *
+   * @generated from field: google.protobuf.Duration window = 1;
+   */
+  window?: Duration | undefined;
+
+  /**
+   * The length of each step; unset means 1 minute. Whole minutes only, at
+   * least 1 minute.
+   *
+   * @generated from field: google.protobuf.Duration step = 2;
+   */
+  step?: Duration | undefined;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.GetStatsSeriesRequest.
+ * Use `create(GetStatsSeriesRequestSchema)` to create a new message.
+ */
+export const GetStatsSeriesRequestSchema: GenMessage<GetStatsSeriesRequest> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_stats, 2);
+
+/**
+ * One step of a series: what arrived in [start, start + step).
+ *
+ * @generated from message fleetbeat.operator.v1.StatsPoint
+ */
+export type StatsPoint = Message<"fleetbeat.operator.v1.StatsPoint"> & {
+  /**
+   * Steps are aligned to whole steps since the Unix epoch (UTC).
+   *
+   * @generated from field: google.protobuf.Timestamp start = 1;
+   */
+  start?: Timestamp | undefined;
+
+  /**
+   * Tracking events stored in the step, by receive time. Ids are arrival
+   * order, so this counts the ids from the first received at or after the
+   * step's start up to the next step's first; across several server processes
+   * writing one database an event may land in a neighbouring step (the order
+   * holds to within a write batch).
+   *
+   * @generated from field: uint64 events = 2;
+   */
+  events: bigint;
+
+  /**
+   * Raw update heartbeats received in the step (0 when raw heartbeats are not
+   * kept).
+   *
+   * @generated from field: uint64 heartbeats = 3;
+   */
+  heartbeats: bigint;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.StatsPoint.
+ * Use `create(StatsPointSchema)` to create a new message.
+ */
+export const StatsPointSchema: GenMessage<StatsPoint> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_stats, 3);
+
+/**
+ * @generated from message fleetbeat.operator.v1.GetStatsSeriesResponse
+ */
+export type GetStatsSeriesResponse = Message<"fleetbeat.operator.v1.GetStatsSeriesResponse"> & {
+  /**
+   * ceil(window / step) steps, oldest first; the last is the step now under
+   * way (partial). Every step is listed, empty ones included.
+   *
+   * @generated from field: repeated fleetbeat.operator.v1.StatsPoint points = 1;
+   */
+  points: StatsPoint[];
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.GetStatsSeriesResponse.
+ * Use `create(GetStatsSeriesResponseSchema)` to create a new message.
+ */
+export const GetStatsSeriesResponseSchema: GenMessage<GetStatsSeriesResponse> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_stats, 4);
+
+/**
  * Server-wide figures.
  *
  * @generated from service fleetbeat.operator.v1.StatsService
@@ -124,6 +212,17 @@ export const StatsService: GenService<{
     methodKind: "unary";
     input: typeof GetStatsRequestSchema;
     output: typeof GetStatsResponseSchema;
+  },
+  /**
+   * Tracking events stored and raw update heartbeats received per step over a
+   * recent window, oldest step first.
+   *
+   * @generated from rpc fleetbeat.operator.v1.StatsService.GetStatsSeries
+   */
+  getStatsSeries: {
+    methodKind: "unary";
+    input: typeof GetStatsSeriesRequestSchema;
+    output: typeof GetStatsSeriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetbeat_operator_v1_stats, 0);
