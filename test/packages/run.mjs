@@ -188,6 +188,19 @@ try {
   const [code] = await new Promise((resolve) => child.once("exit", (...args) => resolve(args)));
   if (code !== 0) throw new Error(`check.mjs failed (exit ${code}); server log:\n${serverLog}`);
 
+  // 5b. The tarball carries the built web console, and the installed server serves it.
+  const root = await fetch(`${url}/`, { redirect: "manual" });
+  if (root.status !== 302 || root.headers.get("location") !== "/console/") throw new Error(`GET / answered ${root.status} → ${root.headers.get("location")}, not 302 → /console/`);
+  const page = await fetch(`${url}/console/`);
+  const html = await page.text();
+  const script = /<script type="module"[^>]* src="(\/console\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+  if (page.status !== 200 || !page.headers.get("content-security-policy")?.includes("script-src 'self'") || script === undefined) {
+    throw new Error(`the installed server's /console/ answered ${page.status} without the console's page or its policy:\n${html.slice(0, 400)}`);
+  }
+  const asset = await fetch(`${url}${script}`, { headers: { "accept-encoding": "gzip" } });
+  if (asset.status !== 200 || !asset.headers.get("cache-control")?.includes("immutable")) throw new Error(`${script} answered ${asset.status} (${asset.headers.get("cache-control")})`);
+  console.log(`ok the installed server serves the web console: / → /console/, ${script}`);
+
   // 6. The tracker in headless Chromium. The page not in --cors-origins goes first, so
   // by the time the allowed page's events are listed, anything it sent is stored too.
   const events = 3;
