@@ -19,8 +19,8 @@
 // - 300 update-heartbeat installations of two products (poolarino, lumen-desktop),
 //   five channels and seven versions, with 90 days of daily history, and the
 //   releases set through ReleaseService.SetRelease on the days they came out.
-// - About three thousand tracking events (3,028) of three client ids over the
-//   last seven days, sent by the real ClientTracker (60 devices, one session each).
+// - About three thousand tracking events (3,025) of three client ids over the
+//   last seven days, sent by the real ClientTracker (36 devices, one session each).
 // - Commands in each state (succeeded, failed, queued, delivered, expired,
 //   cancelled) and one campaign (label ring:canary).
 //
@@ -477,7 +477,7 @@ const trackerClients: TrackerClient[] = [
     userIds: true,
   },
 ];
-const TRACKED_DEVICES_PER_CLIENT = 20;
+const TRACKED_DEVICES_PER_CLIENT = 12;
 /** Days of tracking events, today included. */
 const TRACKING_DAYS = 7;
 const screens = ["Home", "Settings", "Library", "Sync", "Account", "Search"];
@@ -677,16 +677,16 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
     const installationPlans = planInstallations();
     const wire = new LegacyAgentClient({ server: url, timeoutMs: 10_000 });
     const tokens = new Map<string, string>();
-    const timeline: Array<{ at: number; order: number; run: () => Promise<void> }> = [];
-    const at = (time: number, run: () => Promise<void>) => timeline.push({ at: time, order: timeline.length, run });
+    const timeline: Array<{ at: number; order: number; kind: string; run: () => Promise<void> }> = [];
+    const at = (time: number, kind: string, run: () => Promise<void>) => timeline.push({ at: time, order: timeline.length, kind, run });
     const infoOf = (d: DevicePlan): DeviceInfo => ({ devicename: d.devicename, ip: d.ip, macaddress: d.macaddress, os: d.os });
 
     for (const d of devicePlans) {
-      at(registeredAt(d), async () => {
+      at(registeredAt(d), "registrations", async () => {
         tokens.set(d.deviceId, check(await wire.online(d.deviceId, infoOf(d), ""), `registering ${d.devicename}`));
       });
       if (d.status === "offline") {
-        at(lastSeenAt(d), async () => {
+        at(lastSeenAt(d), "last check-ins", async () => {
           const exchange = await wire.heartbeat(d.deviceId, tokens.get(d.deviceId)!, []);
           tokens.set(d.deviceId, check(exchange, `last check-in of ${d.devicename}`));
         });
@@ -696,7 +696,7 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
     for (const [product, channels] of Object.entries(releaseTimeline)) {
       for (const [channel, steps] of Object.entries(channels)) {
         for (const s of steps) {
-          at(dayStart(s.daysAgo) + 9 * HOUR + 30 * MINUTE, async () => {
+          at(dayStart(s.daysAgo) + 9 * HOUR + 30 * MINUTE, "releases", async () => {
             await op.releases.setRelease({ product, channel, version: s.version, rolloutPercent: s.rolloutPercent }, op.call());
           });
         }
@@ -708,12 +708,12 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
     const offline = devicePlans.filter((d) => d.status === "offline" && d.lastSeenDaysAgo! > 2 && d.lastSeenDaysAgo! < 20);
     const commands: FleetCommands = { succeeded: [], failed: [], queued: [], delivered: [], expired: [], cancelled: [] };
     const deliveredTo = offline[0]!;
-    at(lastSeenAt(deliveredTo) - HOUR, async () => {
+    at(lastSeenAt(deliveredTo) - HOUR, "past commands", async () => {
       const [c] = await op.queueCommand({ target: { case: "deviceId", value: deliveredTo.deviceId }, type: 2, content: '{"reason":"maintenance window"}', ttlMs: 120 * DAY });
       commands.delivered.push(c!.id);
     });
     const expiredFor = offline[1]!;
-    at(lastSeenAt(expiredFor) + HOUR, async () => {
+    at(lastSeenAt(expiredFor) + HOUR, "past commands", async () => {
       const [c] = await op.queueCommand({ target: { case: "deviceId", value: expiredFor.deviceId }, type: 3, content: "collect-diagnostics", ttlMs: HOUR });
       commands.expired.push(c!.id);
     });
@@ -769,14 +769,14 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
         }),
       );
     };
-    // Six past days: events between 06:00 and 23:30, sent at 23:30. The last eight hours: sent hourly.
+    // Six past days: events between 06:00 and 23:30, sent at 23:30. The last eight hours: sent every two hours.
     for (let daysAgo = TRACKING_DAYS - 1; daysAgo >= 1; daysAgo--) {
       const sendAt = dayStart(daysAgo) + 23 * HOUR + 30 * MINUTE;
-      at(sendAt, () => trackWindow(`day ${daysAgo}`, dayStart(daysAgo) + 6 * HOUR, sendAt, (random) => 3 + Math.floor(random() * 9)));
+      at(sendAt, "events", () => trackWindow(`day ${daysAgo}`, dayStart(daysAgo) + 6 * HOUR, sendAt, (random) => 6 + Math.floor(random() * 13)));
     }
-    for (let hoursAgo = 8; hoursAgo >= 1; hoursAgo--) {
-      const sendAt = realNow - (hoursAgo - 1) * HOUR - 2 * MINUTE;
-      at(sendAt, () => trackWindow(`hour ${hoursAgo}`, sendAt - HOUR, sendAt, (random) => Math.floor(random() * 3)));
+    for (let hoursAgo = 8; hoursAgo >= 2; hoursAgo -= 2) {
+      const sendAt = realNow - (hoursAgo - 2) * HOUR - 2 * MINUTE;
+      at(sendAt, "events", () => trackWindow(`hours ${hoursAgo}`, sendAt - 2 * HOUR, sendAt, (random) => 1 + Math.floor(random() * 4)));
     }
 
     // Today's update heartbeats through the real client, in six rounds over the last hour (never before midnight UTC).
@@ -792,7 +792,7 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
     installationPlans.forEach((p, k) => {
       const versionToday = installations[k]!.versionToday;
       if (versionToday === undefined) return;
-      at(Math.max(dayStart(0), realNow - (1 + (hash(p.hbId) % 6)) * 10 * MINUTE), async () => {
+      at(Math.max(dayStart(0), realNow - (1 + (hash(p.hbId) % 6)) * 10 * MINUTE), "today's heartbeats", async () => {
         const stateFile = join(heartbeatDir, `${p.hbId}.json`);
         await writeFile(stateFile, JSON.stringify({ installationId: p.hbId, machineId: p.machineId }));
         const client = new HeartbeatClient({
@@ -852,7 +852,10 @@ export async function startConsoleFleet(options: ConsoleFleetOptions = {}): Prom
         let j = i;
         while (j < timeline.length && timeline[j]!.at === moment) j++;
         clock.set(moment);
+        const began = performance.now();
         await Promise.all(timeline.slice(i, j).map((action) => action.run()));
+        const kind = `the past: ${timeline[i]!.kind}`;
+        timings[kind] = Math.round((timings[kind] ?? 0) + performance.now() - began);
         i = j;
       }
       clock.reset();
