@@ -15,7 +15,7 @@ function sourceFiles(dir: string): string[] {
     if (name === "node_modules") continue;
     const path = join(dir, name);
     if (statSync(path).isDirectory()) files.push(...sourceFiles(path));
-    else if (path.endsWith(".ts") && !path.endsWith(".test.ts") && !path.endsWith(".d.ts")) files.push(path);
+    else if (/\.tsx?$/.test(path) && !/\.test\.tsx?$/.test(path) && !path.endsWith(".d.ts")) files.push(path);
   }
   return files;
 }
@@ -117,6 +117,13 @@ test("clients/ import neither server/ nor cli/", () => {
 
 test("shared/ imports none of server/, clients/, cli/", () => {
   expect(breaking("shared", (t) => inFolder("server")(t) || inFolder("clients")(t) || inFolder("cli")(t))).toEqual([]);
+});
+
+test("console/ talks to the operator API only: of ours it imports gen/fleetbeat/operator/ and nothing else", () => {
+  const imports = importsUnder("console");
+  expect(imports.some(({ target }) => target.startsWith("gen/fleetbeat/operator/"))).toBe(true);
+  const ours = (t: string) => ["gen", "console", "server", "clients", "cli", "shared", "test", "bench", "bin"].some((folder) => inFolder(folder)(t));
+  expect(breaking("console", (t) => ours(t) && !inFolder("console")(t) && !t.startsWith("gen/fleetbeat/operator/"))).toEqual([]);
 });
 
 test("commander is imported under cli/ only", () => {
