@@ -429,6 +429,12 @@ export const serveSettings: readonly Setting[] = [
     description: "installations not seen for this many days are deleted",
     parse: durationIn("d", 1, 100_000),
   }),
+  inSection(HB, "heartbeat", "releaseAuditRetentionDays", {
+    flags: "--release-audit-retention-days <days>",
+    env: "FLEETBEAT_RELEASE_AUDIT_RETENTION_DAYS",
+    description: "release audit entries are deleted after this many days; 0 keeps them forever",
+    parse: durationIn("d", 0, 100_000),
+  }),
 ];
 
 /** The settings that say where the database is (serve, migrate, keys create, backup). */

@@ -165,6 +165,8 @@ export interface HeartbeatConfig {
   installationRetentionDays: number;
   /** How often the retention job runs (ms). */
   retentionIntervalMs: number;
+  /** Release audit entries are deleted after this many days; 0 keeps them forever. */
+  releaseAuditRetentionDays: number;
   /** How long a release read from the store is reused before it is read again (ms). */
   releaseCacheMs: number;
 }
@@ -214,6 +216,7 @@ export const defaultConfig: ServerConfig = {
     dailyRetentionDays: 400,
     installationRetentionDays: 400,
     retentionIntervalMs: 3_600_000,
+    releaseAuditRetentionDays: 730,
     releaseCacheMs: 1_000,
   },
   agent: {

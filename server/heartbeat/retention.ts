@@ -1,6 +1,7 @@
 // The heartbeat retention job: raw heartbeats after rawRetentionDays, daily rollup
 // rows after dailyRetentionDays, installations not seen for
-// installationRetentionDays. Runs at start and then every retentionIntervalMs
+// installationRetentionDays, release audit entries after releaseAuditRetentionDays
+// (0: kept forever). Runs at start and then every retentionIntervalMs
 // (on the leader among the replicas only), deleting in slices (PRUNE_LIMIT rows
 // per table per write operation) so that a large purge never holds the writer for long.
 import type { ServiceDeps } from "../core/deps.js";
@@ -14,6 +15,7 @@ export interface RetentionTotals {
   heartbeats: number;
   daily: number;
   installations: number;
+  releaseAudit: number;
 }
 
 /** Deletes everything past its retention as of deps.now(); returns how much. */
@@ -24,7 +26,8 @@ export async function pruneHeartbeatData(deps: Pick<ServiceDeps, "batcher" | "co
   const heartbeatsBefore = now - Math.max(0, config.rawRetentionDays) * DAY_MS;
   const dailyBefore = utcDay(now - Math.max(1, config.dailyRetentionDays) * DAY_MS);
   const installationsBefore = now - Math.max(1, config.installationRetentionDays) * DAY_MS;
-  const totals: RetentionTotals = { heartbeats: 0, daily: 0, installations: 0 };
+  const releaseAuditBefore = config.releaseAuditRetentionDays > 0 ? now - config.releaseAuditRetentionDays * DAY_MS : undefined;
+  const totals: RetentionTotals = { heartbeats: 0, daily: 0, installations: 0, releaseAudit: 0 };
   let last: PruneHeartbeatDataResult;
   do {
     if (signal?.aborted) break;
@@ -33,12 +36,14 @@ export async function pruneHeartbeatData(deps: Pick<ServiceDeps, "batcher" | "co
       heartbeatsBefore,
       dailyBefore,
       installationsBefore,
+      ...(releaseAuditBefore !== undefined ? { releaseAuditBefore } : {}),
       limit: PRUNE_LIMIT,
     });
     totals.heartbeats += last.heartbeats;
     totals.daily += last.daily;
     totals.installations += last.installations;
-  } while (last.heartbeats === PRUNE_LIMIT || last.daily === PRUNE_LIMIT || last.installations === PRUNE_LIMIT);
+    totals.releaseAudit += last.releaseAudit;
+  } while (last.heartbeats === PRUNE_LIMIT || last.daily === PRUNE_LIMIT || last.installations === PRUNE_LIMIT || last.releaseAudit === PRUNE_LIMIT);
   return totals;
 }
 
@@ -48,7 +53,7 @@ export function heartbeatRetentionJob(deps: Pick<ServiceDeps, "batcher" | "confi
   return periodicJob(deps, options, async (signal) => {
     try {
       const totals = await pruneHeartbeatData(deps, signal);
-      if (totals.heartbeats + totals.daily + totals.installations > 0) deps.logger.info({ ...totals }, "heartbeat retention: deleted expired rows");
+      if (totals.heartbeats + totals.daily + totals.installations + totals.releaseAudit > 0) deps.logger.info({ ...totals }, "heartbeat retention: deleted expired rows");
     } catch (error) {
       // SHUTTING_DOWN from the batcher while stopping is expected; anything else is worth a log line.
       if (!signal.aborted) deps.logger.error({ err: error }, "heartbeat retention failed");

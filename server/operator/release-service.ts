@@ -1,14 +1,21 @@
 // ReleaseService: the newest version per product and channel, with an optional
 // staged rollout, answered to update heartbeats (server/heartbeat/).
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
-import type { ReleaseSchema, ReleaseService } from "../../gen/fleetbeat/operator/v1/releases_pb.js";
+import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import {
+  ReleaseAuditActorKind,
+  type ReleaseAuditEntrySchema,
+  type ReleaseSchema,
+  type ReleaseService,
+} from "../../gen/fleetbeat/operator/v1/releases_pb.js";
+import { operatorKeyKey } from "../core/context.js";
 import type { ServiceDeps } from "../core/deps.js";
 import { FleetbeatError } from "../core/errors.js";
 import { fieldLimits, releaseCacheFor } from "../heartbeat/service.js";
 import { isWellFormedVersion } from "../../shared/version.js";
-import type { ReleaseRow } from "../store/heartbeat.js";
+import type { ReleaseAuditActor, ReleaseAuditPosition, ReleaseAuditRow, ReleaseRow } from "../store/heartbeat.js";
+import { pageSize } from "./device-service.js";
 
 export function releaseMessage(row: ReleaseRow): MessageInitShape<typeof ReleaseSchema> {
   return {
@@ -21,6 +28,43 @@ export function releaseMessage(row: ReleaseRow): MessageInitShape<typeof Release
   };
 }
 
+const actorKindOf: Record<ReleaseAuditActor["kind"], ReleaseAuditActorKind> = {
+  operator: ReleaseAuditActorKind.OPERATOR,
+  gate: ReleaseAuditActorKind.GATE,
+  system: ReleaseAuditActorKind.SYSTEM,
+};
+
+export function releaseAuditEntryMessage(row: ReleaseAuditRow): MessageInitShape<typeof ReleaseAuditEntrySchema> {
+  return {
+    id: BigInt(row.id),
+    at: timestampFromMs(row.at),
+    product: row.product,
+    channel: row.channel,
+    action: row.action,
+    actor: { kind: actorKindOf[row.actorKind] ?? ReleaseAuditActorKind.UNSPECIFIED, keyId: row.actorId, name: row.actorName },
+    ...(row.before ? { before: releaseMessage(row.before) } : {}),
+    ...(row.after ? { after: releaseMessage(row.after) } : {}),
+    detailJson: row.detailJson ?? "",
+  };
+}
+
+/** The operator key that authorised the call (the guard recorded it, auth.ts), as the audit log's actor. */
+function operatorActor(context: HandlerContext): ReleaseAuditActor {
+  const key = context.values.get(operatorKeyKey);
+  if (key === undefined) throw new FleetbeatError("OPERATOR_KEY_REQUIRED");
+  return { kind: "operator", id: key.id, name: key.name };
+}
+
+/** Keyset paging, newest first: a page token is the (at, id) of the last entry of the page before. */
+function auditPositionOf(pageToken: string): ReleaseAuditPosition | undefined {
+  if (pageToken === "") return undefined;
+  const match = /^(\d{1,16})\.(\d{1,16})$/.exec(pageToken);
+  const at = Number(match?.[1]);
+  const id = Number(match?.[2]);
+  if (!match || !Number.isSafeInteger(at) || !Number.isSafeInteger(id)) throw new FleetbeatError("BAD_REQUEST", "invalid page_token");
+  return { at, id };
+}
+
 function checkName(field: "product" | "channel", value: string): void {
   if (value.length > fieldLimits[field]) throw new FleetbeatError("FIELD_TOO_LONG", `${field} is longer than ${fieldLimits[field]} characters`);
 }
@@ -29,7 +73,7 @@ export function createReleaseService(deps: ServiceDeps): ServiceImpl<typeof Rele
   const config = deps.config.heartbeat;
   const cache = releaseCacheFor(deps);
   return {
-    async setRelease(request) {
+    async setRelease(request, context) {
       const product = request.product || config.defaultProduct;
       const channel = request.channel || config.defaultChannel;
       checkName("product", product);
@@ -43,7 +87,15 @@ export function createReleaseService(deps: ServiceDeps): ServiceImpl<typeof Rele
       if (request.rolloutPercent > 100) throw new FleetbeatError("BAD_REQUEST", "rolloutPercent must be 0–100 (0 means 100)");
       const rolloutPercent = request.rolloutPercent === 0 ? 100 : request.rolloutPercent;
       try {
-        const result = await deps.batcher.submit({ kind: "setRelease", product, channel, version, rolloutPercent, at: deps.now() });
+        const result = await deps.batcher.submit({
+          kind: "setRelease",
+          product,
+          channel,
+          version,
+          rolloutPercent,
+          at: deps.now(),
+          actor: operatorActor(context),
+        });
         return { release: releaseMessage(result.release) };
       } finally {
         cache.invalidate();
@@ -55,11 +107,26 @@ export function createReleaseService(deps: ServiceDeps): ServiceImpl<typeof Rele
       return { releases: rows.map(releaseMessage) };
     },
 
-    async deleteRelease(request) {
+    async listReleaseAudit(request) {
+      const before = auditPositionOf(request.pageToken);
+      const limit = pageSize(request.pageSize);
+      const rows = await deps.store.heartbeat.listReleaseAudit({
+        ...(request.product !== "" ? { product: request.product } : {}),
+        ...(request.channel !== "" ? { channel: request.channel } : {}),
+        ...(request.since ? { since: timestampMs(request.since) } : {}),
+        ...(before ? { before } : {}),
+        limit: limit + 1,
+      });
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      return { entries: page.map(releaseAuditEntryMessage), nextPageToken: rows.length > limit && last ? `${last.at}.${last.id}` : "" };
+    },
+
+    async deleteRelease(request, context) {
       const product = request.product || config.defaultProduct;
       const channel = request.channel || config.defaultChannel;
       try {
-        const result = await deps.batcher.submit({ kind: "deleteRelease", product, channel });
+        const result = await deps.batcher.submit({ kind: "deleteRelease", product, channel, at: deps.now(), actor: operatorActor(context) });
         return { deleted: result.deleted };
       } finally {
         cache.invalidate();

@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import type { HeartbeatRow, HeartbeatWriteOp, HeartbeatWriteResult } from "./heartbeat.js";
+import type { HeartbeatRow, HeartbeatWriteOp, HeartbeatWriteResult, ReleaseAuditActor, ReleaseAuditRow } from "./heartbeat.js";
 import type { PostgresStore } from "./postgres/store.js";
 import type { SqliteStore } from "./sqlite/store.js";
 import type { Store, WriteOp } from "./store.js";
@@ -12,6 +12,7 @@ import { openSuiteStore, type SuiteDatabase } from "./store.suite.js";
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 10, 20, 12, 0, 0);
+const ALICE: ReleaseAuditActor = { kind: "operator", id: "key-alice", name: "alice" };
 
 /** Every row of every table (all dialects) that has `text` in some text column, as "table: row". */
 export async function rowsMentioning(store: Store, text: string): Promise<string[]> {
@@ -130,7 +131,7 @@ export function describeHeartbeatStoreSuite(label: string, freshDatabase: () => 
             heartbeat({ machineId, hbId: "b", version: "1.0", receivedAt: T0 }),
           ],
         },
-        { kind: "setRelease", product: `p-${machineId}`, channel: "stable", version: "9", rolloutPercent: 100, at: T0 },
+        { kind: "setRelease", product: `p-${machineId}`, channel: "stable", version: "9", rolloutPercent: 100, at: T0, actor: ALICE },
         {
           kind: "recordHeartbeats",
           keepRaw: true,
@@ -182,12 +183,12 @@ export function describeHeartbeatStoreSuite(label: string, freshDatabase: () => 
 
     it("sets releases, remembering the previous version only when the version changes", async () => {
       const product = `p-${randomUUID()}`;
-      const first = await apply({ kind: "setRelease", product, channel: "stable", version: "2.0", rolloutPercent: 100, at: T0 });
+      const first = await apply({ kind: "setRelease", product, channel: "stable", version: "2.0", rolloutPercent: 100, at: T0, actor: ALICE });
       expect(first.release).toEqual({ product, channel: "stable", version: "2.0", previousVersion: "", rolloutPercent: 100, updatedAt: T0 });
-      await apply({ kind: "setRelease", product, channel: "stable", version: "2.1", rolloutPercent: 10, at: T0 + 1 });
-      const third = await apply({ kind: "setRelease", product, channel: "stable", version: "2.1", rolloutPercent: 50, at: T0 + 2 });
+      await apply({ kind: "setRelease", product, channel: "stable", version: "2.1", rolloutPercent: 10, at: T0 + 1, actor: ALICE });
+      const third = await apply({ kind: "setRelease", product, channel: "stable", version: "2.1", rolloutPercent: 50, at: T0 + 2, actor: ALICE });
       expect(third.release).toMatchObject({ version: "2.1", previousVersion: "2.0", rolloutPercent: 50 });
-      await apply({ kind: "setRelease", product, channel: "beta", version: "3.0-rc.1", rolloutPercent: 100, at: T0 + 3 });
+      await apply({ kind: "setRelease", product, channel: "beta", version: "3.0-rc.1", rolloutPercent: 100, at: T0 + 3, actor: ALICE });
       expect(await store.heartbeat.getRelease(product, "stable")).toEqual({
         product,
         channel: "stable",
@@ -197,9 +198,97 @@ export function describeHeartbeatStoreSuite(label: string, freshDatabase: () => 
         updatedAt: T0 + 2,
       });
       expect((await store.heartbeat.listReleases(product)).map((r) => r.channel)).toEqual(["beta", "stable"]);
-      expect(await apply({ kind: "deleteRelease", product, channel: "beta" })).toEqual({ kind: "deleteRelease", deleted: true });
-      expect(await apply({ kind: "deleteRelease", product, channel: "beta" })).toEqual({ kind: "deleteRelease", deleted: false });
+      expect(await apply({ kind: "deleteRelease", product, channel: "beta", at: T0 + 4, actor: ALICE })).toEqual({ kind: "deleteRelease", deleted: true });
+      expect(await apply({ kind: "deleteRelease", product, channel: "beta", at: T0 + 4, actor: ALICE })).toEqual({ kind: "deleteRelease", deleted: false });
       expect(await store.heartbeat.getRelease(product, "beta")).toBeUndefined();
+    });
+
+    it("writes a release audit entry beside each release change, none for a delete of nothing", async () => {
+      const product = `audit-${randomUUID()}`;
+      const bob: ReleaseAuditActor = { kind: "operator", id: "key-bob", name: "bob" };
+      await apply({ kind: "setRelease", product, channel: "stable", version: "1.0", rolloutPercent: 100, at: T0, actor: ALICE });
+      await apply({ kind: "setRelease", product, channel: "stable", version: "1.1", rolloutPercent: 20, at: T0 + 1, actor: bob });
+      await apply({ kind: "deleteRelease", product, channel: "stable", at: T0 + 2, actor: ALICE });
+      await apply({ kind: "deleteRelease", product, channel: "stable", at: T0 + 3, actor: bob });
+      const v10 = { product, channel: "stable", version: "1.0", previousVersion: "", rolloutPercent: 100, updatedAt: T0 };
+      const v11 = { product, channel: "stable", version: "1.1", previousVersion: "1.0", rolloutPercent: 20, updatedAt: T0 + 1 };
+      const entries = await store.heartbeat.listReleaseAudit({ product, limit: 10 });
+      expect(entries.map(({ id: _id, ...rest }) => rest)).toEqual([
+        { at: T0 + 2, product, channel: "stable", action: "delete", actorKind: "operator", actorId: "key-alice", actorName: "alice", before: v11, after: null, detailJson: null },
+        { at: T0 + 1, product, channel: "stable", action: "set", actorKind: "operator", actorId: "key-bob", actorName: "bob", before: v10, after: v11, detailJson: null },
+        { at: T0, product, channel: "stable", action: "set", actorKind: "operator", actorId: "key-alice", actorName: "alice", before: null, after: v10, detailJson: null },
+      ]);
+      expect(entries.every((e) => Number.isSafeInteger(e.id) && e.id > 0)).toBe(true);
+    });
+
+    it("writes the audit entry iff its change commits: a failing change or a failing entry leaves neither", async () => {
+      const product = `atomic-${randomUUID()}`;
+      const bad = <T>(value: unknown) => value as T;
+      const outcomes = await store.apply([
+        { kind: "setRelease", product, channel: "stable", version: "1.0", rolloutPercent: 100, at: T0, actor: ALICE },
+        // The change itself fails (no version): no entry.
+        { kind: "setRelease", product, channel: "beta", version: bad<string>(null), rolloutPercent: 100, at: T0 + 1, actor: ALICE },
+        // The change would succeed but its entry cannot be written (no actor name): the change goes too.
+        { kind: "setRelease", product, channel: "stable", version: "2.0", rolloutPercent: 100, at: T0 + 2, actor: { ...ALICE, name: bad<string>(null) } },
+        { kind: "deleteRelease", product, channel: "stable", at: T0 + 3, actor: { ...ALICE, id: bad<string>(null) } },
+        { kind: "setRelease", product, channel: "edge", version: "3.0", rolloutPercent: 100, at: T0 + 4, actor: ALICE },
+      ]);
+      expect(outcomes.map((o) => o.ok)).toEqual([true, false, false, false, true]);
+      expect((await store.heartbeat.listReleases(product)).map((r) => [r.channel, r.version])).toEqual([
+        ["edge", "3.0"],
+        ["stable", "1.0"],
+      ]);
+      const entries = await store.heartbeat.listReleaseAudit({ product, limit: 10 });
+      expect(entries.map((e) => [e.channel, e.action, e.after?.version])).toEqual([
+        ["edge", "set", "3.0"],
+        ["stable", "set", "1.0"],
+      ]);
+    });
+
+    it("lists release audit entries newest first (at, then id), filtered and paged", async () => {
+      const product = `pages-${randomUUID()}`;
+      const other = `pages-${randomUUID()}`;
+      const T9 = Date.UTC(2031, 0, 1);
+      const set = (p: string, channel: string, version: string, at: number) =>
+        ({ kind: "setRelease", product: p, channel, version, rolloutPercent: 100, at, actor: ALICE }) as const;
+      // Written out of time order, two at the same time (then the higher id is newer).
+      await store.apply([set(product, "stable", "1", T9 + 30), set(product, "beta", "2", T9 + 10)]);
+      await apply(set(other, "stable", "3", T9 + 20));
+      await apply(set(product, "stable", "4", T9 + 20));
+      await apply(set(product, "beta", "5", T9 + 20));
+      await apply(set(product, "stable", "6", T9));
+      const versions = (rows: ReleaseAuditRow[]) => rows.map((e) => e.after?.version);
+      expect(versions(await store.heartbeat.listReleaseAudit({ product, limit: 10 }))).toEqual(["1", "5", "4", "2", "6"]);
+      expect(versions(await store.heartbeat.listReleaseAudit({ product, channel: "beta", limit: 10 }))).toEqual(["5", "2"]);
+      expect(versions(await store.heartbeat.listReleaseAudit({ product, since: T9 + 20, limit: 10 }))).toEqual(["1", "5", "4"]);
+      // Every product: the other one's entry among them.
+      expect(versions(await store.heartbeat.listReleaseAudit({ since: T9, limit: 10 }))).toEqual(["1", "5", "4", "3", "2", "6"]);
+      // Keyset pages of two, continuing after the last entry of each page.
+      const seen: ReleaseAuditRow[] = [];
+      let before: { at: number; id: number } | undefined;
+      for (;;) {
+        const page = await store.heartbeat.listReleaseAudit({ product, limit: 2, ...(before ? { before } : {}) });
+        seen.push(...page);
+        const last = page.at(-1);
+        if (page.length < 2 || !last) break;
+        before = { at: last.at, id: last.id };
+      }
+      expect(versions(seen)).toEqual(["1", "5", "4", "2", "6"]);
+    });
+
+    it("prunes release audit entries older than the bound in slices, and only when asked", async () => {
+      const product = `retained-${randomUUID()}`;
+      const old = T0 - 2000 * DAY;
+      for (let i = 0; i < 5; i++) {
+        await apply({ kind: "setRelease", product, channel: "stable", version: `1.${i}`, rolloutPercent: 100, at: old + i, actor: ALICE });
+      }
+      await apply({ kind: "setRelease", product, channel: "stable", version: "2.0", rolloutPercent: 100, at: T0, actor: ALICE });
+      expect(await apply({ kind: "pruneHeartbeatData", limit: 10 })).toMatchObject({ releaseAudit: 0 });
+      expect(await apply({ kind: "pruneHeartbeatData", releaseAuditBefore: old + 100, limit: 3 })).toMatchObject({ releaseAudit: 3 });
+      expect(await apply({ kind: "pruneHeartbeatData", releaseAuditBefore: old + 100, limit: 3 })).toMatchObject({ releaseAudit: 2 });
+      expect((await store.heartbeat.listReleaseAudit({ product, limit: 10 })).map((e) => e.after?.version)).toEqual(["2.0"]);
+      // The release itself is not the audit's to prune.
+      expect((await store.heartbeat.getRelease(product, "stable"))?.version).toBe("2.0");
     });
 
     it("counts the census by version and OS within a window, per product", async () => {
@@ -278,15 +367,15 @@ export function describeHeartbeatStoreSuite(label: string, freshDatabase: () => 
         ],
       });
       const first = await apply({ kind: "pruneHeartbeatData", heartbeatsBefore: old + 100, dailyBefore: "2024-02-25", installationsBefore: old + 100, limit: 3 });
-      expect(first).toEqual({ kind: "pruneHeartbeatData", heartbeats: 3, daily: 3, installations: 3 });
+      expect(first).toEqual({ kind: "pruneHeartbeatData", heartbeats: 3, daily: 3, installations: 3, releaseAudit: 0 });
       const second = await apply({ kind: "pruneHeartbeatData", heartbeatsBefore: old + 100, dailyBefore: "2024-02-25", installationsBefore: old + 100, limit: 3 });
-      expect(second).toEqual({ kind: "pruneHeartbeatData", heartbeats: 2, daily: 2, installations: 2 });
+      expect(second).toEqual({ kind: "pruneHeartbeatData", heartbeats: 2, daily: 2, installations: 2, releaseAudit: 0 });
       const data = await store.heartbeat.machineData(machineId);
       expect(data.installations.map((r) => r.hbId)).toEqual(["new"]);
       expect(data.heartbeats.map((r) => r.hbId)).toEqual(["new"]);
       expect(data.daily.map((r) => r.hbId)).toEqual(["new"]);
       // Only the bounds given apply.
-      expect(await apply({ kind: "pruneHeartbeatData", limit: 10 })).toEqual({ kind: "pruneHeartbeatData", heartbeats: 0, daily: 0, installations: 0 });
+      expect(await apply({ kind: "pruneHeartbeatData", limit: 10 })).toEqual({ kind: "pruneHeartbeatData", heartbeats: 0, daily: 0, installations: 0, releaseAudit: 0 });
     });
   });
 }

@@ -46,10 +46,21 @@ export interface ReleaseRow {
   updatedAt: number;
 }
 
+/** Who made a change recorded in the release audit log. */
+export interface ReleaseAuditActor {
+  /** "operator": an operator key; "gate": a rollout plan's health gate; "system": the server itself. */
+  kind: "operator" | "gate" | "system";
+  /** The operator key's id ("" for a gate or the system). */
+  id: string;
+  /** The operator key's name at the time, or the gate's or job's name. */
+  name: string;
+}
+
 /**
  * Sets the newest version of a product and channel. When the version changes,
  * the old one becomes `previousVersion`; setting the same version again only
- * changes the rollout share (and keeps the previous version).
+ * changes the rollout share (and keeps the previous version). Writes a release
+ * audit entry ("set", by `actor`) in the same transaction.
  */
 export interface SetReleaseOp {
   kind: "setRelease";
@@ -58,6 +69,7 @@ export interface SetReleaseOp {
   version: string;
   rolloutPercent: number;
   at: number;
+  actor: ReleaseAuditActor;
 }
 
 export interface SetReleaseResult {
@@ -65,10 +77,13 @@ export interface SetReleaseResult {
   release: ReleaseRow;
 }
 
+/** Deletes a release; when there was one, writes a release audit entry ("delete", by `actor`) in the same transaction. */
 export interface DeleteReleaseOp {
   kind: "deleteRelease";
   product: string;
   channel: string;
+  at: number;
+  actor: ReleaseAuditActor;
 }
 
 export interface DeleteReleaseResult {
@@ -98,6 +113,8 @@ export interface PruneHeartbeatDataOp {
   dailyBefore?: string;
   /** Installations last seen before this time. */
   installationsBefore?: number;
+  /** Release audit entries made before this time. */
+  releaseAuditBefore?: number;
   /** Most rows deleted per table by one operation, so a large purge never holds the writer long. */
   limit: number;
 }
@@ -107,6 +124,7 @@ export interface PruneHeartbeatDataResult {
   heartbeats: number;
   daily: number;
   installations: number;
+  releaseAudit: number;
 }
 
 export type HeartbeatWriteOp = RecordHeartbeatsOp | SetReleaseOp | DeleteReleaseOp | EraseMachineOp | PruneHeartbeatDataOp;
@@ -180,6 +198,50 @@ export interface MachineData {
   daily: DailyRow[];
 }
 
+/**
+ * One entry of the release audit log. `action` is an open list: "set" and
+ * "delete" today; later kinds of change (plans, pauses, yanks, pins, gates)
+ * add their own words without a change of the table.
+ */
+export interface ReleaseAuditRow {
+  id: number;
+  at: number;
+  product: string;
+  channel: string;
+  action: string;
+  actorKind: ReleaseAuditActor["kind"];
+  actorId: string;
+  actorName: string;
+  /** The release before and after the change; null when there was none (set of a new one) or is none (delete). */
+  before: ReleaseRow | null;
+  after: ReleaseRow | null;
+  /** Free JSON text about the change (a gate's numbers); null when none. */
+  detailJson: string | null;
+}
+
+/** Where a release audit listing continues: after this entry, in (at, id) order, newest first. */
+export interface ReleaseAuditPosition {
+  at: number;
+  id: number;
+}
+
+export interface ReleaseAuditFilter {
+  product?: string;
+  channel?: string;
+  /** Entries with at ≥ since. */
+  since?: number;
+  /** Entries older than this one. */
+  before?: ReleaseAuditPosition;
+  limit: number;
+}
+
+/** The audit log's text of a release row (before_json / after_json), the same on every dialect. */
+export function releaseAuditJson(row: ReleaseRow | undefined): string | null {
+  if (row === undefined) return null;
+  const { product, channel, version, previousVersion, rolloutPercent, updatedAt } = row;
+  return JSON.stringify({ product, channel, version, previousVersion, rolloutPercent, updatedAt });
+}
+
 export interface HeartbeatRepository {
   getRelease(product: string, channel: string): Promise<ReleaseRow | undefined>;
   /** Every release, or those of one product; ordered by product, channel. */
@@ -190,6 +252,8 @@ export interface HeartbeatRepository {
   censusSeries(fromDay: string, toDay: string, product?: string): Promise<CensusSeriesRow[]>;
   /** Everything stored about one machine id, ordered by time. */
   machineData(machineId: string): Promise<MachineData>;
+  /** Release audit entries matching the filter, newest first (at, then id, descending). */
+  listReleaseAudit(filter: ReleaseAuditFilter): Promise<ReleaseAuditRow[]>;
 }
 
 /** UTC day of an epoch-ms time, 'YYYY-MM-DD'. */

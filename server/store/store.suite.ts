@@ -20,6 +20,7 @@ export const everyTable = [
   "hb_installations",
   "hb_releases",
   "operator_keys",
+  "release_audit",
   "track_events",
   "track_sessions",
 ];

@@ -1,9 +1,19 @@
 // Update-heartbeat slice reads, for both dialects: releases, the census of
 // installations, its daily series, and everything stored about one machine.
 import { type Column, type SQL, sql, type Table } from "drizzle-orm";
-import type { CensusCount, CensusCounts, CensusSeriesRow, HeartbeatRepository, MachineData, ReleaseRow } from "../heartbeat.js";
+import type {
+  CensusCount,
+  CensusCounts,
+  CensusSeriesRow,
+  HeartbeatRepository,
+  MachineData,
+  ReleaseAuditActor,
+  ReleaseAuditFilter,
+  ReleaseAuditRow,
+  ReleaseRow,
+} from "../heartbeat.js";
 import { type ReadDb, type Row, type Shape, shapeOf, whereAll, wholeShapeOf } from "./db.js";
-import { hbDaily as daily, hbHeartbeats as raw, hbInstallations as installation, hbReleases as r } from "./tables.js";
+import { hbDaily as daily, hbHeartbeats as raw, hbInstallations as installation, hbReleases as r, releaseAudit as a } from "./tables.js";
 
 const release = wholeShapeOf(r);
 const installationRow = wholeShapeOf(installation);
@@ -13,6 +23,16 @@ const dailyRow = wholeShapeOf(daily);
 const releaseOf = (row: Row): ReleaseRow => {
   const { previousVersion, ...rest } = release.decode(row);
   return { ...rest, previousVersion: previousVersion ?? "" };
+};
+const auditRow = wholeShapeOf(a);
+const auditRowOf = (row: Row): ReleaseAuditRow => {
+  const { beforeJson, afterJson, actorKind, ...rest } = auditRow.decode(row);
+  return {
+    ...rest,
+    actorKind: actorKind as ReleaseAuditActor["kind"],
+    before: beforeJson === null ? null : (JSON.parse(beforeJson) as ReleaseRow),
+    after: afterJson === null ? null : (JSON.parse(afterJson) as ReleaseRow),
+  };
 };
 const productIs = (column: Column, product: string | undefined): SQL =>
   product === undefined ? sql`` : sql` AND ${column} = ${product}`;
@@ -53,6 +73,17 @@ export class HeartbeatReads implements HeartbeatRepository {
       WHERE ${daily.day} >= ${fromDay} AND ${daily.day} <= ${toDay}${productIs(daily.product, product)}
       GROUP BY ${daily.day}, ${daily.version} ORDER BY ${daily.day}, ${daily.version}`);
     return rows.map((row) => ({ day: String(row.day), version: String(row.version), installations: Number(row.installations) }));
+  }
+
+  async listReleaseAudit(f: ReleaseAuditFilter): Promise<ReleaseAuditRow[]> {
+    const where: SQL[] = [];
+    if (f.product !== undefined) where.push(sql`${a.product} = ${f.product}`);
+    if (f.channel !== undefined) where.push(sql`${a.channel} = ${f.channel}`);
+    if (f.since !== undefined) where.push(sql`${a.at} >= ${f.since}`);
+    // Keyset paging on the (at, id) order of both indexes (row values: SQLite and Postgres alike).
+    if (f.before !== undefined) where.push(sql`(${a.at}, ${a.id}) < (${f.before.at}, ${f.before.id})`);
+    const rows = await this.db.rows(sql`SELECT ${auditRow.select} FROM ${a}${whereAll(where)} ORDER BY ${a.at} DESC, ${a.id} DESC LIMIT ${f.limit}`);
+    return rows.map(auditRowOf);
   }
 
   async machineData(machineId: string): Promise<MachineData> {

@@ -2,8 +2,8 @@
 // @generated from file fleetbeat/operator/v1/releases.proto (package fleetbeat.operator.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetbeat/operator/v1/releases.proto.
  */
 export const file_fleetbeat_operator_v1_releases: GenFile = /*@__PURE__*/
-  fileDesc("CiRmbGVldGJlYXQvb3BlcmF0b3IvdjEvcmVsZWFzZXMucHJvdG8SFWZsZWV0YmVhdC5vcGVyYXRvci52MSKfAQoHUmVsZWFzZRIPCgdwcm9kdWN0GAEgASgJEg8KB2NoYW5uZWwYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIXCg9yb2xsb3V0X3BlcmNlbnQYBCABKA0SGAoQcHJldmlvdXNfdmVyc2lvbhgFIAEoCRIuCgp1cGRhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJfChFTZXRSZWxlYXNlUmVxdWVzdBIPCgdwcm9kdWN0GAEgASgJEg8KB2NoYW5uZWwYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIXCg9yb2xsb3V0X3BlcmNlbnQYBCABKA0iRQoSU2V0UmVsZWFzZVJlc3BvbnNlEi8KB3JlbGVhc2UYASABKAsyHi5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZSImChNMaXN0UmVsZWFzZXNSZXF1ZXN0Eg8KB3Byb2R1Y3QYASABKAkiSAoUTGlzdFJlbGVhc2VzUmVzcG9uc2USMAoIcmVsZWFzZXMYASADKAsyHi5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZSI4ChREZWxldGVSZWxlYXNlUmVxdWVzdBIPCgdwcm9kdWN0GAEgASgJEg8KB2NoYW5uZWwYAiABKAkiKAoVRGVsZXRlUmVsZWFzZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAgyyAIKDlJlbGVhc2VTZXJ2aWNlEmEKClNldFJlbGVhc2USKC5mbGVldGJlYXQub3BlcmF0b3IudjEuU2V0UmVsZWFzZVJlcXVlc3QaKS5mbGVldGJlYXQub3BlcmF0b3IudjEuU2V0UmVsZWFzZVJlc3BvbnNlEmcKDExpc3RSZWxlYXNlcxIqLmZsZWV0YmVhdC5vcGVyYXRvci52MS5MaXN0UmVsZWFzZXNSZXF1ZXN0GisuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkxpc3RSZWxlYXNlc1Jlc3BvbnNlEmoKDURlbGV0ZVJlbGVhc2USKy5mbGVldGJlYXQub3BlcmF0b3IudjEuRGVsZXRlUmVsZWFzZVJlcXVlc3QaLC5mbGVldGJlYXQub3BlcmF0b3IudjEuRGVsZXRlUmVsZWFzZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CiRmbGVldGJlYXQvb3BlcmF0b3IvdjEvcmVsZWFzZXMucHJvdG8SFWZsZWV0YmVhdC5vcGVyYXRvci52MSKfAQoHUmVsZWFzZRIPCgdwcm9kdWN0GAEgASgJEg8KB2NoYW5uZWwYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIXCg9yb2xsb3V0X3BlcmNlbnQYBCABKA0SGAoQcHJldmlvdXNfdmVyc2lvbhgFIAEoCRIuCgp1cGRhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJfChFTZXRSZWxlYXNlUmVxdWVzdBIPCgdwcm9kdWN0GAEgASgJEg8KB2NoYW5uZWwYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIXCg9yb2xsb3V0X3BlcmNlbnQYBCABKA0iRQoSU2V0UmVsZWFzZVJlc3BvbnNlEi8KB3JlbGVhc2UYASABKAsyHi5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZSImChNMaXN0UmVsZWFzZXNSZXF1ZXN0Eg8KB3Byb2R1Y3QYASABKAkiSAoUTGlzdFJlbGVhc2VzUmVzcG9uc2USMAoIcmVsZWFzZXMYASADKAsyHi5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZSI4ChREZWxldGVSZWxlYXNlUmVxdWVzdBIPCgdwcm9kdWN0GAEgASgJEg8KB2NoYW5uZWwYAiABKAkiKAoVRGVsZXRlUmVsZWFzZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAgijQEKF0xpc3RSZWxlYXNlQXVkaXRSZXF1ZXN0Eg8KB3Byb2R1Y3QYASABKAkSDwoHY2hhbm5lbBgCIAEoCRIRCglwYWdlX3NpemUYAyABKA0SEgoKcGFnZV90b2tlbhgEIAEoCRIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibgoYTGlzdFJlbGVhc2VBdWRpdFJlc3BvbnNlEjkKB2VudHJpZXMYASADKAsyKC5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZUF1ZGl0RW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIm0KEVJlbGVhc2VBdWRpdEFjdG9yEjoKBGtpbmQYASABKA4yLC5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZUF1ZGl0QWN0b3JLaW5kEg4KBmtleV9pZBgCIAEoCRIMCgRuYW1lGAMgASgJIqYCChFSZWxlYXNlQXVkaXRFbnRyeRIKCgJpZBgBIAEoAxImCgJhdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcHJvZHVjdBgDIAEoCRIPCgdjaGFubmVsGAQgASgJEg4KBmFjdGlvbhgFIAEoCRI3CgVhY3RvchgGIAEoCzIoLmZsZWV0YmVhdC5vcGVyYXRvci52MS5SZWxlYXNlQXVkaXRBY3RvchIuCgZiZWZvcmUYByABKAsyHi5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZRItCgVhZnRlchgIIAEoCzIeLmZsZWV0YmVhdC5vcGVyYXRvci52MS5SZWxlYXNlEhMKC2RldGFpbF9qc29uGAkgASgJKrABChVSZWxlYXNlQXVkaXRBY3RvcktpbmQSKAokUkVMRUFTRV9BVURJVF9BQ1RPUl9LSU5EX1VOU1BFQ0lGSUVEEAASJQohUkVMRUFTRV9BVURJVF9BQ1RPUl9LSU5EX09QRVJBVE9SEAESIQodUkVMRUFTRV9BVURJVF9BQ1RPUl9LSU5EX0dBVEUQAhIjCh9SRUxFQVNFX0FVRElUX0FDVE9SX0tJTkRfU1lTVEVNEAMyvQMKDlJlbGVhc2VTZXJ2aWNlEmEKClNldFJlbGVhc2USKC5mbGVldGJlYXQub3BlcmF0b3IudjEuU2V0UmVsZWFzZVJlcXVlc3QaKS5mbGVldGJlYXQub3BlcmF0b3IudjEuU2V0UmVsZWFzZVJlc3BvbnNlEmcKDExpc3RSZWxlYXNlcxIqLmZsZWV0YmVhdC5vcGVyYXRvci52MS5MaXN0UmVsZWFzZXNSZXF1ZXN0GisuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkxpc3RSZWxlYXNlc1Jlc3BvbnNlEmoKDURlbGV0ZVJlbGVhc2USKy5mbGVldGJlYXQub3BlcmF0b3IudjEuRGVsZXRlUmVsZWFzZVJlcXVlc3QaLC5mbGVldGJlYXQub3BlcmF0b3IudjEuRGVsZXRlUmVsZWFzZVJlc3BvbnNlEnMKEExpc3RSZWxlYXNlQXVkaXQSLi5mbGVldGJlYXQub3BlcmF0b3IudjEuTGlzdFJlbGVhc2VBdWRpdFJlcXVlc3QaLy5mbGVldGJlYXQub3BlcmF0b3IudjEuTGlzdFJlbGVhc2VBdWRpdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message fleetbeat.operator.v1.Release
@@ -184,6 +184,218 @@ export const DeleteReleaseResponseSchema: GenMessage<DeleteReleaseResponse> = /*
   messageDesc(file_fleetbeat_operator_v1_releases, 6);
 
 /**
+ * @generated from message fleetbeat.operator.v1.ListReleaseAuditRequest
+ */
+export type ListReleaseAuditRequest = Message<"fleetbeat.operator.v1.ListReleaseAuditRequest"> & {
+  /**
+   * Only entries of this product (all products when empty).
+   *
+   * @generated from field: string product = 1;
+   */
+  product: string;
+
+  /**
+   * Only entries of this channel (all channels when empty).
+   *
+   * @generated from field: string channel = 2;
+   */
+  channel: string;
+
+  /**
+   * Entries per page; 0 means the server's default, more than its maximum the maximum.
+   *
+   * @generated from field: uint32 page_size = 3;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the page before; empty for the first page.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+
+  /**
+   * Only entries made at or after this time; unset means all that are kept.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 5;
+   */
+  since?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.ListReleaseAuditRequest.
+ * Use `create(ListReleaseAuditRequestSchema)` to create a new message.
+ */
+export const ListReleaseAuditRequestSchema: GenMessage<ListReleaseAuditRequest> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 7);
+
+/**
+ * @generated from message fleetbeat.operator.v1.ListReleaseAuditResponse
+ */
+export type ListReleaseAuditResponse = Message<"fleetbeat.operator.v1.ListReleaseAuditResponse"> & {
+  /**
+   * Newest first.
+   *
+   * @generated from field: repeated fleetbeat.operator.v1.ReleaseAuditEntry entries = 1;
+   */
+  entries: ReleaseAuditEntry[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.ListReleaseAuditResponse.
+ * Use `create(ListReleaseAuditResponseSchema)` to create a new message.
+ */
+export const ListReleaseAuditResponseSchema: GenMessage<ListReleaseAuditResponse> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 8);
+
+/**
+ * @generated from message fleetbeat.operator.v1.ReleaseAuditActor
+ */
+export type ReleaseAuditActor = Message<"fleetbeat.operator.v1.ReleaseAuditActor"> & {
+  /**
+   * @generated from field: fleetbeat.operator.v1.ReleaseAuditActorKind kind = 1;
+   */
+  kind: ReleaseAuditActorKind;
+
+  /**
+   * The operator key's id (empty for a gate or the system).
+   *
+   * @generated from field: string key_id = 2;
+   */
+  keyId: string;
+
+  /**
+   * The operator key's name at the time, or the gate's or job's name.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.ReleaseAuditActor.
+ * Use `create(ReleaseAuditActorSchema)` to create a new message.
+ */
+export const ReleaseAuditActorSchema: GenMessage<ReleaseAuditActor> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 9);
+
+/**
+ * One entry of the release audit log.
+ *
+ * @generated from message fleetbeat.operator.v1.ReleaseAuditEntry
+ */
+export type ReleaseAuditEntry = Message<"fleetbeat.operator.v1.ReleaseAuditEntry"> & {
+  /**
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 2;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string product = 3;
+   */
+  product: string;
+
+  /**
+   * @generated from field: string channel = 4;
+   */
+  channel: string;
+
+  /**
+   * What was done. An open list: "set" (SetRelease), "delete" (DeleteRelease)
+   * today; later kinds of change add their own words (plan, pause, advance,
+   * yank, rollback, pin, gate, …), so clients must show unknown ones as they are.
+   *
+   * @generated from field: string action = 5;
+   */
+  action: string;
+
+  /**
+   * @generated from field: fleetbeat.operator.v1.ReleaseAuditActor actor = 6;
+   */
+  actor?: ReleaseAuditActor | undefined;
+
+  /**
+   * The release before the change; unset when there was none.
+   *
+   * @generated from field: fleetbeat.operator.v1.Release before = 7;
+   */
+  before?: Release | undefined;
+
+  /**
+   * The release after the change; unset when there is none (deleted).
+   *
+   * @generated from field: fleetbeat.operator.v1.Release after = 8;
+   */
+  after?: Release | undefined;
+
+  /**
+   * Free JSON about the change (a gate's numbers, for example); empty when none.
+   *
+   * @generated from field: string detail_json = 9;
+   */
+  detailJson: string;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.ReleaseAuditEntry.
+ * Use `create(ReleaseAuditEntrySchema)` to create a new message.
+ */
+export const ReleaseAuditEntrySchema: GenMessage<ReleaseAuditEntry> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 10);
+
+/**
+ * Who made a change in the release audit log.
+ *
+ * @generated from enum fleetbeat.operator.v1.ReleaseAuditActorKind
+ */
+export enum ReleaseAuditActorKind {
+  /**
+   * @generated from enum value: RELEASE_AUDIT_ACTOR_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * An operator API key: key_id and name are the key's at the time of the change.
+   *
+   * @generated from enum value: RELEASE_AUDIT_ACTOR_KIND_OPERATOR = 1;
+   */
+  OPERATOR = 1,
+
+  /**
+   * A rollout plan's health gate; its numbers are in the entry's detail_json.
+   *
+   * @generated from enum value: RELEASE_AUDIT_ACTOR_KIND_GATE = 2;
+   */
+  GATE = 2,
+
+  /**
+   * The server itself (a scheduled plan step, for example).
+   *
+   * @generated from enum value: RELEASE_AUDIT_ACTOR_KIND_SYSTEM = 3;
+   */
+  SYSTEM = 3,
+}
+
+/**
+ * Describes the enum fleetbeat.operator.v1.ReleaseAuditActorKind.
+ */
+export const ReleaseAuditActorKindSchema: GenEnum<ReleaseAuditActorKind> = /*@__PURE__*/
+  enumDesc(file_fleetbeat_operator_v1_releases, 0);
+
+/**
  * The newest version per product and channel, answered to update heartbeats.
  *
  * @generated from service fleetbeat.operator.v1.ReleaseService
@@ -212,6 +424,19 @@ export const ReleaseService: GenService<{
     methodKind: "unary";
     input: typeof DeleteReleaseRequestSchema;
     output: typeof DeleteReleaseResponseSchema;
+  },
+  /**
+   * The release audit log, newest first: every change to a release (and, as
+   * they come, to plans, pins and gates, and every automatic step), with who
+   * made it and the release before and after. Kept for
+   * --release-audit-retention-days.
+   *
+   * @generated from rpc fleetbeat.operator.v1.ReleaseService.ListReleaseAudit
+   */
+  listReleaseAudit: {
+    methodKind: "unary";
+    input: typeof ListReleaseAuditRequestSchema;
+    output: typeof ListReleaseAuditResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetbeat_operator_v1_releases, 0);

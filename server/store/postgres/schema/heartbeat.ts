@@ -79,3 +79,32 @@ export const hbReleases = pgTable(
   },
   (t) => [primaryKey({ columns: [t.product, t.channel] })],
 );
+
+/**
+ * The release audit log: one row per change to a release (later also to plans,
+ * pins and gates, and per automatic pause, advance or rollback), written in the
+ * transaction of the change. `action` is an open list ("set", "delete" today).
+ * Kept for --release-audit-retention-days.
+ */
+export const releaseAudit = pgTable(
+  "release_audit",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedByDefaultAsIdentity(),
+    at: bigint("at", { mode: "number" }).notNull(),
+    product: text("product").notNull(),
+    channel: text("channel").notNull(),
+    action: text("action").notNull(),
+    /** "operator" | "gate" | "system". */
+    actorKind: text("actor_kind").notNull(),
+    /** The operator key's id; "" for a gate or the system. */
+    actorId: text("actor_id").notNull(),
+    /** The operator key's name at the time of the change, or the gate's or job's name. */
+    actorName: text("actor_name").notNull(),
+    /** JSON of the release row before and after the change; null when there was (is) none. */
+    beforeJson: text("before_json"),
+    afterJson: text("after_json"),
+    /** Free JSON about the change (a gate's numbers); null when none. */
+    detailJson: text("detail_json"),
+  },
+  (t) => [index("release_audit_at_idx").on(t.at, t.id), index("release_audit_product_at_idx").on(t.product, t.at, t.id)],
+);

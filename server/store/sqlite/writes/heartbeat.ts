@@ -5,6 +5,7 @@
 import type { Database, Statement } from "better-sqlite3";
 import {
   mergeHeartbeats,
+  releaseAuditJson,
   type DeleteReleaseOp,
   type DeleteReleaseResult,
   type EraseMachineOp,
@@ -13,6 +14,7 @@ import {
   type PruneHeartbeatDataResult,
   type RecordHeartbeatsOp,
   type RecordHeartbeatsResult,
+  type ReleaseAuditActor,
   type ReleaseRow,
   type SetReleaseOp,
   type SetReleaseResult,
@@ -56,6 +58,18 @@ interface ReleaseDbRow {
   updated_at: number;
 }
 
+function releaseRowOf(row: ReleaseDbRow | undefined): ReleaseRow | undefined {
+  if (row === undefined) return undefined;
+  return {
+    product: row.product,
+    channel: row.channel,
+    version: row.version,
+    previousVersion: row.previous_version ?? "",
+    rolloutPercent: row.rollout_percent,
+    updatedAt: row.updated_at,
+  };
+}
+
 /** Runs `write(rows, params)` in chunks of MAX_ROWS with statements cached per chunk size. */
 class ChunkedStatement {
   private readonly byRows: Array<Statement | undefined> = [];
@@ -97,7 +111,12 @@ export class SqliteHeartbeatWrites {
          ON CONFLICT (product, channel) DO UPDATE SET version = excluded.version, previous_version = excluded.previous_version,
            rollout_percent = excluded.rollout_percent, updated_at = excluded.updated_at`,
       ),
-      deleteRelease: sqlite.prepare(`DELETE FROM hb_releases WHERE product = ? AND channel = ?`),
+      deleteRelease: sqlite.prepare(`DELETE FROM hb_releases WHERE product = ? AND channel = ? RETURNING *`),
+      insertAudit: sqlite.prepare(
+        `INSERT INTO release_audit (at, product, channel, action, actor_kind, actor_id, actor_name, before_json, after_json, detail_json)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      pruneAudit: sqlite.prepare(`DELETE FROM release_audit WHERE id IN (SELECT id FROM release_audit WHERE at < ? LIMIT ?)`),
       eraseInstallations: sqlite.prepare(`DELETE FROM hb_installations WHERE machine_id = ?`),
       eraseHeartbeats: sqlite.prepare(`DELETE FROM hb_heartbeats WHERE machine_id = ?`),
       eraseDaily: sqlite.prepare(`DELETE FROM hb_daily WHERE machine_id = ?`),
@@ -136,11 +155,19 @@ export class SqliteHeartbeatWrites {
       updatedAt: op.at,
     };
     this.statements.upsertRelease.run({ ...release, previousVersion: previousVersion === "" ? null : previousVersion });
+    this.audit(op.at, op.product, op.channel, "set", op.actor, releaseRowOf(current), release);
     return { kind: "setRelease", release };
   }
 
   deleteRelease(op: DeleteReleaseOp): DeleteReleaseResult {
-    return { kind: "deleteRelease", deleted: this.statements.deleteRelease.run(op.product, op.channel).changes > 0 };
+    const deleted = this.statements.deleteRelease.get(op.product, op.channel) as ReleaseDbRow | undefined;
+    if (deleted) this.audit(op.at, op.product, op.channel, "delete", op.actor, releaseRowOf(deleted), undefined);
+    return { kind: "deleteRelease", deleted: deleted !== undefined };
+  }
+
+  /** The release audit entry of a change, on the change's own transaction. */
+  private audit(at: number, product: string, channel: string, action: string, actor: ReleaseAuditActor, before: ReleaseRow | undefined, after: ReleaseRow | undefined): void {
+    this.statements.insertAudit.run(at, product, channel, action, actor.kind, actor.id, actor.name, releaseAuditJson(before), releaseAuditJson(after), null);
   }
 
   eraseMachine(op: EraseMachineOp): EraseMachineResult {
@@ -159,6 +186,7 @@ export class SqliteHeartbeatWrites {
       heartbeats: op.heartbeatsBefore === undefined ? 0 : s.pruneHeartbeats.run(op.heartbeatsBefore, op.limit).changes,
       daily: op.dailyBefore === undefined ? 0 : s.pruneDaily.run(op.dailyBefore, op.limit).changes,
       installations: op.installationsBefore === undefined ? 0 : s.pruneInstallations.run(op.installationsBefore, op.limit).changes,
+      releaseAudit: op.releaseAuditBefore === undefined ? 0 : s.pruneAudit.run(op.releaseAuditBefore, op.limit).changes,
     };
   }
 }
