@@ -6,6 +6,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useLocation } from "wouter";
 import { CommandService, DeviceService, type Command } from "../api.js";
+import { toDate } from "../format.js";
 import { commandStateName, isPending, stateTone } from "../names.js";
 import { ConfirmDialog, Empty, ErrorNote, Loading, Page, Time, WriteOnly } from "../ui.js";
 
@@ -20,8 +21,10 @@ export function Device({ deviceId }: { deviceId: string }) {
   const queryClient = useQueryClient();
   const [, navigate] = useLocation();
   const device = useQuery(DeviceService.method.getDevice, { deviceId, commandLimit: 50 }, {
-    // Followed closely while a command is on its way, calmly otherwise.
-    refetchInterval: (query) => ((query.state.data?.commands ?? []).some((c) => isPending(c.state)) ? 1_000 : 10_000),
+    // Followed closely while a command queued in the last few minutes is on its way
+    // (one queued to an offline device may wait for days), calmly otherwise.
+    refetchInterval: (query) =>
+      (query.state.data?.commands ?? []).some((c) => isPending(c.state) && Date.now() - (toDate(c.createdAt)?.getTime() ?? 0) < 5 * 60_000) ? 1_000 : 10_000,
   });
   const refresh = () => queryClient.invalidateQueries();
   const [confirmDelete, setConfirmDelete] = useState(false);
