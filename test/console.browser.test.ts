@@ -219,6 +219,17 @@ describe("the web console in Chromium", { timeout: 120_000 }, () => {
     for (const version of versions) await contains(chart.locator(".u-legend"), version);
     await visible(page.getByRole("button", { name: "New release" }));
     await screenshot(page, "releases");
+
+    // Change a release's rollout: the table follows, and the history names who did it.
+    const { key } = await operator(KeyService).getCurrentKey({});
+    const row = page.getByRole("table").first().locator("tbody tr", { hasText: fleet.releases[0]!.version }).filter({ hasText: fleet.releases[0]!.channel || "(default)" }).first();
+    await row.getByRole("button", { name: "Change" }).click();
+    await page.getByLabel("Rollout (%)").fill("60");
+    await page.getByRole("button", { name: "Save release" }).click();
+    await contains(row, "60 %");
+    const history = page.getByRole("region", { name: "History" });
+    await contains(history.locator("tbody tr").first(), `${fleet.releases[0]!.version} at 60 %`);
+    await contains(history.locator("tbody tr").first(), key!.name);
   });
 
   it("follows events live and exports a filtered range as a file", async () => {

@@ -3,10 +3,10 @@
 import { useMutation, useQuery } from "@connectrpc/connect-query";
 import { useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
-import { CensusService, ReleaseService, type CensusDay, type Release } from "../api.js";
+import { CensusService, ReleaseAuditActorKind, ReleaseService, type CensusDay, type Release, type ReleaseAuditEntry } from "../api.js";
 import { Chart } from "../chart.js";
 import { Bars } from "./overview.js";
-import { ConfirmDialog, Empty, ErrorNote, Loading, Page, Time, WriteOnly } from "../ui.js";
+import { ConfirmDialog, Empty, ErrorNote, Loading, Page, Pager, Time, usePaging, WriteOnly } from "../ui.js";
 
 const chartVersions = 8;
 
@@ -107,6 +107,8 @@ export function Releases() {
         </div>
         <Census product={product} />
       </section>
+
+      <History />
 
       <ConfirmDialog
         open={deleting !== undefined}
@@ -222,5 +224,74 @@ function Census({ product }: { product: string }) {
         </div>
       ) : null}
     </>
+  );
+}
+
+function describeRelease(release: Release | undefined): string {
+  return release === undefined ? "none" : `${release.version} at ${release.rolloutPercent} %`;
+}
+
+function describeActor(entry: ReleaseAuditEntry): string {
+  const actor = entry.actor;
+  if (actor === undefined) return "–";
+  switch (actor.kind) {
+    case ReleaseAuditActorKind.OPERATOR:
+      return actor.name || actor.keyId || "an operator";
+    case ReleaseAuditActorKind.GATE:
+      return "health gate";
+    case ReleaseAuditActorKind.SYSTEM:
+      return actor.name || "the server";
+    default:
+      return actor.name || "–";
+  }
+}
+
+/** Who changed which release when, newest first (ReleaseService.ListReleaseAudit). */
+function History() {
+  const paging = usePaging("");
+  const audit = useQuery(ReleaseService.method.listReleaseAudit, { pageSize: 20, pageToken: paging.token }, { refetchInterval: 30_000, placeholderData: (p) => p });
+  const entries = audit.data?.entries ?? [];
+  return (
+    <section aria-labelledby="history-title">
+      <h2 id="history-title">History</h2>
+      <ErrorNote error={audit.error} what="Release history" />
+      {audit.data === undefined ? null : entries.length === 0 ? (
+        <Empty>No release has been changed yet. Every change (by the console, the CLI or the API) is listed here with who made it.</Empty>
+      ) : (
+        <>
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">When</th>
+                  <th scope="col">Product · channel</th>
+                  <th scope="col">Change</th>
+                  <th scope="col">Before</th>
+                  <th scope="col">After</th>
+                  <th scope="col">By</th>
+                </tr>
+              </thead>
+              <tbody>
+                {entries.map((e) => (
+                  <tr key={String(e.id)}>
+                    <td>
+                      <Time value={e.at} />
+                    </td>
+                    <td>
+                      {e.product} · {e.channel || "(default)"}
+                    </td>
+                    <td>{e.action}</td>
+                    <td className="mono">{describeRelease(e.before)}</td>
+                    <td className="mono">{describeRelease(e.after)}</td>
+                    <td>{describeActor(e)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <Pager paging={paging} nextToken={audit.data.nextPageToken} label="History" />
+        </>
+      )}
+    </section>
   );
 }
