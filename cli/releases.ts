@@ -1,10 +1,17 @@
 // `fleetbeat releases …`: newest versions offered to update heartbeats (operator API).
-import { type Release, ReleaseSchema } from "../gen/fleetbeat/operator/v1/releases_pb.js";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  type Release,
+  type ReleaseAuditEntry,
+  ReleaseAuditActorKind,
+  ReleaseAuditEntrySchema,
+  ReleaseSchema,
+} from "../gen/fleetbeat/operator/v1/releases_pb.js";
 import { ExitCode } from "../clients/operator/exit-codes.js";
-import { type Column, formatTime, renderTable } from "../clients/operator/format.js";
-import { positiveInt, usage } from "./options.js";
+import { type Column, formatCount, formatTime, renderTable } from "../clients/operator/format.js";
+import { parseTime, positiveInt, usage } from "./options.js";
 import type { CliKit } from "./program.js";
-import { destructive, requireYes, type OperatorKit, jsonOf } from "./operator.js";
+import { collectAll, destructive, moreHint, pagedListing, pagingOf, requireYes, type OperatorKit, jsonOf, writeJsonArray } from "./operator.js";
 
 const releaseColumns: Column<Release>[] = [
   { header: "PRODUCT", value: (r) => r.product },
@@ -14,6 +21,35 @@ const releaseColumns: Column<Release>[] = [
   { header: "PREVIOUS", value: (r) => r.previousVersion || "-" },
   { header: "UPDATED", value: (r) => formatTime(r.updatedAt) },
 ];
+/** "2.1 25%", or "-" when there is no release on that side of the change. */
+function releaseState(release: Release | undefined): string {
+  return release ? `${release.version} ${release.rolloutPercent}%` : "-";
+}
+
+/** The operator key's name; a gate or the server itself by kind (and name). */
+function actorText(entry: ReleaseAuditEntry): string {
+  const actor = entry.actor;
+  if (!actor) return "-";
+  switch (actor.kind) {
+    case ReleaseAuditActorKind.OPERATOR:
+      return actor.name;
+    case ReleaseAuditActorKind.GATE:
+      return actor.name ? `gate ${actor.name}` : "gate";
+    case ReleaseAuditActorKind.SYSTEM:
+      return actor.name ? `system ${actor.name}` : "system";
+    default:
+      return actor.name || "-";
+  }
+}
+
+const auditColumns: Column<ReleaseAuditEntry>[] = [
+  { header: "TIME", value: (e) => formatTime(e.at) },
+  { header: "PRODUCT/CHANNEL", value: (e) => `${e.product}/${e.channel}` },
+  { header: "ACTION", value: (e) => e.action },
+  { header: "ACTOR", value: actorText },
+  { header: "CHANGE", value: (e) => `${releaseState(e.before)} → ${releaseState(e.after)}` },
+];
+
 export function registerReleasesCommands(kit: CliKit, op: OperatorKit): void {
   const { leaf, act } = op;
   const releases = kit.group("releases", "newest versions offered to update heartbeats (operator API)");
@@ -39,6 +75,37 @@ export function registerReleasesCommands(kit: CliKit, op: OperatorKit): void {
         );
         if (ctx.json) ctx.out(`${JSON.stringify(response.release ? jsonOf(ReleaseSchema, response.release) : null)}\n`);
         else if (response.release) ctx.out(renderTable([response.release], releaseColumns));
+      }),
+    );
+  pagedListing(leaf(releases, "audit", "list the release audit log, newest first: who changed which release when, before → after"))
+    .option("--product <product>", "only this product")
+    .option("--channel <channel>", "only this channel")
+    .option("--since <time>", "only entries at or after this time (ISO 8601, epoch seconds or -<duration>, e.g. -7d)")
+    .option("--limit <n>", "at most this many (default 100; 0 for all, page by page)", positiveInt("a count", true), 100)
+    .action(
+      act(async (ctx, o) => {
+        const rawSince = o.since as string | undefined;
+        const since = rawSince === undefined ? undefined : parseTime(rawSince, ctx.io.now());
+        if (rawSince !== undefined && since === undefined) {
+          usage(`--since: expected ISO 8601 (2026-01-31T12:00:00Z), epoch seconds or -<duration>, got ${JSON.stringify(rawSince)}`);
+        }
+        const filter = {
+          product: (o.product as string | undefined) ?? "",
+          channel: (o.channel as string | undefined) ?? "",
+          ...(since !== undefined ? { since: timestampFromMs(since) } : {}),
+        };
+        const limit = (o.limit as number) === 0 ? undefined : (o.limit as number);
+        const paging = pagingOf(o);
+        const items = ctx.client.listReleaseAudit(filter, limit, paging);
+        if (ctx.json) {
+          await writeJsonArray(ctx, items, (e) => jsonOf(ReleaseAuditEntrySchema, e));
+          moreHint(ctx, paging);
+          return;
+        }
+        const rows = await collectAll(items);
+        ctx.out(renderTable(rows, auditColumns));
+        ctx.err(`${formatCount(rows.length)} entr${rows.length === 1 ? "y" : "ies"}\n`);
+        moreHint(ctx, paging);
       }),
     );
   destructive(leaf(releases, "delete", "stop announcing a version for a product and channel"), "delete the release")

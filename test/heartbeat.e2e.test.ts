@@ -3,7 +3,7 @@
 // releases with staged rollout, the census, export and erasure, retention.
 import { readFileSync } from "node:fs";
 import { toJsonString } from "@bufbuild/protobuf";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { DescService } from "@bufbuild/protobuf";
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HeartbeatService } from "../gen/fleetbeat/heartbeat/v1/heartbeat_pb.js";
 import { CensusService } from "../gen/fleetbeat/operator/v1/census_pb.js";
 import { ExportMachineResponseSchema, MachineService } from "../gen/fleetbeat/operator/v1/machines_pb.js";
-import { ReleaseService } from "../gen/fleetbeat/operator/v1/releases_pb.js";
+import { ReleaseAuditActorKind, ReleaseService } from "../gen/fleetbeat/operator/v1/releases_pb.js";
 import { defaultConfig } from "../server/core/config.js";
 import { pruneHeartbeatData } from "../server/heartbeat/retention.js";
 import { offeredVersion } from "../server/heartbeat/rollout.js";
@@ -261,6 +261,62 @@ describe("ReleaseService", () => {
   });
 });
 
+describe("ReleaseService.ListReleaseAudit", () => {
+  it("lists every committed release change with its operator key, before and after, newest first", async () => {
+    const releases = client(ReleaseService);
+    const keys = await t.server.store.operatorKeys.list(false);
+    const adminKey = keys.find((k) => k.name === "test admin")!;
+    const start = clock;
+    clock = start + 1_000;
+    await setRelease("1.0", 0, "audited", "stable");
+    clock = start + 2_000;
+    await setRelease("1.1", 10, "audited", "stable");
+    // Refused changes and a delete of nothing are not entries.
+    await expect(setRelease("one", 0, "audited", "stable")).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(releases.setRelease({ product: "audited", version: "9.9" }, { headers: bearer(reader) })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    expect((await releases.deleteRelease({ product: "audited", channel: "beta" }, { headers: bearer(admin) })).deleted).toBe(false);
+    clock = start + 3_000;
+    expect((await releases.deleteRelease({ product: "audited", channel: "stable" }, { headers: bearer(admin) })).deleted).toBe(true);
+    clock = start;
+
+    // A read key lists it.
+    const listed = await releases.listReleaseAudit({ product: "audited" }, { headers: bearer(reader) });
+    expect(listed.nextPageToken).toBe("");
+    expect(listed.entries.map((e) => [e.action, e.before?.version ?? "-", e.after?.version ?? "-", e.after?.rolloutPercent ?? 0])).toEqual([
+      ["delete", "1.1", "-", 0],
+      ["set", "1.0", "1.1", 10],
+      ["set", "-", "1.0", 100],
+    ]);
+    const [deleted, staged] = listed.entries;
+    expect(deleted!.actor).toMatchObject({ kind: ReleaseAuditActorKind.OPERATOR, keyId: adminKey.id, name: "test admin" });
+    expect(timestampDate(deleted!.at!).getTime()).toBe(start + 3_000);
+    expect(deleted!.after).toBeUndefined();
+    expect(staged!.before).toMatchObject({ product: "audited", channel: "stable", version: "1.0", rolloutPercent: 100, previousVersion: "" });
+    expect(staged!.after).toMatchObject({ version: "1.1", previousVersion: "1.0", rolloutPercent: 10 });
+    expect(timestampDate(staged!.after!.updatedAt!).getTime()).toBe(start + 2_000);
+    expect(staged!.detailJson).toBe("");
+
+    // Filters: channel, since.
+    expect((await releases.listReleaseAudit({ product: "audited", channel: "beta" }, { headers: bearer(reader) })).entries).toEqual([]);
+    const recent = await releases.listReleaseAudit({ product: "audited", since: timestampFromMs(start + 2_000) }, { headers: bearer(reader) });
+    expect(recent.entries.map((e) => e.action)).toEqual(["delete", "set"]);
+
+    // Pages of one, each token continuing after the last entry.
+    const paged: string[] = [];
+    let pageToken = "";
+    do {
+      const page = await releases.listReleaseAudit({ product: "audited", pageSize: 1, pageToken }, { headers: bearer(reader) });
+      expect(page.entries.length).toBeLessThanOrEqual(1);
+      paged.push(...page.entries.map((e) => `${e.action} ${e.after?.version ?? "-"}`));
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
+    expect(paged).toEqual(["delete -", "set 1.1", "set 1.0"]);
+
+    await expect(releases.listReleaseAudit({ pageToken: "nope" }, { headers: bearer(reader) })).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(releases.listReleaseAudit({})).rejects.toMatchObject({ code: Code.Unauthenticated });
+  });
+});
+
 describe("CensusService over synthetic installations", () => {
   it("counts active installations by version and OS within a window, and a 90-day series", async () => {
     const product = "census";
@@ -380,6 +436,24 @@ describe("retention", () => {
     expect(data.heartbeats.map((h) => h.hbId)).toEqual(["fresh"]);
     expect(data.daily.map((d) => d.hbId).sort()).toEqual(["fresh", "old"]);
     expect(data.installations.map((i) => i.hbId).sort()).toEqual(["fresh", "old"]);
+  });
+
+  it("deletes release audit entries after releaseAuditRetentionDays, and keeps them forever with 0", async () => {
+    const start = clock;
+    clock = start - 800 * DAY;
+    await setRelease("0.9", 0, "audit-retention");
+    clock = start - 10 * DAY;
+    await setRelease("1.0", 0, "audit-retention");
+    clock = start;
+    const list = async () =>
+      (await client(ReleaseService).listReleaseAudit({ product: "audit-retention" }, { headers: bearer(reader) })).entries.map((e) => e.after?.version);
+    const forever = { ...t.config, heartbeat: { ...t.config.heartbeat, releaseAuditRetentionDays: 0 } };
+    expect((await pruneHeartbeatData({ batcher: t.server.batcher, config: forever, now: () => clock })).releaseAudit).toBe(0);
+    expect(await list()).toEqual(["1.0", "0.9"]);
+    expect(t.config.heartbeat.releaseAuditRetentionDays).toBe(730);
+    const totals = await pruneHeartbeatData({ batcher: t.server.batcher, config: t.config, now: () => clock });
+    expect(totals.releaseAudit).toBeGreaterThanOrEqual(1);
+    expect(await list()).toEqual(["1.0"]);
   });
 
   it("keeps no raw rows at all with rawRetentionDays 0", async () => {

@@ -501,6 +501,40 @@ describe("releases, census and machines", () => {
     expect((await cli(["releases", "delete", "--product", "poolarino", "--channel", "beta", "--yes"])).code).toBe(4);
   });
 
+  it("releases audit: the changes newest first, filtered, as a table and JSON, paged by --limit", async () => {
+    expect((await cli(["releases", "set", "1.0", "--product", "audited", "--channel", "stable"])).code).toBe(0);
+    expect((await cli(["releases", "set", "1.1", "--product", "audited", "--channel", "stable", "--rollout", "20"])).code).toBe(0);
+    expect((await cli(["releases", "set", "5.0", "--product", "audited", "--channel", "beta"])).code).toBe(0);
+    expect((await cli(["releases", "delete", "--product", "audited", "--channel", "stable", "--yes"])).code).toBe(0);
+
+    const shown = await cli(["releases", "audit", "--product", "audited"], { key: reader });
+    expect(shown.code, shown.stderr).toBe(0);
+    const lines = shown.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^TIME\s+PRODUCT\/CHANNEL\s+ACTION\s+ACTOR\s+CHANGE$/);
+    expect(lines.slice(1).map((line) => line.replace(/^\S+\s+/, "").replace(/\s+/g, " "))).toEqual([
+      "audited/stable delete test admin 1.1 20% → -",
+      "audited/beta set test admin - → 5.0 100%",
+      "audited/stable set test admin 1.0 100% → 1.1 20%",
+      "audited/stable set test admin - → 1.0 100%",
+    ]);
+    expect(shown.stderr).toBe("4 entries\n");
+
+    const beta = json<Array<{ action: string; channel: string; actor: { kind: string; name: string; keyId: string }; before?: unknown; after: { version: string } }>>(
+      await cli(["releases", "audit", "--product", "audited", "--channel", "beta", "--since", "-1h", "--json"]),
+    );
+    expect(beta).toEqual([expect.objectContaining({ action: "set", channel: "beta", actor: expect.objectContaining({ kind: "RELEASE_AUDIT_ACTOR_KIND_OPERATOR", name: "test admin" }), after: expect.objectContaining({ version: "5.0" }) })]);
+    expect(json<unknown[]>(await cli(["releases", "audit", "--product", "audited", "--since", "2999-01-01T00:00:00Z", "--json"]))).toEqual([]);
+
+    const first = await cli(["releases", "audit", "--product", "audited", "--limit", "1", "--json"]);
+    expect(json<Array<{ action: string }>>(first).map((e) => e.action)).toEqual(["delete"]);
+    const token = /--page-token (\S+)/.exec(first.stderr)?.[1];
+    expect(token).toBeDefined();
+    const rest = json<Array<{ after?: { version: string } }>>(await cli(["releases", "audit", "--product", "audited", "--limit", "0", "--page-token", token!, "--json"]));
+    expect(rest.map((e) => e.after?.version)).toEqual(["5.0", "1.1", "1.0"]);
+
+    expect((await cli(["releases", "audit", "--since", "yesterday"])).code).toBe(2);
+  });
+
   it("census shows installations by version and OS; series by day", async () => {
     const shown = await cli(["census"]);
     expect(shown.code, shown.stderr).toBe(0);

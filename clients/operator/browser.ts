@@ -9,6 +9,7 @@ export {
   ExportFormat,
   OperatorClientBase,
   type CampaignFilter,
+  type ReleaseAuditFilter,
   type ChunkSink,
   type CommandFilter,
   type CommandTargetInit,

@@ -29,7 +29,11 @@ import {
 } from "@fleetbeat/proto/fleetbeat/operator/v1/events_pb.js";
 import { KeyService } from "@fleetbeat/proto/fleetbeat/operator/v1/keys_pb.js";
 import { MachineService } from "@fleetbeat/proto/fleetbeat/operator/v1/machines_pb.js";
-import { ReleaseService } from "@fleetbeat/proto/fleetbeat/operator/v1/releases_pb.js";
+import {
+  type ListReleaseAuditRequestSchema,
+  type ReleaseAuditEntry,
+  ReleaseService,
+} from "@fleetbeat/proto/fleetbeat/operator/v1/releases_pb.js";
 import { StatsService } from "@fleetbeat/proto/fleetbeat/operator/v1/stats_pb.js";
 
 export interface OperatorClientBaseOptions {
@@ -62,6 +66,7 @@ export interface Paging {
   nextPageToken?: string | undefined;
 }
 
+export type ReleaseAuditFilter = Omit<MessageInitShape<typeof ListReleaseAuditRequestSchema>, "pageToken" | "$typeName">;
 export type CampaignFilter = Omit<MessageInitShape<typeof ListCampaignsRequestSchema>, "pageToken" | "$typeName">;
 export type PurgeFilter = Omit<MessageInitShape<typeof PurgeCommandsRequestSchema>, "$typeName">;
 
@@ -151,6 +156,14 @@ export class OperatorClientBase {
     return this.paged(pageSizeHint, limit, paging, async (pageSize, pageToken) => {
       const page = await this.events.listEvents({ filter, pageSize, pageToken }, this.call());
       return { items: page.events, next: page.nextPageToken };
+    });
+  }
+
+  /** Every release audit entry matching the filter, newest first, page by page (at most `limit` when given; see Paging). */
+  listReleaseAudit(filter: ReleaseAuditFilter = {}, limit?: number, paging: Paging = {}): AsyncGenerator<ReleaseAuditEntry> {
+    return this.paged(filter.pageSize, limit, paging, async (pageSize, pageToken) => {
+      const page = await this.releases.listReleaseAudit({ ...filter, pageSize, pageToken }, this.call());
+      return { items: page.entries, next: page.nextPageToken };
     });
   }
 

@@ -16,6 +16,7 @@ export {
   type CommandTargetInit,
   type QueueCommandOptions,
   type CampaignFilter,
+  type ReleaseAuditFilter,
   type PurgeFilter,
   type ExportProgress,
   type ChunkSink,
