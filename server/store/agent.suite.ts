@@ -451,6 +451,57 @@ export function describeAgentStoreSuite(label: string, freshDatabase: () => Prom
         expect(await seen({ label })).toEqual([ids[2]]);
         expect(await store.agent.listDevices({ query: "EndPoint1-no-such", limit: 5 })).toEqual([]);
       });
+
+      it("query matches a prefix of the device id or the name, character for character (no wildcards, no folding, any plane)", async () => {
+        const tag = randomUUID().slice(0, 8);
+        const names = [
+          `q${tag}%x`, `q${tag}_y`, `q${tag}ab`, `q${tag}\\z`, `q${tag}Büro-1`, `q${tag}Büro-2`, `q${tag}😀-1`, `q${tag}😀😀`,
+          `q${tag}\uFFFF`, `q${tag}\u{10000}`, `q${tag}\u{10FFFF}!`, `Q${tag}ab`, `q${tag}\uFFFDr`, `q${tag}`,
+        ];
+        // Ids in the order of `names` (device id order), and one id with `_` whose name matches nothing below.
+        const ids = names.map((_, i) => `pfx-${tag}-${String(i).padStart(2, "0")}`);
+        for (const [i, id] of ids.entries()) await apply(registerOp(id, `${id}-t1`, { info: { ...info, devicename: names[i]! } }));
+        const underscoreId = `pfx_${tag}`;
+        await apply(registerOp(underscoreId, `${underscoreId}-t1`, { info: { ...info, devicename: `other-${tag}` } }));
+        const found = async (query: string) => (await store.agent.listDevices({ query, limit: 100 })).map((r) => r.devicename);
+        expect(await found(`q${tag}%`)).toEqual([`q${tag}%x`]);
+        expect(await found(`q${tag}_`)).toEqual([`q${tag}_y`]);
+        expect(await found(`q${tag}\\`)).toEqual([`q${tag}\\z`]);
+        expect(await found(`q${tag}a`)).toEqual([`q${tag}ab`]);
+        expect(await found(`q${tag}Bü`)).toEqual([`q${tag}Büro-1`, `q${tag}Büro-2`]);
+        expect(await found(`q${tag}Bu`)).toEqual([]);
+        expect(await found(`q${tag}😀`)).toEqual([`q${tag}😀-1`, `q${tag}😀😀`]);
+        expect(await found(`q${tag}😀😀`)).toEqual([`q${tag}😀😀`]);
+        expect(await found(`q${tag}\uFFFF`)).toEqual([`q${tag}\uFFFF`]);
+        expect(await found(`q${tag}\u{10000}`)).toEqual([`q${tag}\u{10000}`]);
+        expect(await found(`q${tag}\u{10FFFF}`)).toEqual([`q${tag}\u{10FFFF}!`]);
+        // A lone surrogate reaches the database as U+FFFD, as every string parameter does.
+        expect(await found(`q${tag}\uD800`)).toEqual([`q${tag}\uFFFDr`]);
+        expect(await found(`q${tag}`)).toEqual(names.filter((n) => n.startsWith("q")));
+        expect(await found(`Q${tag}`)).toEqual([`Q${tag}ab`]);
+        // Id prefixes: `_` is no wildcard there either.
+        expect(await found(`pfx-${tag}-1`)).toEqual(names.slice(10));
+        expect(await found(underscoreId)).toEqual([`other-${tag}`]);
+        expect(await found(`pfx-${tag}-00`)).toEqual([names[0]]);
+        // With the other filters and the page token.
+        const page = await store.agent.listDevices({ query: `q${tag}`, afterDeviceId: ids[6], os: "Linux", limit: 3 });
+        expect(page.map((r) => r.deviceId)).toEqual(ids.slice(7, 10));
+      });
+
+      it("query matching thousands of devices (the id-order walk, not the indexes) compares the same way", async () => {
+        const tag = randomUUID().slice(0, 8);
+        const ids = Array.from({ length: 2_100 }, (_, i) => `bulk-${tag}-${String(i).padStart(4, "0")}`);
+        await store.apply(ids.map((id, i) => registerOp(id, `${id}-t1`, { info: { ...info, devicename: `n${tag}%😀${i}` } })));
+        // Decoys a wildcard, a folded or a miscounted comparison would let in.
+        await apply(registerOp(`bulk-${tag}-x`, "x-t1", { info: { ...info, devicename: `n${tag}X😀` } }));
+        await apply(registerOp(`bulk_${tag}-y`, "y-t1", { info: { ...info, devicename: `N${tag}%😀` } }));
+        const found = async (query: string, afterDeviceId?: string) =>
+          (await store.agent.listDevices({ query, limit: 3, ...(afterDeviceId ? { afterDeviceId } : {}) })).map((r) => r.deviceId);
+        expect(await found(`n${tag}%😀`)).toEqual(ids.slice(0, 3));
+        expect(await found(`n${tag}%`, ids[2_096])).toEqual(ids.slice(2_097));
+        expect(await found(`bulk-${tag}-`, ids[2_098])).toEqual([ids[2_099], `bulk-${tag}-x`]);
+        expect(await found(`bulk-${tag}`)).toEqual(ids.slice(0, 3));
+      });
       it("delete forgets the device and cancels its open commands", async () => {
         const a = await registered();
         const q = await apply<AgentQueueCommandsResult>({

@@ -29,6 +29,49 @@ export interface ReadDb {
   listOf(values: readonly string[] | readonly number[], type: "text" | "bigint", alias: string): SQL;
 }
 
+/**
+ * The text as a string parameter reaches either database: a lone surrogate,
+ * which UTF-8 cannot carry, as U+FFFD (what both drivers send for it).
+ */
+function wellFormed(text: string): string {
+  return text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
+}
+
+/** `prefix` as the database receives it (well formed) and its length in characters (code points, what substr counts). */
+export function prefixText(prefix: string): { text: string; characters: number } {
+  const text = wellFormed(prefix);
+  return { text, characters: Array.from(text).length };
+}
+
+/**
+ * The least text greater than every text that starts with `prefix`, in code point
+ * order (= UTF-8 byte order, what `bytewise` compares): its last character
+ * replaced by the next code point (surrogates skipped), a last U+10FFFF dropped
+ * and the one before it raised instead. Undefined when there is none (the
+ * prefix is all U+10FFFF). `prefix` must be well formed.
+ */
+export function prefixEnd(prefix: string): string | undefined {
+  const points = Array.from(prefix, (c) => c.codePointAt(0)!);
+  while (points.length > 0) {
+    let last = points.pop()! + 1;
+    if (last === 0xd800) last = 0xe000;
+    if (last <= 0x10ffff) return [...points, last].map((point) => String.fromCodePoint(point)).join("");
+  }
+  return undefined;
+}
+
+/**
+ * `expr` (already `bytewise`) starts with `prefix`, as a range an index in
+ * byte order serves: `expr >= prefix AND expr < prefixEnd(prefix)`. Exact for
+ * any text: no wildcard (`%`, `_`), no case or accent folding, characters of
+ * every plane.
+ */
+export function startsWith(expr: SQL, prefix: string): SQL {
+  const from = prefixText(prefix).text;
+  const end = prefixEnd(from);
+  return end === undefined ? sql`${expr} >= ${from}` : sql`(${expr} >= ${from} AND ${expr} < ${end})`;
+}
+
 /** ` WHERE a AND b …`, or nothing when there is no condition. */
 export function whereAll(conditions: readonly SQL[]): SQL {
   return conditions.length === 0 ? sql`` : sql` WHERE ${sql.join([...conditions], sql` AND `)}`;

@@ -1,5 +1,6 @@
 // Endpoint agent (seed 002): devices with the hashes of their current and
 // previous token, operator labels, and commands with their delivery state.
+import { sql } from "drizzle-orm";
 import { bigint, boolean, index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
 import { campaignStates, campaignTargets, commandStates } from "../../enums.js";
 
@@ -27,7 +28,14 @@ export const agentDevices = pgTable(
   // move on each write (two more random pages per heartbeat, the hottest write of
   // the server). Online/offline listings filter while walking the device id order.
   // No index on token_hash either: tokens are always checked by device id.
-  (t) => [index("agent_devices_os_idx").on(t.os)],
+  // Device id and name in byte order (COLLATE "C", what the reads' bytewise
+  // compares; the primary key has the database's collation): listings page in
+  // device id order, and a name or id prefix is a range on one of them.
+  (t) => [
+    index("agent_devices_os_idx").on(t.os),
+    index("agent_devices_device_id_bytes_idx").on(sql`${t.deviceId} COLLATE "C"`),
+    index("agent_devices_devicename_bytes_idx").on(sql`${t.devicename} COLLATE "C"`),
+  ],
 );
 
 export const agentDeviceLabels = pgTable(

@@ -27,7 +27,8 @@ export const agentDevices = sqliteTable(
   // move on each write (two more random pages per heartbeat, the hottest write of
   // the server). Online/offline listings filter while walking the device id order.
   // No index on token_hash either: tokens are always checked by device id.
-  (t) => [index("agent_devices_os_idx").on(t.os)],
+  // devicename (BINARY, byte order): a listing's name prefix is a range on it.
+  (t) => [index("agent_devices_os_idx").on(t.os), index("agent_devices_devicename_idx").on(t.devicename)],
 );
 
 export const agentDeviceLabels = sqliteTable(

@@ -1,0 +1,2 @@
+CREATE INDEX "agent_devices_device_id_bytes_idx" ON "agent_devices" USING btree ("device_id" COLLATE "C");--> statement-breakpoint
+CREATE INDEX "agent_devices_devicename_bytes_idx" ON "agent_devices" USING btree ("devicename" COLLATE "C");

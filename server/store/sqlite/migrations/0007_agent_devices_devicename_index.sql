@@ -1,0 +1,1 @@
+CREATE INDEX `agent_devices_devicename_idx` ON `agent_devices` (`devicename`);
