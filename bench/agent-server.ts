@@ -5,7 +5,8 @@
 // IPC; answers "rss" with its resident set size, V8 heap and CPU time used (after
 // a full GC), "peek" with its RSS alone (no GC, for sampling under load), "cpu"
 // with its CPU time (no GC), "operator-key" with a new admin key; on "stop"
-// prints what the batcher did and exits.
+// prints what the batcher did and exits. `--fill=console` seeds the console-lists
+// bench's fleet (agent-seed.ts); `--online-grace-ms` sets the server's online grace.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,10 +23,11 @@ v8.setFlagsFromString("--expose-gc");
 const collectGarbage = runInNewContext("gc") as () => void;
 
 const devices = numberFlag("devices", 1_000_000);
+const fill = stringFlag("fill") ?? "agent";
 const dataDir = mkdtempSync(join(tmpdir(), "fleetbeat-bench-agent-"));
 
 const seedStart = performance.now();
-const seeding = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./agent-seed.ts", import.meta.url)), `--devices=${devices}`, `--data-dir=${dataDir}`], { stdio: "inherit" });
+const seeding = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./agent-seed.ts", import.meta.url)), `--devices=${devices}`, `--data-dir=${dataDir}`, `--fill=${fill}`], { stdio: "inherit" });
 if (seeding.status !== 0) throw new Error(`seeding failed with status ${seeding.status}`);
 const seedMs = performance.now() - seedStart;
 
@@ -36,7 +38,11 @@ const server = await startServer(
     dataDir,
     databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
     logLevel: "silent",
-    agent: { ...defaultConfig.agent, tokenLifetimeMs: 365 * 86_400_000 },
+    agent: {
+      ...defaultConfig.agent,
+      tokenLifetimeMs: 365 * 86_400_000,
+      onlineGraceMs: numberFlag("online-grace-ms", defaultConfig.agent.onlineGraceMs),
+    },
     // Unset: the dialect's default (batchMaxDelayDefaults).
     batchMaxDelayMs: stringFlag("batch-delay") === undefined ? undefined : numberFlag("batch-delay", 0),
     batchMaxOps: numberFlag("batch-ops", defaultConfig.batchMaxOps),
