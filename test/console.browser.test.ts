@@ -3,6 +3,7 @@
 // console built by build.mjs as it ships. Each page's screenshot goes to
 // docs/console/ (the README links them).
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +18,8 @@ import { MachineService } from "../gen/fleetbeat/operator/v1/machines_pb.js";
 import { launchChromium, screenshot, type ChromiumSession } from "./support/chromium.js";
 import { startConsoleFleet, type ConsoleFleet } from "./support/console-fleet.js";
 import { repoRoot } from "./support/process-server.js";
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const build = (await import(join(repoRoot, "build.mjs"))) as {
   buildConsole: (outdir: string) => Promise<{ firstPageJsGzip: number }>;
@@ -383,6 +386,42 @@ describe("the web console in Chromium", { timeout: 120_000 }, () => {
     await visible(page.locator("tbody tr").first());
     expect(await overflow()).toBeLessThanOrEqual(0);
     await screenshot(page, "devices-phone");
+  });
+
+  it("passes axe-core's WCAG 2.1 A/AA checks on every page (nothing serious or critical)", async () => {
+    // axe is injected as a script, which the console's own policy rightly forbids: this
+    // one context bypasses CSP (the test above proves the policy holds without it).
+    const page = await newPage({ bypassCSP: true });
+    await signIn(page, fleet.adminKey);
+    const findings: string[] = [];
+    const check = async (where: string) => {
+      await page.addScriptTag({ content: axeSource });
+      const result = (await page.evaluate(() =>
+        (window as unknown as { axe: { run: (context: Document, options: object) => Promise<unknown> } }).axe.run(document, {
+          runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+        }),
+      )) as { passes: unknown[]; violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: unknown }> }> };
+      // axe really looked: a page of this kind passes dozens of its rules.
+      expect(result.passes.length, where).toBeGreaterThan(10);
+      for (const v of result.violations) {
+        if (v.impact === "serious" || v.impact === "critical") findings.push(`${where}: ${v.id} (${v.impact}) ${v.help}: ${v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)).join(" ")}`);
+      }
+    };
+    await page.locator(".chart canvas").first().waitFor();
+    await check("overview");
+    for (const name of ["Devices", "Commands", "Releases", "Events", "Machines", "Keys"]) {
+      await go(page, name);
+      await page.waitForLoadState("networkidle").catch(() => undefined);
+      await page.waitForTimeout(500);
+      await check(name);
+    }
+    await page.goto(`${fleet.url}/console/devices/${encodeURIComponent(fleet.agents[2]!.deviceId)}`);
+    await page.getByRole("heading", { level: 1, name: fleet.agents[2]!.devicename }).waitFor();
+    await check("device");
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("API key").waitFor();
+    await check("sign-in");
+    expect(findings).toEqual([]);
   });
 
   it("raised no Content-Security-Policy report and no uncaught error on any page", () => {
