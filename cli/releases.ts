@@ -1,11 +1,19 @@
 // `fleetbeat releases …`: newest versions offered to update heartbeats (operator API).
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
+  type InstallationCounts,
   type Release,
   type ReleaseAuditEntry,
+  type ReleaseRollback,
+  type YankedVersion,
+  CancelRollbackResponseSchema,
+  ListReleaseControlsResponseSchema,
   ReleaseAuditActorKind,
   ReleaseAuditEntrySchema,
   ReleaseSchema,
+  RollbackResponseSchema,
+  UnyankVersionResponseSchema,
+  YankVersionResponseSchema,
 } from "../gen/fleetbeat/operator/v1/releases_pb.js";
 import { ExitCode } from "../clients/operator/exit-codes.js";
 import { type Column, formatCount, formatTime, renderTable } from "../clients/operator/format.js";
@@ -26,8 +34,29 @@ function releaseState(release: Release | undefined): string {
   return release ? `${release.version} ${release.rolloutPercent}%` : "-";
 }
 
+/** What a yank or rollback entry changed, from its detail (`2.1`, `1.2 → 1.0`); "" when it says nothing of the kind. */
+function controlChange(entry: ReleaseAuditEntry): string {
+  if (entry.detailJson === "") return "";
+  try {
+    const detail = JSON.parse(entry.detailJson) as { version?: unknown; fromVersion?: unknown; toVersion?: unknown };
+    if (typeof detail.fromVersion === "string" && typeof detail.toVersion === "string") return `${detail.fromVersion} → ${detail.toVersion}`;
+    if (typeof detail.version === "string") return detail.version;
+  } catch {
+    // Not JSON: shown as it is.
+    return entry.detailJson;
+  }
+  return "";
+}
+
+/** "12 installations on it (5 active in the last 24 h)". */
+function countsText(counts: InstallationCounts | undefined, what: string): string {
+  const all = Number(counts?.installations ?? 0n);
+  const active = Number(counts?.activeInstallations ?? 0n);
+  return `${formatCount(all)} installation${all === 1 ? "" : "s"} ${what} (${formatCount(active)} active in the last 24 h)`;
+}
+
 /** The operator key's name; a gate or the server itself by kind (and name). */
-function actorText(entry: ReleaseAuditEntry): string {
+function actorText(entry: Pick<ReleaseAuditEntry, "actor">): string {
   const actor = entry.actor;
   if (!actor) return "-";
   switch (actor.kind) {
@@ -44,10 +73,26 @@ function actorText(entry: ReleaseAuditEntry): string {
 
 const auditColumns: Column<ReleaseAuditEntry>[] = [
   { header: "TIME", value: (e) => formatTime(e.at) },
-  { header: "PRODUCT/CHANNEL", value: (e) => `${e.product}/${e.channel}` },
+  { header: "PRODUCT/CHANNEL", value: (e) => `${e.product}/${e.channel || "*"}` },
   { header: "ACTION", value: (e) => e.action },
   { header: "ACTOR", value: actorText },
-  { header: "CHANGE", value: (e) => `${releaseState(e.before)} → ${releaseState(e.after)}` },
+  { header: "CHANGE", value: (e) => (!e.before && !e.after && controlChange(e)) || `${releaseState(e.before)} → ${releaseState(e.after)}` },
+];
+
+const yankColumns: Column<YankedVersion>[] = [
+  { header: "PRODUCT", value: (y) => y.product },
+  { header: "YANKED", value: (y) => y.version },
+  { header: "SINCE", value: (y) => formatTime(y.yankedAt) },
+  { header: "BY", value: actorText },
+];
+
+const rollbackColumns: Column<ReleaseRollback>[] = [
+  { header: "PRODUCT", value: (r) => r.product },
+  { header: "CHANNEL", value: (r) => r.channel || "*" },
+  { header: "FROM", value: (r) => r.fromVersion },
+  { header: "TO", value: (r) => r.toVersion },
+  { header: "SINCE", value: (r) => formatTime(r.createdAt) },
+  { header: "BY", value: actorText },
 ];
 
 export function registerReleasesCommands(kit: CliKit, op: OperatorKit): void {
@@ -106,6 +151,78 @@ export function registerReleasesCommands(kit: CliKit, op: OperatorKit): void {
         ctx.out(renderTable(rows, auditColumns));
         ctx.err(`${formatCount(rows.length)} entr${rows.length === 1 ? "y" : "ies"}\n`);
         moreHint(ctx, paging);
+      }),
+    );
+  leaf(releases, "yank <product> <version>", "stop offering a version of a product at once, on every channel (--undo: offer it again)")
+    .option("--undo", "unyank: offer the version again")
+    .action(
+      act(async (ctx, o, product: string, version: string) => {
+        if (o.undo === true) {
+          const response = await ctx.client.releases.unyankVersion({ product, version }, ctx.client.call());
+          if (ctx.json) ctx.out(`${JSON.stringify(jsonOf(UnyankVersionResponseSchema, response))}\n`);
+          else if (response.unyanked) ctx.out(`unyanked ${product} ${version}: offered again; ${countsText(response.affected, "on it")}\n`);
+          if (!response.unyanked) {
+            ctx.err(`fleetbeat: error: not found: ${product} ${version} is not yanked\n`);
+            return ExitCode.notFound;
+          }
+          return;
+        }
+        const response = await ctx.client.releases.yankVersion({ product, version }, ctx.client.call());
+        if (ctx.json) {
+          ctx.out(`${JSON.stringify(jsonOf(YankVersionResponseSchema, response))}\n`);
+          return;
+        }
+        const yanked = response.yanked;
+        ctx.out(
+          `${response.alreadyYanked ? "already yanked" : "yanked"} ${yanked?.product ?? product} ${yanked?.version ?? version}: ${countsText(response.affected, "on it")}` +
+            `${response.channels.length > 0 ? `; no longer offered on ${response.channels.join(", ")}` : ""}\n`,
+        );
+      }),
+    );
+  leaf(releases, "rollback <product>", "send installations on --from to the lower --to (a downgrade) (--cancel: end the rollback)")
+    .requiredOption("--from <version>", "the version installations go away from")
+    .option("--to <version>", "the lower version they install (not with --cancel)")
+    .option("--channel <channel>", "only installations on this channel (default: every channel)")
+    .option("--cancel", "end the rollback of --from (and --channel)")
+    .action(
+      act(async (ctx, o, product: string) => {
+        const fromVersion = o.from as string;
+        const channel = (o.channel as string | undefined) ?? "";
+        const where = `${product}${channel === "" ? "" : `/${channel}`}`;
+        if (o.cancel === true) {
+          if (o.to !== undefined) usage("--cancel takes no --to");
+          const response = await ctx.client.releases.cancelRollback({ product, fromVersion, channel }, ctx.client.call());
+          if (ctx.json) ctx.out(`${JSON.stringify(jsonOf(CancelRollbackResponseSchema, response))}\n`);
+          else if (response.cancelled) ctx.out(`cancelled the rollback of ${where} ${fromVersion}: ${countsText(response.affected, "on it")}\n`);
+          if (!response.cancelled) {
+            ctx.err(`fleetbeat: error: not found: no rollback of ${where} ${fromVersion}\n`);
+            return ExitCode.notFound;
+          }
+          return;
+        }
+        const toVersion = o.to as string | undefined;
+        if (toVersion === undefined) usage("rollback needs --to <version> (or --cancel)");
+        const response = await ctx.client.releases.rollback({ product, fromVersion, toVersion, channel }, ctx.client.call());
+        if (ctx.json) {
+          ctx.out(`${JSON.stringify(jsonOf(RollbackResponseSchema, response))}\n`);
+          return;
+        }
+        const replaced = response.replacedToVersion === "" ? "" : ` (was → ${response.replacedToVersion})`;
+        ctx.out(`rollback ${where} ${fromVersion} → ${toVersion}${replaced}: ${countsText(response.affected, "told to downgrade")}\n`);
+      }),
+    );
+  leaf(releases, "controls", "list yanked versions and active rollbacks")
+    .option("--product <product>", "only this product")
+    .action(
+      act(async (ctx, o) => {
+        const response = await ctx.client.releases.listReleaseControls({ product: (o.product as string | undefined) ?? "" }, ctx.client.call());
+        if (ctx.json) {
+          ctx.out(`${JSON.stringify(jsonOf(ListReleaseControlsResponseSchema, response), null, 2)}\n`);
+          return;
+        }
+        ctx.out(renderTable(response.yanked, yankColumns));
+        ctx.out("\n");
+        ctx.out(renderTable(response.rollbacks, rollbackColumns));
       }),
     );
   destructive(leaf(releases, "delete", "stop announcing a version for a product and channel"), "delete the release")

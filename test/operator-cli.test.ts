@@ -535,6 +535,59 @@ describe("releases, census and machines", () => {
     expect((await cli(["releases", "audit", "--since", "yesterday"])).code).toBe(2);
   });
 
+  it("releases yank and rollback print the installations affected; controls lists them; the audit shows them", async () => {
+    // Two installations on 4.2, seen ten days ago (outside the census window the next test counts).
+    const long = Date.now() - 10 * 86_400_000;
+    const row = (hbId: string) => ({ machineId: "cli-controls", hbId, product: "controlled", channel: "stable", version: "4.2", osType: "Linux", osVersion: "6.1", country: "notSet", region: "notSet", receivedAt: long });
+    const [stored] = await t.server.store.apply([{ kind: "recordHeartbeats", heartbeats: [row("a"), row("b")], keepRaw: false }]);
+    expect(stored?.ok).toBe(true);
+
+    const yanked = await cli(["releases", "yank", "controlled", "4.2"]);
+    expect(yanked.code, yanked.stderr).toBe(0);
+    expect(yanked.stdout).toBe("yanked controlled 4.2: 2 installations on it (0 active in the last 24 h)\n");
+    expect((await cli(["releases", "yank", "controlled", "4.2"])).stdout).toMatch(/^already yanked controlled 4\.2: /);
+    expect(json<{ alreadyYanked: boolean; affected: { installations: string } }>(await cli(["releases", "yank", "controlled", "4.2", "--json"]))).toMatchObject({
+      alreadyYanked: true,
+      affected: { installations: "2" },
+    });
+    expect((await cli(["releases", "yank", "controlled", "4.2"], { key: reader })).code).toBe(3);
+    expect((await cli(["releases", "yank", "controlled", "4.2", "--undo"])).stdout).toBe("unyanked controlled 4.2: offered again; 2 installations on it (0 active in the last 24 h)\n");
+    expect((await cli(["releases", "yank", "controlled", "4.2", "--undo"])).code).toBe(4);
+
+    const rolled = await cli(["releases", "rollback", "controlled", "--from", "4.2", "--to", "4.0"]);
+    expect(rolled.code, rolled.stderr).toBe(0);
+    expect(rolled.stdout).toBe("rollback controlled 4.2 → 4.0: 2 installations told to downgrade (0 active in the last 24 h)\n");
+    const beta = json<{ rollback: { channel: string; toVersion: string }; affected: { installations?: string } }>(
+      await cli(["releases", "rollback", "controlled", "--from", "4.2", "--to", "4.1", "--channel", "beta", "--json"]),
+    );
+    expect(beta.rollback).toMatchObject({ channel: "beta", toVersion: "4.1" });
+    expect(beta.affected.installations ?? "0").toBe("0");
+    expect((await cli(["releases", "rollback", "controlled", "--from", "4.2", "--to", "4.3"])).code).toBe(2);
+    expect((await cli(["releases", "rollback", "controlled", "--from", "4.2"])).code).toBe(2);
+
+    const controls = await cli(["releases", "controls", "--product", "controlled"], { key: reader });
+    expect(controls.code, controls.stderr).toBe(0);
+    expect(controls.stdout).toMatch(/^controlled\s+\*\s+4\.2\s+4\.0\s/m);
+    expect(controls.stdout).toMatch(/^controlled\s+beta\s+4\.2\s+4\.1\s/m);
+
+    expect((await cli(["releases", "rollback", "controlled", "--from", "4.2", "--channel", "beta", "--cancel"])).stdout).toBe(
+      "cancelled the rollback of controlled/beta 4.2: 0 installations on it (0 active in the last 24 h)\n",
+    );
+    expect((await cli(["releases", "rollback", "controlled", "--from", "4.2", "--channel", "beta", "--cancel"])).code).toBe(4);
+
+    const audit = await cli(["releases", "audit", "--product", "controlled"], { key: reader });
+    expect(audit.stdout.trimEnd().split("\n").slice(1).map((line) => line.replace(/^\S+\s+/, "").replace(/\s+/g, " "))).toEqual([
+      "controlled/beta cancel-rollback test admin 4.2 → 4.1",
+      "controlled/beta rollback test admin 4.2 → 4.1",
+      "controlled/* rollback test admin 4.2 → 4.0",
+      "controlled/* unyank test admin 4.2",
+      "controlled/* yank test admin 4.2",
+    ]);
+    // The installations go again: later tests count the fleet.
+    const [erased] = await t.server.store.apply([{ kind: "eraseMachine", machineId: "cli-controls" }]);
+    expect(erased?.ok).toBe(true);
+  });
+
   it("census shows installations by version and OS; series by day", async () => {
     const shown = await cli(["census"]);
     expect(shown.code, shown.stderr).toBe(0);

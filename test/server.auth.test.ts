@@ -137,6 +137,7 @@ const READ_METHODS = new Set([
   "fleetbeat.operator.v1.CommandService/ListCampaigns",
   "fleetbeat.operator.v1.ReleaseService/ListReleases",
   "fleetbeat.operator.v1.ReleaseService/ListReleaseAudit",
+  "fleetbeat.operator.v1.ReleaseService/ListReleaseControls",
   "fleetbeat.operator.v1.CensusService/GetCensus",
   "fleetbeat.operator.v1.CensusService/GetCensusSeries",
   "fleetbeat.operator.v1.EventService/ListEvents",

@@ -59,6 +59,9 @@ export const errorDefinitions = {
   ENROLMENT_RATE_LIMITED: define(Code.ResourceExhausted, 429, "too many registrations of new devices: retry after Retry-After seconds"),
 
   // Operator API.
+  // Releases: a rollback must go down, and never to a yanked version.
+  ROLLBACK_NOT_LOWER: define(Code.InvalidArgument, 400, "a rollback's to_version must be lower than its from_version"),
+  VERSION_YANKED: define(Code.FailedPrecondition, 400, "the version is yanked: unyank it first"),
   FOLLOW_TOO_SLOW: define(Code.ResourceExhausted, 429, "the event stream fell too far behind: reconnect and read faster (or filter)"),
 
   // Server state.

@@ -6,9 +6,8 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { HeartbeatService, NewHbRequest } from "../../gen/fleetbeat/heartbeat/v1/heartbeat_pb.js";
 import type { ServiceDeps } from "../core/deps.js";
 import { FleetbeatError } from "../core/errors.js";
-import type { HeartbeatRow, ReleaseRow } from "../store/heartbeat.js";
-import { offeredVersion } from "./rollout.js";
-import { isNewerVersion } from "../../shared/version.js";
+import type { HeartbeatRow, ReleaseControls, ReleaseRow } from "../store/heartbeat.js";
+import { decideOffer, type OfferControls } from "./offer.js";
 
 /** Longest accepted value per field, in characters (400 FIELD_TOO_LONG beyond). */
 export const fieldLimits = {
@@ -72,33 +71,66 @@ export class HeartbeatRecorder {
   }
 }
 
-/**
- * Releases read from the store, reused for `releaseCacheMs` (every heartbeat needs
- * one; several server processes may share a database, so a change made elsewhere
- * shows within that time). Changes made through this process apply at once.
- */
-export class ReleaseCache {
-  private readonly entries = new Map<string, { at: number; value: Promise<ReleaseRow | undefined> }>();
+/** A product's controls as the offer reads them (offer.ts). */
+export function offerControlsOf(controls: ReleaseControls): OfferControls {
+  return {
+    yanked: controls.yanks.map((yank) => yank.version),
+    rollbacks: controls.rollbacks.map(({ fromVersion, toVersion, channel }) => ({ fromVersion, toVersion, channel })),
+  };
+}
 
-  constructor(private readonly deps: Pick<ServiceDeps, "store" | "config">) {}
+/** Entries read from the store, each reused for a time; a failed read is not kept. */
+class TimedEntries<T> {
+  private readonly entries = new Map<string, { at: number; value: Promise<T> }>();
 
-  get(product: string, channel: string): Promise<ReleaseRow | undefined> {
-    const key = `${product}\u0000${channel}`;
+  constructor(private readonly maxAgeMs: () => number) {}
+
+  get(key: string, read: () => Promise<T>): Promise<T> {
     // A monotonic clock: the cache's age has nothing to do with the (injectable) time of day.
     const now = performance.now();
     const entry = this.entries.get(key);
-    if (entry && now - entry.at < this.deps.config.heartbeat.releaseCacheMs) return entry.value;
-    const value = this.deps.store.heartbeat.getRelease(product, channel);
+    if (entry && now - entry.at < this.maxAgeMs()) return entry.value;
+    const value = read();
     this.entries.set(key, { at: now, value });
-    // A failed read is not cached.
     value.catch(() => {
       if (this.entries.get(key)?.value === value) this.entries.delete(key);
     });
     return value;
   }
 
-  invalidate(): void {
+  clear(): void {
     this.entries.clear();
+  }
+}
+
+/**
+ * Releases, and each product's controls (yanked versions, rollbacks), read from
+ * the store, reused for `releaseCacheMs` (every heartbeat needs them; several
+ * server processes may share a database, so a change made elsewhere shows
+ * within that time). Changes made through this process apply at once.
+ */
+export class ReleaseCache {
+  private readonly releases: TimedEntries<ReleaseRow | undefined>;
+  private readonly controlsByProduct: TimedEntries<OfferControls>;
+
+  constructor(private readonly deps: Pick<ServiceDeps, "store" | "config">) {
+    const maxAgeMs = () => deps.config.heartbeat.releaseCacheMs;
+    this.releases = new TimedEntries(maxAgeMs);
+    this.controlsByProduct = new TimedEntries(maxAgeMs);
+  }
+
+  get(product: string, channel: string): Promise<ReleaseRow | undefined> {
+    return this.releases.get(`${product}\u0000${channel}`, () => this.deps.store.heartbeat.getRelease(product, channel));
+  }
+
+  /** The product's yanked versions and rollbacks. */
+  controls(product: string): Promise<OfferControls> {
+    return this.controlsByProduct.get(product, async () => offerControlsOf(await this.deps.store.heartbeat.getReleaseControls(product)));
+  }
+
+  invalidate(): void {
+    this.releases.clear();
+    this.controlsByProduct.clear();
   }
 }
 
@@ -140,11 +172,16 @@ export function createHeartbeatService(deps: ServiceDeps, parts: HeartbeatServic
       const product = request.product || config.defaultProduct;
       const channel = request.channel || config.defaultChannel;
 
-      const release = await parts.releases.get(product, channel);
-      const offered = release ? offeredVersion(release, anonymous ? undefined : { machineId: request.machineId, hbId: request.hbId }) : "";
+      const [release, controls] = await Promise.all([parts.releases.get(product, channel), parts.releases.controls(product)]);
+      const offer = decideOffer({
+        release,
+        controls,
+        channel,
+        installedVersion: request.versionInfo,
+        installation: anonymous ? undefined : { machineId: request.machineId, hbId: request.hbId },
+      });
       // Nothing to offer: answer the sender's own version, so the seed's client shows no update.
-      const actualVersion = offered || request.versionInfo;
-      const updateAvailable = offered !== "" && isNewerVersion(offered, request.versionInfo);
+      const actualVersion = offer.version || request.versionInfo;
 
       // An update check without ids (an opted-out client's checkNow) is answered and not stored.
       if (!anonymous) {
@@ -161,7 +198,7 @@ export function createHeartbeatService(deps: ServiceDeps, parts: HeartbeatServic
           receivedAt: deps.now(),
         });
       }
-      return { actualVersion, updateAvailable, intervalSeconds: config.intervalSeconds };
+      return { actualVersion, updateAvailable: offer.updateAvailable, intervalSeconds: config.intervalSeconds, downgrade: offer.downgrade };
     },
   };
 }

@@ -91,6 +91,13 @@ describe("encodeNewHbResponse", () => {
     const current = create(NewHbResponseSchema, { actualVersion: "2.0", updateAvailable: false, intervalSeconds: 3600 });
     expect(Buffer.from(encodeNewHbResponse(current)).equals(Buffer.from(fixture("seed-response-current.json")))).toBe(true);
   });
+
+  it("adds \"downgrade\":true last, only to a downgrade (a false downgrade leaves the golden answers as they were)", () => {
+    const rollback = create(NewHbResponseSchema, { actualVersion: "1.0", updateAvailable: true, intervalSeconds: 3600, downgrade: true });
+    expect(Buffer.from(encodeNewHbResponse(rollback)).equals(Buffer.from(fixture("seed-response-downgrade.json")))).toBe(true);
+    const update = create(NewHbResponseSchema, { actualVersion: "2.1", updateAvailable: true, intervalSeconds: 3600, downgrade: false });
+    expect(Buffer.from(encodeNewHbResponse(update)).equals(Buffer.from(fixture("seed-response-update.json")))).toBe(true);
+  });
 });
 
 describe("isAcceptedContentType", () => {

@@ -143,15 +143,17 @@ export function decodeNewHbBody(body: Uint8Array, query?: URLSearchParams): NewH
 }
 
 /**
- * The legacy answer: always all three keys, in this order, compact JSON
- * (`{"actualVersion":"2.1","updateAvailable":true,"intervalSeconds":3600}`).
+ * The legacy answer: always these three keys, in this order, compact JSON
+ * (`{"actualVersion":"2.1","updateAvailable":true,"intervalSeconds":3600}`),
+ * then `"downgrade":true` only when the answer is a downgrade (a rollback), so
+ * every other answer stays byte for byte what it was.
  */
 export function encodeNewHbResponse(response: NewHbResponse): Uint8Array {
-  return encoder.encode(
-    JSON.stringify({
-      actualVersion: response.actualVersion,
-      updateAvailable: response.updateAvailable,
-      intervalSeconds: response.intervalSeconds,
-    }),
-  );
+  const answer: { actualVersion: string; updateAvailable: boolean; intervalSeconds: number; downgrade?: true } = {
+    actualVersion: response.actualVersion,
+    updateAvailable: response.updateAvailable,
+    intervalSeconds: response.intervalSeconds,
+  };
+  if (response.downgrade) answer.downgrade = true;
+  return encoder.encode(JSON.stringify(answer));
 }

@@ -5,16 +5,21 @@ import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import {
   ReleaseAuditActorKind,
+  type InstallationCountsSchema,
+  type ReleaseAuditActorSchema,
   type ReleaseAuditEntrySchema,
+  type ReleaseRollbackSchema,
   type ReleaseSchema,
   type ReleaseService,
+  type YankedVersionSchema,
 } from "../../gen/fleetbeat/operator/v1/releases_pb.js";
 import { operatorKeyKey } from "../core/context.js";
 import type { ServiceDeps } from "../core/deps.js";
 import { FleetbeatError } from "../core/errors.js";
 import { fieldLimits, releaseCacheFor } from "../heartbeat/service.js";
-import { isWellFormedVersion } from "../../shared/version.js";
-import type { ReleaseAuditActor, ReleaseAuditPosition, ReleaseAuditRow, ReleaseRow } from "../store/heartbeat.js";
+import { compareVersions, isWellFormedVersion } from "../../shared/version.js";
+import type { WriteOp, WriteResultOf } from "../store/store.js";
+import type { ReleaseAuditActor, ReleaseAuditPosition, ReleaseAuditRow, ReleaseRow, RollbackRow, YankRow } from "../store/heartbeat.js";
 import { pageSize } from "./device-service.js";
 
 export function releaseMessage(row: ReleaseRow): MessageInitShape<typeof ReleaseSchema> {
@@ -34,6 +39,28 @@ const actorKindOf: Record<ReleaseAuditActor["kind"], ReleaseAuditActorKind> = {
   system: ReleaseAuditActorKind.SYSTEM,
 };
 
+function actorMessage(actor: ReleaseAuditActor): MessageInitShape<typeof ReleaseAuditActorSchema> {
+  return { kind: actorKindOf[actor.kind] ?? ReleaseAuditActorKind.UNSPECIFIED, keyId: actor.id, name: actor.name };
+}
+
+export function yankedVersionMessage(row: YankRow): MessageInitShape<typeof YankedVersionSchema> {
+  return { product: row.product, version: row.version, yankedAt: timestampFromMs(row.yankedAt), actor: actorMessage(row.actor) };
+}
+
+export function rollbackMessage(row: RollbackRow): MessageInitShape<typeof ReleaseRollbackSchema> {
+  return {
+    product: row.product,
+    fromVersion: row.fromVersion,
+    toVersion: row.toVersion,
+    channel: row.channel,
+    createdAt: timestampFromMs(row.createdAt),
+    actor: actorMessage(row.actor),
+  };
+}
+
+/** "Active" in the counts of a yank or rollback: seen within the census's default window. */
+const ACTIVE_WINDOW_MS = 24 * 3_600_000;
+
 export function releaseAuditEntryMessage(row: ReleaseAuditRow): MessageInitShape<typeof ReleaseAuditEntrySchema> {
   return {
     id: BigInt(row.id),
@@ -41,7 +68,7 @@ export function releaseAuditEntryMessage(row: ReleaseAuditRow): MessageInitShape
     product: row.product,
     channel: row.channel,
     action: row.action,
-    actor: { kind: actorKindOf[row.actorKind] ?? ReleaseAuditActorKind.UNSPECIFIED, keyId: row.actorId, name: row.actorName },
+    actor: actorMessage({ kind: row.actorKind, id: row.actorId, name: row.actorName }),
     ...(row.before ? { before: releaseMessage(row.before) } : {}),
     ...(row.after ? { after: releaseMessage(row.after) } : {}),
     detailJson: row.detailJson ?? "",
@@ -69,9 +96,44 @@ function checkName(field: "product" | "channel", value: string): void {
   if (value.length > fieldLimits[field]) throw new FleetbeatError("FIELD_TOO_LONG", `${field} is longer than ${fieldLimits[field]} characters`);
 }
 
+/** A version named by the operator: trimmed, present, not too long, a version. */
+function versionOf(field: string, text: string): string {
+  const version = text.trim();
+  if (version === "") throw new FleetbeatError("MISSING_FIELD", field);
+  if (version.length > fieldLimits.versionInfo) throw new FleetbeatError("FIELD_TOO_LONG", `${field} is longer than ${fieldLimits.versionInfo} characters`);
+  if (!isWellFormedVersion(version)) {
+    throw new FleetbeatError("BAD_REQUEST", `${field} "${version}" is not a version (dotted numbers, optionally SemVer -prerelease/+build)`);
+  }
+  return version;
+}
+
 export function createReleaseService(deps: ServiceDeps): ServiceImpl<typeof ReleaseService> {
   const config = deps.config.heartbeat;
   const cache = releaseCacheFor(deps);
+  const productOf = (requested: string): string => {
+    const product = requested || config.defaultProduct;
+    checkName("product", product);
+    return product;
+  };
+  /** Commits a change of releases or controls; this server's cache forgets what it read at once, committed or not. */
+  const change = async <Op extends WriteOp>(op: Op): Promise<WriteResultOf<Op>> => {
+    try {
+      return await deps.batcher.submit(op);
+    } finally {
+      cache.invalidate();
+    }
+  };
+  /** Installations of the product (on the channel, when given) whose last heartbeat reported `version` (compared as versions). */
+  const affected = async (product: string, version: string, channel?: string): Promise<MessageInitShape<typeof InstallationCountsSchema>> => {
+    let installations = 0;
+    let active = 0;
+    for (const row of await deps.store.heartbeat.versionCounts(product, channel, deps.now() - ACTIVE_WINDOW_MS)) {
+      if (row.version !== version && compareVersions(row.version, version) !== 0) continue;
+      installations += row.installations;
+      active += row.active;
+    }
+    return { installations: BigInt(installations), activeInstallations: BigInt(active) };
+  };
   return {
     async setRelease(request, context) {
       const product = request.product || config.defaultProduct;
@@ -120,6 +182,59 @@ export function createReleaseService(deps: ServiceDeps): ServiceImpl<typeof Rele
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
       return { entries: page.map(releaseAuditEntryMessage), nextPageToken: rows.length > limit && last ? `${last.at}.${last.id}` : "" };
+    },
+
+    async yankVersion(request, context) {
+      const product = productOf(request.product);
+      const version = versionOf("version", request.version);
+      const result = await change({ kind: "yankVersion", product, version, at: deps.now(), actor: operatorActor(context) });
+      const releases = await deps.store.heartbeat.listReleases(product);
+      const concerned = (candidate: string) => candidate !== "" && compareVersions(candidate, version) === 0;
+      return {
+        yanked: yankedVersionMessage(result.yank),
+        alreadyYanked: !result.created,
+        affected: await affected(product, version),
+        channels: releases.filter((release) => concerned(release.version) || concerned(release.previousVersion)).map((release) => release.channel),
+      };
+    },
+
+    async unyankVersion(request, context) {
+      const product = productOf(request.product);
+      const version = versionOf("version", request.version);
+      const result = await change({ kind: "unyankVersion", product, version, at: deps.now(), actor: operatorActor(context) });
+      return { unyanked: result.unyanked, affected: await affected(product, version) };
+    },
+
+    async rollback(request, context) {
+      const product = productOf(request.product);
+      const channel = request.channel.trim();
+      checkName("channel", channel);
+      const fromVersion = versionOf("from_version", request.fromVersion);
+      const toVersion = versionOf("to_version", request.toVersion);
+      if (compareVersions(toVersion, fromVersion) >= 0) {
+        throw new FleetbeatError("ROLLBACK_NOT_LOWER", `to_version ${toVersion} is not lower than from_version ${fromVersion}`);
+      }
+      const result = await change({ kind: "setRollback", product, fromVersion, toVersion, channel, at: deps.now(), actor: operatorActor(context) });
+      if (result.targetYanked) throw new FleetbeatError("VERSION_YANKED", `${product} ${toVersion} is yanked: it cannot be a rollback's target`);
+      return {
+        rollback: rollbackMessage(result.rollback),
+        replacedToVersion: result.replacedToVersion,
+        affected: await affected(product, fromVersion, channel === "" ? undefined : channel),
+      };
+    },
+
+    async cancelRollback(request, context) {
+      const product = productOf(request.product);
+      const channel = request.channel.trim();
+      checkName("channel", channel);
+      const fromVersion = versionOf("from_version", request.fromVersion);
+      const result = await change({ kind: "cancelRollback", product, fromVersion, channel, at: deps.now(), actor: operatorActor(context) });
+      return { cancelled: result.cancelled !== undefined, affected: await affected(product, fromVersion, channel === "" ? undefined : channel) };
+    },
+
+    async listReleaseControls(request) {
+      const controls = await deps.store.heartbeat.listReleaseControls(request.product === "" ? undefined : request.product);
+      return { yanked: controls.yanks.map(yankedVersionMessage), rollbacks: controls.rollbacks.map(rollbackMessage) };
     },
 
     async deleteRelease(request, context) {

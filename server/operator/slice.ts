@@ -52,7 +52,7 @@ export function createOperatorSlice(deps: ServiceDeps): Slice {
       registerService({
         service: ReleaseService,
         implementation: createReleaseService(deps),
-        access: { kind: "operator", scopes: { listReleases: "read", listReleaseAudit: "read" } },
+        access: { kind: "operator", scopes: { listReleases: "read", listReleaseAudit: "read", listReleaseControls: "read" } },
       }),
       registerService({
         service: CensusService,

@@ -291,6 +291,112 @@ export function describeHeartbeatStoreSuite(label: string, freshDatabase: () => 
       expect((await store.heartbeat.getRelease(product, "stable"))?.version).toBe("2.0");
     });
 
+    it("yanks and unyanks versions per product with an audit entry each, once per change", async () => {
+      const product = `yank-${randomUUID()}`;
+      const bob: ReleaseAuditActor = { kind: "operator", id: "key-bob", name: "bob" };
+      const first = await apply({ kind: "yankVersion", product, version: "2.1", at: T0, actor: ALICE });
+      expect(first).toEqual({ kind: "yankVersion", created: true, yank: { product, version: "2.1", yankedAt: T0, actor: ALICE } });
+      // Yanked already: the first yank stays, no second entry.
+      const again = await apply({ kind: "yankVersion", product, version: "2.1", at: T0 + 1, actor: bob });
+      expect(again).toEqual({ kind: "yankVersion", created: false, yank: { product, version: "2.1", yankedAt: T0, actor: ALICE } });
+      await apply({ kind: "yankVersion", product, version: "2.10", at: T0 + 2, actor: bob });
+      await apply({ kind: "yankVersion", product: `${product}-other`, version: "2.1", at: T0 + 2, actor: bob });
+      const controls = await store.heartbeat.getReleaseControls(product);
+      // Newest version first, as versions.
+      expect(controls.yanks.map((y) => [y.version, y.actor.name])).toEqual([
+        ["2.10", "bob"],
+        ["2.1", "alice"],
+      ]);
+      expect(controls.rollbacks).toEqual([]);
+      expect(await apply({ kind: "unyankVersion", product, version: "2.1", at: T0 + 3, actor: bob })).toEqual({ kind: "unyankVersion", unyanked: true });
+      expect(await apply({ kind: "unyankVersion", product, version: "2.1", at: T0 + 4, actor: bob })).toEqual({ kind: "unyankVersion", unyanked: false });
+      expect((await store.heartbeat.getReleaseControls(product)).yanks.map((y) => y.version)).toEqual(["2.10"]);
+      const entries = await store.heartbeat.listReleaseAudit({ product, limit: 10 });
+      expect(entries.map(({ id: _id, ...rest }) => rest)).toEqual([
+        { at: T0 + 3, product, channel: "", action: "unyank", actorKind: "operator", actorId: "key-bob", actorName: "bob", before: null, after: null, detailJson: JSON.stringify({ version: "2.1", yankedAt: T0 }) },
+        { at: T0 + 2, product, channel: "", action: "yank", actorKind: "operator", actorId: "key-bob", actorName: "bob", before: null, after: null, detailJson: JSON.stringify({ version: "2.10" }) },
+        { at: T0, product, channel: "", action: "yank", actorKind: "operator", actorId: "key-alice", actorName: "alice", before: null, after: null, detailJson: JSON.stringify({ version: "2.1" }) },
+      ]);
+      const all = await store.heartbeat.listReleaseControls();
+      expect(all.yanks.filter((y) => y.product.startsWith(product)).map((y) => `${y.product.slice(product.length)}:${y.version}`)).toEqual([":2.10", "-other:2.1"]);
+    });
+
+    it("sets, replaces and cancels rollbacks per product, version and channel, each with an audit entry; refuses a yanked target", async () => {
+      const product = `rollback-${randomUUID()}`;
+      const set = await apply({ kind: "setRollback", product, fromVersion: "1.2", toVersion: "1.0", channel: "", at: T0, actor: ALICE });
+      expect(set).toEqual({
+        kind: "setRollback",
+        targetYanked: false,
+        replacedToVersion: "",
+        rollback: { product, fromVersion: "1.2", toVersion: "1.0", channel: "", createdAt: T0, actor: ALICE },
+      });
+      const replaced = await apply({ kind: "setRollback", product, fromVersion: "1.2", toVersion: "1.1", channel: "", at: T0 + 1, actor: ALICE });
+      expect(replaced).toMatchObject({ targetYanked: false, replacedToVersion: "1.0", rollback: { toVersion: "1.1", createdAt: T0 + 1 } });
+      await apply({ kind: "setRollback", product, fromVersion: "1.2", toVersion: "1.0", channel: "beta", at: T0 + 2, actor: ALICE });
+      await apply({ kind: "yankVersion", product, version: "0.9", at: T0 + 3, actor: ALICE });
+      // The target is compared as a version: 0.9.0 is the yanked 0.9.
+      expect(await apply({ kind: "setRollback", product, fromVersion: "1.2", toVersion: "0.9.0", channel: "edge", at: T0 + 4, actor: ALICE })).toEqual({
+        kind: "setRollback",
+        targetYanked: true,
+      });
+      const controls = await store.heartbeat.getReleaseControls(product);
+      expect(controls.rollbacks.map((r) => [r.fromVersion, r.channel, r.toVersion])).toEqual([
+        ["1.2", "", "1.1"],
+        ["1.2", "beta", "1.0"],
+      ]);
+      const cancelled = await apply({ kind: "cancelRollback", product, fromVersion: "1.2", channel: "beta", at: T0 + 5, actor: ALICE });
+      expect(cancelled).toEqual({
+        kind: "cancelRollback",
+        cancelled: { product, fromVersion: "1.2", toVersion: "1.0", channel: "beta", createdAt: T0 + 2, actor: ALICE },
+      });
+      expect(await apply({ kind: "cancelRollback", product, fromVersion: "1.2", channel: "beta", at: T0 + 6, actor: ALICE })).toEqual({ kind: "cancelRollback", cancelled: undefined });
+      expect((await store.heartbeat.getReleaseControls(product)).rollbacks.map((r) => r.channel)).toEqual([""]);
+      const entries = await store.heartbeat.listReleaseAudit({ product, limit: 10 });
+      expect(entries.map((e) => [e.action, e.channel, e.detailJson])).toEqual([
+        ["cancel-rollback", "beta", JSON.stringify({ fromVersion: "1.2", toVersion: "1.0", channel: "beta" })],
+        ["yank", "", JSON.stringify({ version: "0.9" })],
+        ["rollback", "beta", JSON.stringify({ fromVersion: "1.2", toVersion: "1.0", channel: "beta" })],
+        ["rollback", "", JSON.stringify({ fromVersion: "1.2", toVersion: "1.1", channel: "", replacedToVersion: "1.0" })],
+        ["rollback", "", JSON.stringify({ fromVersion: "1.2", toVersion: "1.0", channel: "" })],
+      ]);
+    });
+
+    it("writes a yank or rollback iff its audit entry is written", async () => {
+      const product = `atomic-controls-${randomUUID()}`;
+      const bad = <T>(value: unknown) => value as T;
+      const outcomes = await store.apply([
+        { kind: "yankVersion", product, version: "1.0", at: T0, actor: { ...ALICE, name: bad<string>(null) } },
+        { kind: "setRollback", product, fromVersion: "2.0", toVersion: "1.5", channel: "", at: T0, actor: { ...ALICE, id: bad<string>(null) } },
+        { kind: "yankVersion", product, version: "3.0", at: T0, actor: ALICE },
+      ]);
+      expect(outcomes.map((o) => o.ok)).toEqual([false, false, true]);
+      const controls = await store.heartbeat.getReleaseControls(product);
+      expect(controls.yanks.map((y) => y.version)).toEqual(["3.0"]);
+      expect(controls.rollbacks).toEqual([]);
+      expect((await store.heartbeat.listReleaseAudit({ product, limit: 10 })).map((e) => e.action)).toEqual(["yank"]);
+    });
+
+    it("counts installations per reported version of a product, per channel, with those active since a time", async () => {
+      const product = `counts-${randomUUID()}`;
+      const m = randomUUID();
+      await apply({
+        kind: "recordHeartbeats",
+        keepRaw: false,
+        heartbeats: [
+          heartbeat({ machineId: m, hbId: "1", product, version: "1.2", receivedAt: T0 }),
+          heartbeat({ machineId: m, hbId: "2", product, version: "1.2", channel: "beta", receivedAt: T0 - 3 * DAY }),
+          heartbeat({ machineId: m, hbId: "3", product, version: "1.1", receivedAt: T0 }),
+          heartbeat({ machineId: m, hbId: "4", product: `${product}-other`, version: "1.2", receivedAt: T0 }),
+        ],
+      });
+      expect(await store.heartbeat.versionCounts(product, undefined, T0 - DAY)).toEqual([
+        { version: "1.1", installations: 1, active: 1 },
+        { version: "1.2", installations: 2, active: 1 },
+      ]);
+      expect(await store.heartbeat.versionCounts(product, "beta", T0 - DAY)).toEqual([{ version: "1.2", installations: 1, active: 0 }]);
+      expect(await store.heartbeat.versionCounts(`${product}-none`, undefined, T0)).toEqual([]);
+    });
+
     it("counts the census by version and OS within a window, per product", async () => {
       const product = `p-${randomUUID()}`;
       const other = `p-${randomUUID()}`;

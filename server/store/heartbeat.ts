@@ -127,13 +127,129 @@ export interface PruneHeartbeatDataResult {
   releaseAudit: number;
 }
 
-export type HeartbeatWriteOp = RecordHeartbeatsOp | SetReleaseOp | DeleteReleaseOp | EraseMachineOp | PruneHeartbeatDataOp;
+/** A version never offered to any installation of its product, on any channel. */
+export interface YankRow {
+  product: string;
+  version: string;
+  yankedAt: number;
+  actor: ReleaseAuditActor;
+}
+
+/**
+ * Installations of `product` on `fromVersion` (on `channel`; every channel when
+ * it is "") are offered the lower `toVersion`, as a downgrade.
+ */
+export interface RollbackRow {
+  product: string;
+  fromVersion: string;
+  toVersion: string;
+  channel: string;
+  createdAt: number;
+  actor: ReleaseAuditActor;
+}
+
+/** What besides the release decides a product's offer: its yanked versions and active rollbacks. */
+export interface ReleaseControls {
+  yanks: YankRow[];
+  rollbacks: RollbackRow[];
+}
+
+/**
+ * Yanks a version of a product. A version yanked already is left as it was
+ * (its time and actor kept, no audit entry); otherwise a release audit entry
+ * ("yank", channel "", detail `{"version"}`) in the same transaction.
+ */
+export interface YankVersionOp {
+  kind: "yankVersion";
+  product: string;
+  version: string;
+  at: number;
+  actor: ReleaseAuditActor;
+}
+
+export interface YankVersionResult {
+  kind: "yankVersion";
+  yank: YankRow;
+  /** False when the version was yanked already. */
+  created: boolean;
+}
+
+/** Unyanks a version; when it was yanked, writes an audit entry ("unyank") in the same transaction. */
+export interface UnyankVersionOp {
+  kind: "unyankVersion";
+  product: string;
+  version: string;
+  at: number;
+  actor: ReleaseAuditActor;
+}
+
+export interface UnyankVersionResult {
+  kind: "unyankVersion";
+  unyanked: boolean;
+}
+
+/**
+ * Sets the rollback of (product, fromVersion, channel), replacing one there
+ * was, with an audit entry ("rollback", on the rollback's channel, detail
+ * `{"fromVersion","toVersion","channel","replacedToVersion"?}`) in the same
+ * transaction. Refused (nothing written, `targetYanked`) when a yanked version
+ * of the product equals `toVersion` as a version; the caller checks the rest.
+ */
+export interface SetRollbackOp {
+  kind: "setRollback";
+  product: string;
+  fromVersion: string;
+  toVersion: string;
+  channel: string;
+  at: number;
+  actor: ReleaseAuditActor;
+}
+
+export type SetRollbackResult =
+  | { kind: "setRollback"; targetYanked: false; rollback: RollbackRow; /** "" when none was replaced. */ replacedToVersion: string }
+  | { kind: "setRollback"; targetYanked: true };
+
+/** Ends a rollback; when there was one, writes an audit entry ("cancel-rollback") in the same transaction. */
+export interface CancelRollbackOp {
+  kind: "cancelRollback";
+  product: string;
+  fromVersion: string;
+  channel: string;
+  at: number;
+  actor: ReleaseAuditActor;
+}
+
+export interface CancelRollbackResult {
+  kind: "cancelRollback";
+  /** The rollback that ended; undefined when there was none. */
+  cancelled: RollbackRow | undefined;
+}
+
+export type HeartbeatWriteOp =
+  | RecordHeartbeatsOp
+  | SetReleaseOp
+  | DeleteReleaseOp
+  | EraseMachineOp
+  | PruneHeartbeatDataOp
+  | YankVersionOp
+  | UnyankVersionOp
+  | SetRollbackOp
+  | CancelRollbackOp;
 export type HeartbeatWriteResult =
   | RecordHeartbeatsResult
   | SetReleaseResult
   | DeleteReleaseResult
   | EraseMachineResult
-  | PruneHeartbeatDataResult;
+  | PruneHeartbeatDataResult
+  | YankVersionResult
+  | UnyankVersionResult
+  | SetRollbackResult
+  | CancelRollbackResult;
+
+/** The audit log's detail_json of a yank, unyank, rollback or cancelled rollback, the same on every dialect. */
+export function releaseControlDetail(detail: Record<string, string | number>): string {
+  return JSON.stringify(detail);
+}
 
 export interface InstallationRow {
   machineId: string;
@@ -184,6 +300,14 @@ export interface CensusCounts {
   /** Keyed "osType osVersion". */
   byOs: CensusCount[];
   byOsType: CensusCount[];
+}
+
+/** Installations whose last heartbeat reported `version` (exactly this text). */
+export interface VersionCount {
+  version: string;
+  installations: number;
+  /** Of them, those last seen at or after the `activeSince` asked for. */
+  active: number;
 }
 
 export interface CensusSeriesRow {
@@ -254,6 +378,12 @@ export interface HeartbeatRepository {
   machineData(machineId: string): Promise<MachineData>;
   /** Release audit entries matching the filter, newest first (at, then id, descending). */
   listReleaseAudit(filter: ReleaseAuditFilter): Promise<ReleaseAuditRow[]>;
+  /** One product's yanked versions and active rollbacks (what the offer needs besides the release). */
+  getReleaseControls(product: string): Promise<ReleaseControls>;
+  /** Yanked versions and rollbacks of every product, or of one; ordered by product, then version (from version), then channel. */
+  listReleaseControls(product?: string): Promise<ReleaseControls>;
+  /** Stored installations of a product (on one channel when given) per reported version text, with those seen since `activeSince`. */
+  versionCounts(product: string, channel: string | undefined, activeSince: number): Promise<VersionCount[]>;
 }
 
 /** UTC day of an epoch-ms time, 'YYYY-MM-DD'. */

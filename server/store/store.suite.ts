@@ -19,6 +19,8 @@ export const everyTable = [
   "hb_heartbeats",
   "hb_installations",
   "hb_releases",
+  "hb_rollbacks",
+  "hb_yanks",
   "operator_keys",
   "release_audit",
   "track_events",

@@ -10,10 +10,15 @@ import type {
   ReleaseAuditActor,
   ReleaseAuditFilter,
   ReleaseAuditRow,
+  ReleaseControls,
   ReleaseRow,
+  RollbackRow,
+  VersionCount,
+  YankRow,
 } from "../heartbeat.js";
 import { type ReadDb, type Row, type Shape, shapeOf, whereAll, wholeShapeOf } from "./db.js";
-import { hbDaily as daily, hbHeartbeats as raw, hbInstallations as installation, hbReleases as r, releaseAudit as a } from "./tables.js";
+import { hbDaily as daily, hbHeartbeats as raw, hbInstallations as installation, hbReleases as r, hbRollbacks as rb, hbYanks as y, releaseAudit as a } from "./tables.js";
+import { compareVersions } from "../../../shared/version.js";
 
 const release = wholeShapeOf(r);
 const installationRow = wholeShapeOf(installation);
@@ -34,6 +39,20 @@ const auditRowOf = (row: Row): ReleaseAuditRow => {
     after: afterJson === null ? null : (JSON.parse(afterJson) as ReleaseRow),
   };
 };
+const yankShape = wholeShapeOf(y);
+const rollbackShape = wholeShapeOf(rb);
+const yankOf = (row: Row): YankRow => {
+  const { actorKind, actorId, actorName, ...rest } = yankShape.decode(row);
+  return { ...rest, actor: { kind: actorKind as ReleaseAuditActor["kind"], id: actorId, name: actorName } };
+};
+const rollbackOf = (row: Row): RollbackRow => {
+  const { actorKind, actorId, actorName, ...rest } = rollbackShape.decode(row);
+  return { ...rest, actor: { kind: actorKind as ReleaseAuditActor["kind"], id: actorId, name: actorName } };
+};
+/** Product, then version newest first (as versions), then channel: the order of a listing. */
+const byProductVersion = <T extends { product: string }>(version: (row: T) => string, channel: (row: T) => string) => (p: T, q: T): number =>
+  p.product < q.product ? -1 : p.product > q.product ? 1 : compareVersions(version(q), version(p)) || (channel(p) < channel(q) ? -1 : channel(p) > channel(q) ? 1 : 0);
+
 const productIs = (column: Column, product: string | undefined): SQL =>
   product === undefined ? sql`` : sql` AND ${column} = ${product}`;
 
@@ -84,6 +103,30 @@ export class HeartbeatReads implements HeartbeatRepository {
     if (f.before !== undefined) where.push(sql`(${a.at}, ${a.id}) < (${f.before.at}, ${f.before.id})`);
     const rows = await this.db.rows(sql`SELECT ${auditRow.select} FROM ${a}${whereAll(where)} ORDER BY ${a.at} DESC, ${a.id} DESC LIMIT ${f.limit}`);
     return rows.map(auditRowOf);
+  }
+
+  getReleaseControls(product: string): Promise<ReleaseControls> {
+    return this.listReleaseControls(product);
+  }
+
+  async listReleaseControls(product?: string): Promise<ReleaseControls> {
+    const yanks = (await this.db.rows(sql`SELECT ${yankShape.select} FROM ${y}${whereAll(product === undefined ? [] : [sql`${y.product} = ${product}`])}`)).map(yankOf);
+    const rollbacks = (await this.db.rows(sql`SELECT ${rollbackShape.select} FROM ${rb}${whereAll(product === undefined ? [] : [sql`${rb.product} = ${product}`])}`)).map(
+      rollbackOf,
+    );
+    // Few rows per product: ordered here, as versions, not as text.
+    yanks.sort(byProductVersion((row) => row.version, () => ""));
+    rollbacks.sort(byProductVersion((row) => row.fromVersion, (row) => row.channel));
+    return { yanks, rollbacks };
+  }
+
+  async versionCounts(product: string, channel: string | undefined, activeSince: number): Promise<VersionCount[]> {
+    const i = installation;
+    const rows = await this.db.rows(sql`SELECT ${i.version} AS "version", count(*) AS "installations",
+        sum(CASE WHEN ${i.lastSeen} >= ${activeSince} THEN 1 ELSE 0 END) AS "active"
+      FROM ${i} WHERE ${i.product} = ${product}${channel === undefined ? sql`` : sql` AND ${i.channel} = ${channel}`}
+      GROUP BY ${i.version} ORDER BY ${i.version}`);
+    return rows.map((row) => ({ version: String(row.version), installations: Number(row.installations), active: Number(row.active ?? 0) }));
   }
 
   async machineData(machineId: string): Promise<MachineData> {

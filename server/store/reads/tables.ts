@@ -4,6 +4,6 @@
 // schema repeats exactly (tables.test.ts checks every column), so the same
 // objects serve both dialects.
 export { agentCampaigns, agentCommands, agentDeviceLabels, agentDevices } from "../sqlite/schema/agent.js";
-export { hbDaily, hbHeartbeats, hbInstallations, hbReleases, releaseAudit } from "../sqlite/schema/heartbeat.js";
+export { hbDaily, hbHeartbeats, hbInstallations, hbReleases, hbRollbacks, hbYanks, releaseAudit } from "../sqlite/schema/heartbeat.js";
 export { operatorKeys } from "../sqlite/schema/operator.js";
 export { trackEvents, trackSessions } from "../sqlite/schema/track.js";

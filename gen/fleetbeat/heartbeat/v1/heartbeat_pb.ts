@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetbeat/heartbeat/v1/heartbeat.proto.
  */
 export const file_fleetbeat_heartbeat_v1_heartbeat: GenFile = /*@__PURE__*/
-  fileDesc("CiZmbGVldGJlYXQvaGVhcnRiZWF0L3YxL2hlYXJ0YmVhdC5wcm90bxIWZmxlZXRiZWF0LmhlYXJ0YmVhdC52MSKvAQoMTmV3SGJSZXF1ZXN0EhQKDHZlcnNpb25faW5mbxgBIAEoCRISCgptYWNoaW5lX2lkGAIgASgJEg0KBWhiX2lkGAMgASgJEg8KB29zX3R5cGUYBCABKAkSEgoKb3NfdmVyc2lvbhgFIAEoCRIPCgdjb3VudHJ5GAYgASgJEg4KBnJlZ2lvbhgHIAEoCRIPCgdwcm9kdWN0GAggASgJEg8KB2NoYW5uZWwYCSABKAkiWwoNTmV3SGJSZXNwb25zZRIWCg5hY3R1YWxfdmVyc2lvbhgBIAEoCRIYChB1cGRhdGVfYXZhaWxhYmxlGAIgASgIEhgKEGludGVydmFsX3NlY29uZHMYAyABKA0yaAoQSGVhcnRiZWF0U2VydmljZRJUCgVOZXdIYhIkLmZsZWV0YmVhdC5oZWFydGJlYXQudjEuTmV3SGJSZXF1ZXN0GiUuZmxlZXRiZWF0LmhlYXJ0YmVhdC52MS5OZXdIYlJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiZmbGVldGJlYXQvaGVhcnRiZWF0L3YxL2hlYXJ0YmVhdC5wcm90bxIWZmxlZXRiZWF0LmhlYXJ0YmVhdC52MSKvAQoMTmV3SGJSZXF1ZXN0EhQKDHZlcnNpb25faW5mbxgBIAEoCRISCgptYWNoaW5lX2lkGAIgASgJEg0KBWhiX2lkGAMgASgJEg8KB29zX3R5cGUYBCABKAkSEgoKb3NfdmVyc2lvbhgFIAEoCRIPCgdjb3VudHJ5GAYgASgJEg4KBnJlZ2lvbhgHIAEoCRIPCgdwcm9kdWN0GAggASgJEg8KB2NoYW5uZWwYCSABKAkibgoNTmV3SGJSZXNwb25zZRIWCg5hY3R1YWxfdmVyc2lvbhgBIAEoCRIYChB1cGRhdGVfYXZhaWxhYmxlGAIgASgIEhgKEGludGVydmFsX3NlY29uZHMYAyABKA0SEQoJZG93bmdyYWRlGAQgASgIMmgKEEhlYXJ0YmVhdFNlcnZpY2USVAoFTmV3SGISJC5mbGVldGJlYXQuaGVhcnRiZWF0LnYxLk5ld0hiUmVxdWVzdBolLmZsZWV0YmVhdC5oZWFydGJlYXQudjEuTmV3SGJSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message fleetbeat.heartbeat.v1.NewHbRequest
@@ -108,6 +108,16 @@ export type NewHbResponse = Message<"fleetbeat.heartbeat.v1.NewHbResponse"> & {
    * @generated from field: uint32 interval_seconds = 3;
    */
   intervalSeconds: number;
+
+  /**
+   * True when actual_version is lower than the version_info sent and the
+   * client should install it: the operator rolled its version back (the
+   * version it runs is withdrawn). update_available is true as well. Clients
+   * that read only actual_version and compare versions see no update.
+   *
+   * @generated from field: bool downgrade = 4;
+   */
+  downgrade: boolean;
 };
 
 /**

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fleetbeat/operator/v1/releases.proto.
  */
 export const file_fleetbeat_operator_v1_releases: GenFile = /*@__PURE__*/
-  fileDesc("CiRmbGVldGJlYXQvb3BlcmF0b3IvdjEvcmVsZWFzZXMucHJvdG8SFWZsZWV0YmVhdC5vcGVyYXRvci52MSKfAQoHUmVsZWFzZRIPCgdwcm9kdWN0GAEgASgJEg8KB2NoYW5uZWwYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIXCg9yb2xsb3V0X3BlcmNlbnQYBCABKA0SGAoQcHJldmlvdXNfdmVyc2lvbhgFIAEoCRIuCgp1cGRhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJfChFTZXRSZWxlYXNlUmVxdWVzdBIPCgdwcm9kdWN0GAEgASgJEg8KB2NoYW5uZWwYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIXCg9yb2xsb3V0X3BlcmNlbnQYBCABKA0iRQoSU2V0UmVsZWFzZVJlc3BvbnNlEi8KB3JlbGVhc2UYASABKAsyHi5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZSImChNMaXN0UmVsZWFzZXNSZXF1ZXN0Eg8KB3Byb2R1Y3QYASABKAkiSAoUTGlzdFJlbGVhc2VzUmVzcG9uc2USMAoIcmVsZWFzZXMYASADKAsyHi5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZSI4ChREZWxldGVSZWxlYXNlUmVxdWVzdBIPCgdwcm9kdWN0GAEgASgJEg8KB2NoYW5uZWwYAiABKAkiKAoVRGVsZXRlUmVsZWFzZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAgijQEKF0xpc3RSZWxlYXNlQXVkaXRSZXF1ZXN0Eg8KB3Byb2R1Y3QYASABKAkSDwoHY2hhbm5lbBgCIAEoCRIRCglwYWdlX3NpemUYAyABKA0SEgoKcGFnZV90b2tlbhgEIAEoCRIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibgoYTGlzdFJlbGVhc2VBdWRpdFJlc3BvbnNlEjkKB2VudHJpZXMYASADKAsyKC5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZUF1ZGl0RW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIm0KEVJlbGVhc2VBdWRpdEFjdG9yEjoKBGtpbmQYASABKA4yLC5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZUF1ZGl0QWN0b3JLaW5kEg4KBmtleV9pZBgCIAEoCRIMCgRuYW1lGAMgASgJIqYCChFSZWxlYXNlQXVkaXRFbnRyeRIKCgJpZBgBIAEoAxImCgJhdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcHJvZHVjdBgDIAEoCRIPCgdjaGFubmVsGAQgASgJEg4KBmFjdGlvbhgFIAEoCRI3CgVhY3RvchgGIAEoCzIoLmZsZWV0YmVhdC5vcGVyYXRvci52MS5SZWxlYXNlQXVkaXRBY3RvchIuCgZiZWZvcmUYByABKAsyHi5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZRItCgVhZnRlchgIIAEoCzIeLmZsZWV0YmVhdC5vcGVyYXRvci52MS5SZWxlYXNlEhMKC2RldGFpbF9qc29uGAkgASgJKrABChVSZWxlYXNlQXVkaXRBY3RvcktpbmQSKAokUkVMRUFTRV9BVURJVF9BQ1RPUl9LSU5EX1VOU1BFQ0lGSUVEEAASJQohUkVMRUFTRV9BVURJVF9BQ1RPUl9LSU5EX09QRVJBVE9SEAESIQodUkVMRUFTRV9BVURJVF9BQ1RPUl9LSU5EX0dBVEUQAhIjCh9SRUxFQVNFX0FVRElUX0FDVE9SX0tJTkRfU1lTVEVNEAMyvQMKDlJlbGVhc2VTZXJ2aWNlEmEKClNldFJlbGVhc2USKC5mbGVldGJlYXQub3BlcmF0b3IudjEuU2V0UmVsZWFzZVJlcXVlc3QaKS5mbGVldGJlYXQub3BlcmF0b3IudjEuU2V0UmVsZWFzZVJlc3BvbnNlEmcKDExpc3RSZWxlYXNlcxIqLmZsZWV0YmVhdC5vcGVyYXRvci52MS5MaXN0UmVsZWFzZXNSZXF1ZXN0GisuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkxpc3RSZWxlYXNlc1Jlc3BvbnNlEmoKDURlbGV0ZVJlbGVhc2USKy5mbGVldGJlYXQub3BlcmF0b3IudjEuRGVsZXRlUmVsZWFzZVJlcXVlc3QaLC5mbGVldGJlYXQub3BlcmF0b3IudjEuRGVsZXRlUmVsZWFzZVJlc3BvbnNlEnMKEExpc3RSZWxlYXNlQXVkaXQSLi5mbGVldGJlYXQub3BlcmF0b3IudjEuTGlzdFJlbGVhc2VBdWRpdFJlcXVlc3QaLy5mbGVldGJlYXQub3BlcmF0b3IudjEuTGlzdFJlbGVhc2VBdWRpdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CiRmbGVldGJlYXQvb3BlcmF0b3IvdjEvcmVsZWFzZXMucHJvdG8SFWZsZWV0YmVhdC5vcGVyYXRvci52MSKfAQoHUmVsZWFzZRIPCgdwcm9kdWN0GAEgASgJEg8KB2NoYW5uZWwYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIXCg9yb2xsb3V0X3BlcmNlbnQYBCABKA0SGAoQcHJldmlvdXNfdmVyc2lvbhgFIAEoCRIuCgp1cGRhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJfChFTZXRSZWxlYXNlUmVxdWVzdBIPCgdwcm9kdWN0GAEgASgJEg8KB2NoYW5uZWwYAiABKAkSDwoHdmVyc2lvbhgDIAEoCRIXCg9yb2xsb3V0X3BlcmNlbnQYBCABKA0iRQoSU2V0UmVsZWFzZVJlc3BvbnNlEi8KB3JlbGVhc2UYASABKAsyHi5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZSImChNMaXN0UmVsZWFzZXNSZXF1ZXN0Eg8KB3Byb2R1Y3QYASABKAkiSAoUTGlzdFJlbGVhc2VzUmVzcG9uc2USMAoIcmVsZWFzZXMYASADKAsyHi5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZSI4ChREZWxldGVSZWxlYXNlUmVxdWVzdBIPCgdwcm9kdWN0GAEgASgJEg8KB2NoYW5uZWwYAiABKAkiKAoVRGVsZXRlUmVsZWFzZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAgijQEKF0xpc3RSZWxlYXNlQXVkaXRSZXF1ZXN0Eg8KB3Byb2R1Y3QYASABKAkSDwoHY2hhbm5lbBgCIAEoCRIRCglwYWdlX3NpemUYAyABKA0SEgoKcGFnZV90b2tlbhgEIAEoCRIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibgoYTGlzdFJlbGVhc2VBdWRpdFJlc3BvbnNlEjkKB2VudHJpZXMYASADKAsyKC5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZUF1ZGl0RW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIm0KEVJlbGVhc2VBdWRpdEFjdG9yEjoKBGtpbmQYASABKA4yLC5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZUF1ZGl0QWN0b3JLaW5kEg4KBmtleV9pZBgCIAEoCRIMCgRuYW1lGAMgASgJIqYCChFSZWxlYXNlQXVkaXRFbnRyeRIKCgJpZBgBIAEoAxImCgJhdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHcHJvZHVjdBgDIAEoCRIPCgdjaGFubmVsGAQgASgJEg4KBmFjdGlvbhgFIAEoCRI3CgVhY3RvchgGIAEoCzIoLmZsZWV0YmVhdC5vcGVyYXRvci52MS5SZWxlYXNlQXVkaXRBY3RvchIuCgZiZWZvcmUYByABKAsyHi5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZRItCgVhZnRlchgIIAEoCzIeLmZsZWV0YmVhdC5vcGVyYXRvci52MS5SZWxlYXNlEhMKC2RldGFpbF9qc29uGAkgASgJIkkKEkluc3RhbGxhdGlvbkNvdW50cxIVCg1pbnN0YWxsYXRpb25zGAEgASgEEhwKFGFjdGl2ZV9pbnN0YWxsYXRpb25zGAIgASgEIpkBCg1ZYW5rZWRWZXJzaW9uEg8KB3Byb2R1Y3QYASABKAkSDwoHdmVyc2lvbhgCIAEoCRItCgl5YW5rZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKBWFjdG9yGAQgASgLMiguZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLlJlbGVhc2VBdWRpdEFjdG9yIsYBCg9SZWxlYXNlUm9sbGJhY2sSDwoHcHJvZHVjdBgBIAEoCRIUCgxmcm9tX3ZlcnNpb24YAiABKAkSEgoKdG9fdmVyc2lvbhgDIAEoCRIPCgdjaGFubmVsGAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKBWFjdG9yGAYgASgLMiguZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLlJlbGVhc2VBdWRpdEFjdG9yIjYKEllhbmtWZXJzaW9uUmVxdWVzdBIPCgdwcm9kdWN0GAEgASgJEg8KB3ZlcnNpb24YAiABKAkisgEKE1lhbmtWZXJzaW9uUmVzcG9uc2USNAoGeWFua2VkGAEgASgLMiQuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLllhbmtlZFZlcnNpb24SFgoOYWxyZWFkeV95YW5rZWQYAiABKAgSOwoIYWZmZWN0ZWQYAyABKAsyKS5mbGVldGJlYXQub3BlcmF0b3IudjEuSW5zdGFsbGF0aW9uQ291bnRzEhAKCGNoYW5uZWxzGAQgAygJIjgKFFVueWFua1ZlcnNpb25SZXF1ZXN0Eg8KB3Byb2R1Y3QYASABKAkSDwoHdmVyc2lvbhgCIAEoCSJmChVVbnlhbmtWZXJzaW9uUmVzcG9uc2USEAoIdW55YW5rZWQYASABKAgSOwoIYWZmZWN0ZWQYAiABKAsyKS5mbGVldGJlYXQub3BlcmF0b3IudjEuSW5zdGFsbGF0aW9uQ291bnRzIl0KD1JvbGxiYWNrUmVxdWVzdBIPCgdwcm9kdWN0GAEgASgJEhQKDGZyb21fdmVyc2lvbhgCIAEoCRISCgp0b192ZXJzaW9uGAMgASgJEg8KB2NoYW5uZWwYBCABKAkipgEKEFJvbGxiYWNrUmVzcG9uc2USOAoIcm9sbGJhY2sYASABKAsyJi5mbGVldGJlYXQub3BlcmF0b3IudjEuUmVsZWFzZVJvbGxiYWNrEhsKE3JlcGxhY2VkX3RvX3ZlcnNpb24YAiABKAkSOwoIYWZmZWN0ZWQYAyABKAsyKS5mbGVldGJlYXQub3BlcmF0b3IudjEuSW5zdGFsbGF0aW9uQ291bnRzIk8KFUNhbmNlbFJvbGxiYWNrUmVxdWVzdBIPCgdwcm9kdWN0GAEgASgJEhQKDGZyb21fdmVyc2lvbhgCIAEoCRIPCgdjaGFubmVsGAMgASgJImgKFkNhbmNlbFJvbGxiYWNrUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgIEjsKCGFmZmVjdGVkGAIgASgLMikuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkluc3RhbGxhdGlvbkNvdW50cyItChpMaXN0UmVsZWFzZUNvbnRyb2xzUmVxdWVzdBIPCgdwcm9kdWN0GAEgASgJIo4BChtMaXN0UmVsZWFzZUNvbnRyb2xzUmVzcG9uc2USNAoGeWFua2VkGAEgAygLMiQuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLllhbmtlZFZlcnNpb24SOQoJcm9sbGJhY2tzGAIgAygLMiYuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLlJlbGVhc2VSb2xsYmFjayqwAQoVUmVsZWFzZUF1ZGl0QWN0b3JLaW5kEigKJFJFTEVBU0VfQVVESVRfQUNUT1JfS0lORF9VTlNQRUNJRklFRBAAEiUKIVJFTEVBU0VfQVVESVRfQUNUT1JfS0lORF9PUEVSQVRPUhABEiEKHVJFTEVBU0VfQVVESVRfQUNUT1JfS0lORF9HQVRFEAISIwofUkVMRUFTRV9BVURJVF9BQ1RPUl9LSU5EX1NZU1RFTRADMtkHCg5SZWxlYXNlU2VydmljZRJhCgpTZXRSZWxlYXNlEiguZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLlNldFJlbGVhc2VSZXF1ZXN0GikuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLlNldFJlbGVhc2VSZXNwb25zZRJnCgxMaXN0UmVsZWFzZXMSKi5mbGVldGJlYXQub3BlcmF0b3IudjEuTGlzdFJlbGVhc2VzUmVxdWVzdBorLmZsZWV0YmVhdC5vcGVyYXRvci52MS5MaXN0UmVsZWFzZXNSZXNwb25zZRJqCg1EZWxldGVSZWxlYXNlEisuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkRlbGV0ZVJlbGVhc2VSZXF1ZXN0GiwuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkRlbGV0ZVJlbGVhc2VSZXNwb25zZRJzChBMaXN0UmVsZWFzZUF1ZGl0Ei4uZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkxpc3RSZWxlYXNlQXVkaXRSZXF1ZXN0Gi8uZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkxpc3RSZWxlYXNlQXVkaXRSZXNwb25zZRJkCgtZYW5rVmVyc2lvbhIpLmZsZWV0YmVhdC5vcGVyYXRvci52MS5ZYW5rVmVyc2lvblJlcXVlc3QaKi5mbGVldGJlYXQub3BlcmF0b3IudjEuWWFua1ZlcnNpb25SZXNwb25zZRJqCg1VbnlhbmtWZXJzaW9uEisuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLlVueWFua1ZlcnNpb25SZXF1ZXN0GiwuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLlVueWFua1ZlcnNpb25SZXNwb25zZRJbCghSb2xsYmFjaxImLmZsZWV0YmVhdC5vcGVyYXRvci52MS5Sb2xsYmFja1JlcXVlc3QaJy5mbGVldGJlYXQub3BlcmF0b3IudjEuUm9sbGJhY2tSZXNwb25zZRJtCg5DYW5jZWxSb2xsYmFjaxIsLmZsZWV0YmVhdC5vcGVyYXRvci52MS5DYW5jZWxSb2xsYmFja1JlcXVlc3QaLS5mbGVldGJlYXQub3BlcmF0b3IudjEuQ2FuY2VsUm9sbGJhY2tSZXNwb25zZRJ8ChNMaXN0UmVsZWFzZUNvbnRyb2xzEjEuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkxpc3RSZWxlYXNlQ29udHJvbHNSZXF1ZXN0GjIuZmxlZXRiZWF0Lm9wZXJhdG9yLnYxLkxpc3RSZWxlYXNlQ29udHJvbHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message fleetbeat.operator.v1.Release
@@ -357,6 +357,389 @@ export const ReleaseAuditEntrySchema: GenMessage<ReleaseAuditEntry> = /*@__PURE_
   messageDesc(file_fleetbeat_operator_v1_releases, 10);
 
 /**
+ * Installations a yank or rollback concerns: those whose last heartbeat
+ * reported the version (compared as versions).
+ *
+ * @generated from message fleetbeat.operator.v1.InstallationCounts
+ */
+export type InstallationCounts = Message<"fleetbeat.operator.v1.InstallationCounts"> & {
+  /**
+   * Every stored installation (kept until --hb-install-retention-days unseen).
+   *
+   * @generated from field: uint64 installations = 1;
+   */
+  installations: bigint;
+
+  /**
+   * Those seen in the last 24 hours.
+   *
+   * @generated from field: uint64 active_installations = 2;
+   */
+  activeInstallations: bigint;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.InstallationCounts.
+ * Use `create(InstallationCountsSchema)` to create a new message.
+ */
+export const InstallationCountsSchema: GenMessage<InstallationCounts> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 11);
+
+/**
+ * A version no longer offered to any installation of its product.
+ *
+ * @generated from message fleetbeat.operator.v1.YankedVersion
+ */
+export type YankedVersion = Message<"fleetbeat.operator.v1.YankedVersion"> & {
+  /**
+   * @generated from field: string product = 1;
+   */
+  product: string;
+
+  /**
+   * @generated from field: string version = 2;
+   */
+  version: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp yanked_at = 3;
+   */
+  yankedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: fleetbeat.operator.v1.ReleaseAuditActor actor = 4;
+   */
+  actor?: ReleaseAuditActor | undefined;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.YankedVersion.
+ * Use `create(YankedVersionSchema)` to create a new message.
+ */
+export const YankedVersionSchema: GenMessage<YankedVersion> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 12);
+
+/**
+ * Installations of product on from_version (on channel; every channel when
+ * empty) are offered to_version, lower, as a downgrade.
+ *
+ * @generated from message fleetbeat.operator.v1.ReleaseRollback
+ */
+export type ReleaseRollback = Message<"fleetbeat.operator.v1.ReleaseRollback"> & {
+  /**
+   * @generated from field: string product = 1;
+   */
+  product: string;
+
+  /**
+   * @generated from field: string from_version = 2;
+   */
+  fromVersion: string;
+
+  /**
+   * @generated from field: string to_version = 3;
+   */
+  toVersion: string;
+
+  /**
+   * Empty: every channel.
+   *
+   * @generated from field: string channel = 4;
+   */
+  channel: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 5;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: fleetbeat.operator.v1.ReleaseAuditActor actor = 6;
+   */
+  actor?: ReleaseAuditActor | undefined;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.ReleaseRollback.
+ * Use `create(ReleaseRollbackSchema)` to create a new message.
+ */
+export const ReleaseRollbackSchema: GenMessage<ReleaseRollback> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 13);
+
+/**
+ * @generated from message fleetbeat.operator.v1.YankVersionRequest
+ */
+export type YankVersionRequest = Message<"fleetbeat.operator.v1.YankVersionRequest"> & {
+  /**
+   * The server's default product when empty.
+   *
+   * @generated from field: string product = 1;
+   */
+  product: string;
+
+  /**
+   * @generated from field: string version = 2;
+   */
+  version: string;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.YankVersionRequest.
+ * Use `create(YankVersionRequestSchema)` to create a new message.
+ */
+export const YankVersionRequestSchema: GenMessage<YankVersionRequest> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 14);
+
+/**
+ * @generated from message fleetbeat.operator.v1.YankVersionResponse
+ */
+export type YankVersionResponse = Message<"fleetbeat.operator.v1.YankVersionResponse"> & {
+  /**
+   * @generated from field: fleetbeat.operator.v1.YankedVersion yanked = 1;
+   */
+  yanked?: YankedVersion | undefined;
+
+  /**
+   * True when the version was yanked already (nothing changed, no audit entry).
+   *
+   * @generated from field: bool already_yanked = 2;
+   */
+  alreadyYanked: boolean;
+
+  /**
+   * Installations on the yanked version.
+   *
+   * @generated from field: fleetbeat.operator.v1.InstallationCounts affected = 3;
+   */
+  affected?: InstallationCounts | undefined;
+
+  /**
+   * Channels whose release (version or previous version) is the yanked version.
+   *
+   * @generated from field: repeated string channels = 4;
+   */
+  channels: string[];
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.YankVersionResponse.
+ * Use `create(YankVersionResponseSchema)` to create a new message.
+ */
+export const YankVersionResponseSchema: GenMessage<YankVersionResponse> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 15);
+
+/**
+ * @generated from message fleetbeat.operator.v1.UnyankVersionRequest
+ */
+export type UnyankVersionRequest = Message<"fleetbeat.operator.v1.UnyankVersionRequest"> & {
+  /**
+   * @generated from field: string product = 1;
+   */
+  product: string;
+
+  /**
+   * @generated from field: string version = 2;
+   */
+  version: string;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.UnyankVersionRequest.
+ * Use `create(UnyankVersionRequestSchema)` to create a new message.
+ */
+export const UnyankVersionRequestSchema: GenMessage<UnyankVersionRequest> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 16);
+
+/**
+ * @generated from message fleetbeat.operator.v1.UnyankVersionResponse
+ */
+export type UnyankVersionResponse = Message<"fleetbeat.operator.v1.UnyankVersionResponse"> & {
+  /**
+   * False when the version was not yanked.
+   *
+   * @generated from field: bool unyanked = 1;
+   */
+  unyanked: boolean;
+
+  /**
+   * @generated from field: fleetbeat.operator.v1.InstallationCounts affected = 2;
+   */
+  affected?: InstallationCounts | undefined;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.UnyankVersionResponse.
+ * Use `create(UnyankVersionResponseSchema)` to create a new message.
+ */
+export const UnyankVersionResponseSchema: GenMessage<UnyankVersionResponse> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 17);
+
+/**
+ * @generated from message fleetbeat.operator.v1.RollbackRequest
+ */
+export type RollbackRequest = Message<"fleetbeat.operator.v1.RollbackRequest"> & {
+  /**
+   * @generated from field: string product = 1;
+   */
+  product: string;
+
+  /**
+   * @generated from field: string from_version = 2;
+   */
+  fromVersion: string;
+
+  /**
+   * Must be lower than from_version and not yanked.
+   *
+   * @generated from field: string to_version = 3;
+   */
+  toVersion: string;
+
+  /**
+   * Empty: every channel of the product.
+   *
+   * @generated from field: string channel = 4;
+   */
+  channel: string;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.RollbackRequest.
+ * Use `create(RollbackRequestSchema)` to create a new message.
+ */
+export const RollbackRequestSchema: GenMessage<RollbackRequest> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 18);
+
+/**
+ * @generated from message fleetbeat.operator.v1.RollbackResponse
+ */
+export type RollbackResponse = Message<"fleetbeat.operator.v1.RollbackResponse"> & {
+  /**
+   * @generated from field: fleetbeat.operator.v1.ReleaseRollback rollback = 1;
+   */
+  rollback?: ReleaseRollback | undefined;
+
+  /**
+   * The rollback's target before this call, when it replaced one; empty otherwise.
+   *
+   * @generated from field: string replaced_to_version = 2;
+   */
+  replacedToVersion: string;
+
+  /**
+   * Installations currently on from_version (on the channel, when given).
+   *
+   * @generated from field: fleetbeat.operator.v1.InstallationCounts affected = 3;
+   */
+  affected?: InstallationCounts | undefined;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.RollbackResponse.
+ * Use `create(RollbackResponseSchema)` to create a new message.
+ */
+export const RollbackResponseSchema: GenMessage<RollbackResponse> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 19);
+
+/**
+ * @generated from message fleetbeat.operator.v1.CancelRollbackRequest
+ */
+export type CancelRollbackRequest = Message<"fleetbeat.operator.v1.CancelRollbackRequest"> & {
+  /**
+   * @generated from field: string product = 1;
+   */
+  product: string;
+
+  /**
+   * @generated from field: string from_version = 2;
+   */
+  fromVersion: string;
+
+  /**
+   * Empty: the rollback of every channel (not the channel-specific ones).
+   *
+   * @generated from field: string channel = 3;
+   */
+  channel: string;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.CancelRollbackRequest.
+ * Use `create(CancelRollbackRequestSchema)` to create a new message.
+ */
+export const CancelRollbackRequestSchema: GenMessage<CancelRollbackRequest> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 20);
+
+/**
+ * @generated from message fleetbeat.operator.v1.CancelRollbackResponse
+ */
+export type CancelRollbackResponse = Message<"fleetbeat.operator.v1.CancelRollbackResponse"> & {
+  /**
+   * False when there was no such rollback.
+   *
+   * @generated from field: bool cancelled = 1;
+   */
+  cancelled: boolean;
+
+  /**
+   * @generated from field: fleetbeat.operator.v1.InstallationCounts affected = 2;
+   */
+  affected?: InstallationCounts | undefined;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.CancelRollbackResponse.
+ * Use `create(CancelRollbackResponseSchema)` to create a new message.
+ */
+export const CancelRollbackResponseSchema: GenMessage<CancelRollbackResponse> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 21);
+
+/**
+ * @generated from message fleetbeat.operator.v1.ListReleaseControlsRequest
+ */
+export type ListReleaseControlsRequest = Message<"fleetbeat.operator.v1.ListReleaseControlsRequest"> & {
+  /**
+   * Only this product (all when empty).
+   *
+   * @generated from field: string product = 1;
+   */
+  product: string;
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.ListReleaseControlsRequest.
+ * Use `create(ListReleaseControlsRequestSchema)` to create a new message.
+ */
+export const ListReleaseControlsRequestSchema: GenMessage<ListReleaseControlsRequest> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 22);
+
+/**
+ * @generated from message fleetbeat.operator.v1.ListReleaseControlsResponse
+ */
+export type ListReleaseControlsResponse = Message<"fleetbeat.operator.v1.ListReleaseControlsResponse"> & {
+  /**
+   * By product, then version (newest first).
+   *
+   * @generated from field: repeated fleetbeat.operator.v1.YankedVersion yanked = 1;
+   */
+  yanked: YankedVersion[];
+
+  /**
+   * By product, from_version (newest first), channel.
+   *
+   * @generated from field: repeated fleetbeat.operator.v1.ReleaseRollback rollbacks = 2;
+   */
+  rollbacks: ReleaseRollback[];
+};
+
+/**
+ * Describes the message fleetbeat.operator.v1.ListReleaseControlsResponse.
+ * Use `create(ListReleaseControlsResponseSchema)` to create a new message.
+ */
+export const ListReleaseControlsResponseSchema: GenMessage<ListReleaseControlsResponse> = /*@__PURE__*/
+  messageDesc(file_fleetbeat_operator_v1_releases, 23);
+
+/**
  * Who made a change in the release audit log.
  *
  * @generated from enum fleetbeat.operator.v1.ReleaseAuditActorKind
@@ -437,6 +820,60 @@ export const ReleaseService: GenService<{
     methodKind: "unary";
     input: typeof ListReleaseAuditRequestSchema;
     output: typeof ListReleaseAuditResponseSchema;
+  },
+  /**
+   * Stops offering a version of a product at once, on every channel (admin).
+   * Yanking a version already yanked changes nothing.
+   *
+   * @generated from rpc fleetbeat.operator.v1.ReleaseService.YankVersion
+   */
+  yankVersion: {
+    methodKind: "unary";
+    input: typeof YankVersionRequestSchema;
+    output: typeof YankVersionResponseSchema;
+  },
+  /**
+   * Offers a yanked version again (admin).
+   *
+   * @generated from rpc fleetbeat.operator.v1.ReleaseService.UnyankVersion
+   */
+  unyankVersion: {
+    methodKind: "unary";
+    input: typeof UnyankVersionRequestSchema;
+    output: typeof UnyankVersionResponseSchema;
+  },
+  /**
+   * Tells installations of a product on from_version (on one channel, or all)
+   * to install the lower to_version: their heartbeat answer carries to_version
+   * with downgrade = true (admin). Replaces an earlier rollback of the same
+   * from_version and channel.
+   *
+   * @generated from rpc fleetbeat.operator.v1.ReleaseService.Rollback
+   */
+  rollback: {
+    methodKind: "unary";
+    input: typeof RollbackRequestSchema;
+    output: typeof RollbackResponseSchema;
+  },
+  /**
+   * Ends a rollback (admin).
+   *
+   * @generated from rpc fleetbeat.operator.v1.ReleaseService.CancelRollback
+   */
+  cancelRollback: {
+    methodKind: "unary";
+    input: typeof CancelRollbackRequestSchema;
+    output: typeof CancelRollbackResponseSchema;
+  },
+  /**
+   * The yanked versions and the active rollbacks (read).
+   *
+   * @generated from rpc fleetbeat.operator.v1.ReleaseService.ListReleaseControls
+   */
+  listReleaseControls: {
+    methodKind: "unary";
+    input: typeof ListReleaseControlsRequestSchema;
+    output: typeof ListReleaseControlsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_fleetbeat_operator_v1_releases, 0);

@@ -108,3 +108,42 @@ export const releaseAudit = pgTable(
   },
   (t) => [index("release_audit_at_idx").on(t.at, t.id), index("release_audit_product_at_idx").on(t.product, t.at, t.id)],
 );
+
+/**
+ * Yanked versions: never offered to any installation of the product (on every
+ * channel) until unyanked. Written with a release audit entry ("yank").
+ */
+export const hbYanks = pgTable(
+  "hb_yanks",
+  {
+    product: text("product").notNull(),
+    version: text("version").notNull(),
+    yankedAt: bigint("yanked_at", { mode: "number" }).notNull(),
+    /** "operator" | "gate" | "system", with the key's id and name at the time (as in release_audit). */
+    actorKind: text("actor_kind").notNull(),
+    actorId: text("actor_id").notNull(),
+    actorName: text("actor_name").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.product, t.version] })],
+);
+
+/**
+ * Active rollbacks: installations of the product on `from_version` (on
+ * `channel`; every channel when it is "") are offered the lower `to_version`
+ * as a downgrade. Written with a release audit entry ("rollback").
+ */
+export const hbRollbacks = pgTable(
+  "hb_rollbacks",
+  {
+    product: text("product").notNull(),
+    fromVersion: text("from_version").notNull(),
+    /** "" applies to every channel of the product. */
+    channel: text("channel").notNull(),
+    toVersion: text("to_version").notNull(),
+    createdAt: bigint("created_at", { mode: "number" }).notNull(),
+    actorKind: text("actor_kind").notNull(),
+    actorId: text("actor_id").notNull(),
+    actorName: text("actor_name").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.product, t.fromVersion, t.channel] })],
+);

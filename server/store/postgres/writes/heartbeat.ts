@@ -2,8 +2,19 @@
 // releases, erasure and retention. recordHeartbeats is heartbeat-set.ts's
 // statement for a run of one operation.
 import { sql } from "drizzle-orm";
+import { compareVersions } from "../../../../shared/version.js";
 import {
   releaseAuditJson,
+  releaseControlDetail,
+  type CancelRollbackOp,
+  type CancelRollbackResult,
+  type RollbackRow,
+  type SetRollbackOp,
+  type SetRollbackResult,
+  type UnyankVersionOp,
+  type UnyankVersionResult,
+  type YankVersionOp,
+  type YankVersionResult,
   type DeleteReleaseOp,
   type DeleteReleaseResult,
   type EraseMachineOp,
@@ -43,10 +54,25 @@ async function audit(
   actor: ReleaseAuditActor,
   before: ReleaseRow | undefined,
   after: ReleaseRow | undefined,
+  detailJson: string | null = null,
 ): Promise<void> {
   await tx.execute(sql`
     INSERT INTO release_audit (at, product, channel, action, actor_kind, actor_id, actor_name, before_json, after_json, detail_json)
-    VALUES (${at}, ${product}, ${channel}, ${action}, ${actor.kind}, ${actor.id}, ${actor.name}, ${releaseAuditJson(before)}, ${releaseAuditJson(after)}, ${null})`);
+    VALUES (${at}, ${product}, ${channel}, ${action}, ${actor.kind}, ${actor.id}, ${actor.name}, ${releaseAuditJson(before)}, ${releaseAuditJson(after)}, ${detailJson})`);
+}
+
+const actorOf = (row: DbRow): ReleaseAuditActor => ({ kind: String(row.actor_kind) as ReleaseAuditActor["kind"], id: String(row.actor_id), name: String(row.actor_name) });
+
+function rollbackRowOf(row: DbRow | undefined): RollbackRow | undefined {
+  if (row === undefined) return undefined;
+  return {
+    product: String(row.product),
+    fromVersion: String(row.from_version),
+    toVersion: String(row.to_version),
+    channel: String(row.channel),
+    createdAt: Number(row.created_at),
+    actor: actorOf(row),
+  };
 }
 import { recordHeartbeatsAll } from "./heartbeat-set.js";
 
@@ -78,6 +104,58 @@ export class PostgresHeartbeatWrites {
     const deleted = releaseRowOf(rowsOf(await tx.execute(sql`DELETE FROM hb_releases WHERE product = ${op.product} AND channel = ${op.channel} RETURNING *`))[0]);
     if (deleted) await audit(tx, op.at, op.product, op.channel, "delete", op.actor, deleted, undefined);
     return { kind: "deleteRelease", deleted: deleted !== undefined };
+  }
+
+  async yankVersion(tx: PgDb, op: YankVersionOp): Promise<YankVersionResult> {
+    // Insert or nothing: of two concurrent yanks one inserts (and writes the audit entry), the other sees the row.
+    const inserted = rowsOf(
+      await tx.execute(sql`
+        INSERT INTO hb_yanks (product, version, yanked_at, actor_kind, actor_id, actor_name)
+        VALUES (${op.product}, ${op.version}, ${op.at}, ${op.actor.kind}, ${op.actor.id}, ${op.actor.name})
+        ON CONFLICT (product, version) DO NOTHING RETURNING 1 AS n`),
+    );
+    if (inserted.length === 0) {
+      const row = rowsOf(await tx.execute(sql`SELECT * FROM hb_yanks WHERE product = ${op.product} AND version = ${op.version}`))[0]!;
+      return { kind: "yankVersion", created: false, yank: { product: String(row.product), version: String(row.version), yankedAt: Number(row.yanked_at), actor: actorOf(row) } };
+    }
+    await audit(tx, op.at, op.product, "", "yank", op.actor, undefined, undefined, releaseControlDetail({ version: op.version }));
+    return { kind: "yankVersion", created: true, yank: { product: op.product, version: op.version, yankedAt: op.at, actor: op.actor } };
+  }
+
+  async unyankVersion(tx: PgDb, op: UnyankVersionOp): Promise<UnyankVersionResult> {
+    const deleted = rowsOf(await tx.execute(sql`DELETE FROM hb_yanks WHERE product = ${op.product} AND version = ${op.version} RETURNING yanked_at`))[0];
+    if (deleted) await audit(tx, op.at, op.product, "", "unyank", op.actor, undefined, undefined, releaseControlDetail({ version: op.version, yankedAt: Number(deleted.yanked_at) }));
+    return { kind: "unyankVersion", unyanked: deleted !== undefined };
+  }
+
+  async setRollback(tx: PgDb, op: SetRollbackOp): Promise<SetRollbackResult> {
+    // The product's yanks locked, so a yank of the target committing meanwhile waits for this rollback (or this one for it).
+    const yanked = rowsOf(await tx.execute(sql`SELECT version FROM hb_yanks WHERE product = ${op.product} FOR SHARE`)).map((row) => String(row.version));
+    if (yanked.some((version) => compareVersions(version, op.toVersion) === 0)) return { kind: "setRollback", targetYanked: true };
+    const current = rollbackRowOf(
+      rowsOf(await tx.execute(sql`SELECT * FROM hb_rollbacks WHERE product = ${op.product} AND from_version = ${op.fromVersion} AND channel = ${op.channel} FOR UPDATE`))[0],
+    );
+    await tx.execute(sql`
+      INSERT INTO hb_rollbacks (product, from_version, channel, to_version, created_at, actor_kind, actor_id, actor_name)
+      VALUES (${op.product}, ${op.fromVersion}, ${op.channel}, ${op.toVersion}, ${op.at}, ${op.actor.kind}, ${op.actor.id}, ${op.actor.name})
+      ON CONFLICT (product, from_version, channel) DO UPDATE SET to_version = excluded.to_version, created_at = excluded.created_at,
+        actor_kind = excluded.actor_kind, actor_id = excluded.actor_id, actor_name = excluded.actor_name`);
+    const replacedToVersion = current?.toVersion ?? "";
+    const detail = { fromVersion: op.fromVersion, toVersion: op.toVersion, channel: op.channel, ...(current ? { replacedToVersion } : {}) };
+    await audit(tx, op.at, op.product, op.channel, "rollback", op.actor, undefined, undefined, releaseControlDetail(detail));
+    const rollback: RollbackRow = { product: op.product, fromVersion: op.fromVersion, toVersion: op.toVersion, channel: op.channel, createdAt: op.at, actor: op.actor };
+    return { kind: "setRollback", targetYanked: false, rollback, replacedToVersion };
+  }
+
+  async cancelRollback(tx: PgDb, op: CancelRollbackOp): Promise<CancelRollbackResult> {
+    const deleted = rollbackRowOf(
+      rowsOf(await tx.execute(sql`DELETE FROM hb_rollbacks WHERE product = ${op.product} AND from_version = ${op.fromVersion} AND channel = ${op.channel} RETURNING *`))[0],
+    );
+    if (deleted) {
+      const detail = { fromVersion: deleted.fromVersion, toVersion: deleted.toVersion, channel: deleted.channel };
+      await audit(tx, op.at, op.product, op.channel, "cancel-rollback", op.actor, undefined, undefined, releaseControlDetail(detail));
+    }
+    return { kind: "cancelRollback", cancelled: deleted };
   }
 
   async eraseMachine(tx: PgDb, op: EraseMachineOp): Promise<EraseMachineResult> {

@@ -108,3 +108,42 @@ export const releaseAudit = sqliteTable(
   },
   (t) => [index("release_audit_at_idx").on(t.at, t.id), index("release_audit_product_at_idx").on(t.product, t.at, t.id)],
 );
+
+/**
+ * Yanked versions: never offered to any installation of the product (on every
+ * channel) until unyanked. Written with a release audit entry ("yank").
+ */
+export const hbYanks = sqliteTable(
+  "hb_yanks",
+  {
+    product: text("product").notNull(),
+    version: text("version").notNull(),
+    yankedAt: integer("yanked_at").notNull(),
+    /** "operator" | "gate" | "system", with the key's id and name at the time (as in release_audit). */
+    actorKind: text("actor_kind").notNull(),
+    actorId: text("actor_id").notNull(),
+    actorName: text("actor_name").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.product, t.version] })],
+);
+
+/**
+ * Active rollbacks: installations of the product on `from_version` (on
+ * `channel`; every channel when it is "") are offered the lower `to_version`
+ * as a downgrade. Written with a release audit entry ("rollback").
+ */
+export const hbRollbacks = sqliteTable(
+  "hb_rollbacks",
+  {
+    product: text("product").notNull(),
+    fromVersion: text("from_version").notNull(),
+    /** "" applies to every channel of the product. */
+    channel: text("channel").notNull(),
+    toVersion: text("to_version").notNull(),
+    createdAt: integer("created_at").notNull(),
+    actorKind: text("actor_kind").notNull(),
+    actorId: text("actor_id").notNull(),
+    actorName: text("actor_name").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.product, t.fromVersion, t.channel] })],
+);

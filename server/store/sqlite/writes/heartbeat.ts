@@ -3,9 +3,21 @@
 // over every heartbeat that arrived together, merged here per installation and
 // day, and written with prepared multi-row statements (cached per row count).
 import type { Database, Statement } from "better-sqlite3";
+import { compareVersions } from "../../../../shared/version.js";
 import {
   mergeHeartbeats,
   releaseAuditJson,
+  releaseControlDetail,
+  type CancelRollbackOp,
+  type CancelRollbackResult,
+  type RollbackRow,
+  type SetRollbackOp,
+  type SetRollbackResult,
+  type UnyankVersionOp,
+  type UnyankVersionResult,
+  type YankRow,
+  type YankVersionOp,
+  type YankVersionResult,
   type DeleteReleaseOp,
   type DeleteReleaseResult,
   type EraseMachineOp,
@@ -70,6 +82,26 @@ function releaseRowOf(row: ReleaseDbRow | undefined): ReleaseRow | undefined {
   };
 }
 
+interface ActorColumns {
+  actor_kind: string;
+  actor_id: string;
+  actor_name: string;
+}
+
+const actorOf = (row: ActorColumns): ReleaseAuditActor => ({ kind: row.actor_kind as ReleaseAuditActor["kind"], id: row.actor_id, name: row.actor_name });
+
+interface RollbackDbRow extends ActorColumns {
+  product: string;
+  from_version: string;
+  channel: string;
+  to_version: string;
+  created_at: number;
+}
+
+function rollbackRowOf(row: RollbackDbRow): RollbackRow {
+  return { product: row.product, fromVersion: row.from_version, toVersion: row.to_version, channel: row.channel, createdAt: row.created_at, actor: actorOf(row) };
+}
+
 /** Runs `write(rows, params)` in chunks of MAX_ROWS with statements cached per chunk size. */
 class ChunkedStatement {
   private readonly byRows: Array<Statement | undefined> = [];
@@ -116,6 +148,17 @@ export class SqliteHeartbeatWrites {
         `INSERT INTO release_audit (at, product, channel, action, actor_kind, actor_id, actor_name, before_json, after_json, detail_json)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      getYank: sqlite.prepare(`SELECT * FROM hb_yanks WHERE product = ? AND version = ?`),
+      insertYank: sqlite.prepare(`INSERT INTO hb_yanks (product, version, yanked_at, actor_kind, actor_id, actor_name) VALUES (?, ?, ?, ?, ?, ?)`),
+      deleteYank: sqlite.prepare(`DELETE FROM hb_yanks WHERE product = ? AND version = ? RETURNING *`),
+      yankedVersions: sqlite.prepare(`SELECT version FROM hb_yanks WHERE product = ?`).pluck(),
+      getRollback: sqlite.prepare(`SELECT * FROM hb_rollbacks WHERE product = ? AND from_version = ? AND channel = ?`),
+      upsertRollback: sqlite.prepare(
+        `INSERT INTO hb_rollbacks (product, from_version, channel, to_version, created_at, actor_kind, actor_id, actor_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (product, from_version, channel) DO UPDATE SET to_version = excluded.to_version, created_at = excluded.created_at,
+           actor_kind = excluded.actor_kind, actor_id = excluded.actor_id, actor_name = excluded.actor_name`,
+      ),
+      deleteRollback: sqlite.prepare(`DELETE FROM hb_rollbacks WHERE product = ? AND from_version = ? AND channel = ? RETURNING *`),
       pruneAudit: sqlite.prepare(`DELETE FROM release_audit WHERE id IN (SELECT id FROM release_audit WHERE at < ? LIMIT ?)`),
       eraseInstallations: sqlite.prepare(`DELETE FROM hb_installations WHERE machine_id = ?`),
       eraseHeartbeats: sqlite.prepare(`DELETE FROM hb_heartbeats WHERE machine_id = ?`),
@@ -165,9 +208,54 @@ export class SqliteHeartbeatWrites {
     return { kind: "deleteRelease", deleted: deleted !== undefined };
   }
 
+  yankVersion(op: YankVersionOp): YankVersionResult {
+    const current = this.statements.getYank.get(op.product, op.version) as (ActorColumns & { product: string; version: string; yanked_at: number }) | undefined;
+    if (current) return { kind: "yankVersion", created: false, yank: { product: current.product, version: current.version, yankedAt: current.yanked_at, actor: actorOf(current) } };
+    this.statements.insertYank.run(op.product, op.version, op.at, op.actor.kind, op.actor.id, op.actor.name);
+    this.audit(op.at, op.product, "", "yank", op.actor, undefined, undefined, releaseControlDetail({ version: op.version }));
+    const yank: YankRow = { product: op.product, version: op.version, yankedAt: op.at, actor: op.actor };
+    return { kind: "yankVersion", created: true, yank };
+  }
+
+  unyankVersion(op: UnyankVersionOp): UnyankVersionResult {
+    const deleted = this.statements.deleteYank.get(op.product, op.version) as { yanked_at: number } | undefined;
+    if (deleted) this.audit(op.at, op.product, "", "unyank", op.actor, undefined, undefined, releaseControlDetail({ version: op.version, yankedAt: deleted.yanked_at }));
+    return { kind: "unyankVersion", unyanked: deleted !== undefined };
+  }
+
+  setRollback(op: SetRollbackOp): SetRollbackResult {
+    const yanked = this.statements.yankedVersions.all(op.product) as string[];
+    if (yanked.some((version) => compareVersions(version, op.toVersion) === 0)) return { kind: "setRollback", targetYanked: true };
+    const current = this.statements.getRollback.get(op.product, op.fromVersion, op.channel) as RollbackDbRow | undefined;
+    this.statements.upsertRollback.run(op.product, op.fromVersion, op.channel, op.toVersion, op.at, op.actor.kind, op.actor.id, op.actor.name);
+    const replacedToVersion = current?.to_version ?? "";
+    const detail = { fromVersion: op.fromVersion, toVersion: op.toVersion, channel: op.channel, ...(current ? { replacedToVersion } : {}) };
+    this.audit(op.at, op.product, op.channel, "rollback", op.actor, undefined, undefined, releaseControlDetail(detail));
+    const rollback: RollbackRow = { product: op.product, fromVersion: op.fromVersion, toVersion: op.toVersion, channel: op.channel, createdAt: op.at, actor: op.actor };
+    return { kind: "setRollback", targetYanked: false, rollback, replacedToVersion };
+  }
+
+  cancelRollback(op: CancelRollbackOp): CancelRollbackResult {
+    const deleted = this.statements.deleteRollback.get(op.product, op.fromVersion, op.channel) as RollbackDbRow | undefined;
+    if (deleted) {
+      const detail = { fromVersion: deleted.from_version, toVersion: deleted.to_version, channel: deleted.channel };
+      this.audit(op.at, op.product, op.channel, "cancel-rollback", op.actor, undefined, undefined, releaseControlDetail(detail));
+    }
+    return { kind: "cancelRollback", cancelled: deleted && rollbackRowOf(deleted) };
+  }
+
   /** The release audit entry of a change, on the change's own transaction. */
-  private audit(at: number, product: string, channel: string, action: string, actor: ReleaseAuditActor, before: ReleaseRow | undefined, after: ReleaseRow | undefined): void {
-    this.statements.insertAudit.run(at, product, channel, action, actor.kind, actor.id, actor.name, releaseAuditJson(before), releaseAuditJson(after), null);
+  private audit(
+    at: number,
+    product: string,
+    channel: string,
+    action: string,
+    actor: ReleaseAuditActor,
+    before: ReleaseRow | undefined,
+    after: ReleaseRow | undefined,
+    detailJson: string | null = null,
+  ): void {
+    this.statements.insertAudit.run(at, product, channel, action, actor.kind, actor.id, actor.name, releaseAuditJson(before), releaseAuditJson(after), detailJson);
   }
 
   eraseMachine(op: EraseMachineOp): EraseMachineResult {
