@@ -15,6 +15,7 @@ import { DeviceService } from "../gen/fleetbeat/operator/v1/devices_pb.js";
 import { CommandService, CommandState } from "../gen/fleetbeat/operator/v1/commands_pb.js";
 import { KeyScope, KeyService } from "../gen/fleetbeat/operator/v1/keys_pb.js";
 import { MachineService } from "../gen/fleetbeat/operator/v1/machines_pb.js";
+import { ReleaseService } from "../gen/fleetbeat/operator/v1/releases_pb.js";
 import { launchChromium, screenshot, type ChromiumSession } from "./support/chromium.js";
 import { startConsoleFleet, type ConsoleFleet } from "./support/console-fleet.js";
 import { repoRoot } from "./support/process-server.js";
@@ -233,6 +234,33 @@ describe("the web console in Chromium", { timeout: 120_000 }, () => {
     const history = page.getByRole("region", { name: "History" });
     await contains(history.locator("tbody tr").first(), `${fleet.releases[0]!.version} at 60 %`);
     await contains(history.locator("tbody tr").first(), key!.name);
+
+    // Yank a version and roll back from another, each through its confirmation; the
+    // answers count the installations touched; then both are undone.
+    const lumen = fleet.installations.filter((i) => i.product === "lumen-desktop" && i.versionToday === "4.3.0").length;
+    const controls = page.getByRole("region", { name: "Yanked versions and rollbacks" });
+    const form = page.getByRole("form", { name: "Yank or roll back" });
+    await form.getByLabel("Product", { exact: true }).fill("lumen-desktop");
+    await form.getByLabel("Version (yank) or from (rollback)").fill("4.3.0");
+    await form.getByLabel("Roll back to").fill("4.2.0");
+    await form.getByRole("button", { name: "Roll back" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Roll back" }).click();
+    await contains(controls.getByRole("status"), /Rollback of lumen-desktop 4\.3\.0 → 4\.2\.0 in force; [\d,]+ installations on that version/);
+    expect(Number(/; ([\d,]+) installations/.exec(await controls.getByRole("status").innerText())![1]!.replace(/,/g, ""))).toBeGreaterThanOrEqual(lumen);
+    await contains(controls.locator("tbody"), "4.3.0 → 4.2.0");
+    await form.getByLabel("Version (yank) or from (rollback)").fill("2.9.0");
+    await form.getByLabel("Product", { exact: true }).fill("poolarino");
+    await form.getByRole("button", { name: "Yank version" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Yank" }).click();
+    await contains(controls.getByRole("status"), "Yanked poolarino 2.9.0");
+    const listed = await operator(ReleaseService).listReleaseControls({});
+    expect(listed.yanked.map((y) => `${y.product} ${y.version}`)).toEqual(["poolarino 2.9.0"]);
+    expect(listed.rollbacks.map((r) => `${r.product} ${r.fromVersion}→${r.toVersion}`)).toEqual(["lumen-desktop 4.3.0→4.2.0"]);
+    await screenshot(page, "release-controls", { fullPage: true });
+    await controls.getByRole("button", { name: "Offer again" }).click();
+    await controls.getByRole("button", { name: "Cancel rollback" }).click();
+    await count(controls.locator("tbody tr"), 0);
+    expect(await operator(ReleaseService).listReleaseControls({})).toMatchObject({ yanked: [], rollbacks: [] });
   });
 
   it("follows events live and exports a filtered range as a file", async () => {
@@ -319,7 +347,7 @@ describe("the web console in Chromium", { timeout: 120_000 }, () => {
     await screenshot(page, "device-read-only");
     await go(page, "Releases");
     await visible(page.getByRole("cell", { name: fleet.releases[0]!.version, exact: true }).first());
-    for (const control of ["New release", "Change", "Delete"]) await count(page.getByRole("button", { name: control, exact: true }), 0);
+    for (const control of ["New release", "Change", "Delete", "Yank version", "Roll back"]) await count(page.getByRole("button", { name: control, exact: true }), 0);
     await go(page, "Commands");
     await visible(page.getByRole("region", { name: "Commands" }).locator("tbody tr").first());
     await count(page.getByRole("button", { name: /Cancel/ }), 0);

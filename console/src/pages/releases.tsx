@@ -6,6 +6,7 @@ import { useMemo, useState } from "react";
 import { CensusService, ReleaseAuditActorKind, ReleaseService, type CensusDay, type Release, type ReleaseAuditEntry } from "../api.js";
 import { Chart } from "../chart.js";
 import { Bars } from "./overview.js";
+import { ReleaseControls } from "./release-controls.js";
 import { ConfirmDialog, Empty, ErrorNote, Loading, Page, Pager, Time, usePaging, WriteOnly } from "../ui.js";
 
 const chartVersions = 8;
@@ -107,6 +108,8 @@ export function Releases() {
         </div>
         <Census product={product} />
       </section>
+
+      <ReleaseControls products={products} />
 
       <History />
 
@@ -231,6 +234,19 @@ function describeRelease(release: Release | undefined): string {
   return release === undefined ? "none" : `${release.version} at ${release.rolloutPercent} %`;
 }
 
+/** A yank's or rollback's detail (versions, channel) as "fromVersion 4.3.0, toVersion 4.2.0". */
+function describeDetail(json: string): string {
+  try {
+    const detail = JSON.parse(json) as Record<string, unknown>;
+    return Object.entries(detail)
+      .filter(([, value]) => value !== "" && value !== null && value !== undefined)
+      .map(([key, value]) => `${key.replace(/([A-Z])/g, " $1").toLowerCase()} ${typeof value === "object" ? JSON.stringify(value) : String(value)}`)
+      .join(", ");
+  } catch {
+    return json;
+  }
+}
+
 function describeActor(entry: ReleaseAuditEntry): string {
   const actor = entry.actor;
   if (actor === undefined) return "–";
@@ -278,11 +294,19 @@ function History() {
                       <Time value={e.at} />
                     </td>
                     <td>
-                      {e.product} · {e.channel || "(default)"}
+                      {e.product} · {e.channel || (e.action === "set" || e.action === "delete" ? "(default)" : "all channels")}
                     </td>
                     <td>{e.action}</td>
-                    <td className="mono">{describeRelease(e.before)}</td>
-                    <td className="mono">{describeRelease(e.after)}</td>
+                    {e.before === undefined && e.after === undefined && e.detailJson !== "" ? (
+                      <td className="mono" colSpan={2}>
+                        {describeDetail(e.detailJson)}
+                      </td>
+                    ) : (
+                      <>
+                        <td className="mono">{describeRelease(e.before)}</td>
+                        <td className="mono">{describeRelease(e.after)}</td>
+                      </>
+                    )}
                     <td>{describeActor(e)}</td>
                   </tr>
                 ))}
